@@ -1,0 +1,65 @@
+"""The `analyze` pipeline: events → coverage, tracker, rules → one `Analysis`.
+
+Data moves forward only: each event is seen once by each consumer; nothing re-reads lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .coverage import Coverage
+from .findings import Finding, at_least, sort_findings
+from .parse import Parser
+from .inputs import resolve
+from .rules import Engine
+from .track import Message, Tracker
+
+
+@dataclass
+class Analysis:
+    coverage: Coverage
+    findings: list[Finding]
+    queued: list[Message]
+    sources: list[str]
+    year_assumptions: dict = field(default_factory=dict)
+
+    def as_dict(self, top_unrecognized: int = 10) -> dict:
+        out = self.coverage.as_dict(top_unrecognized)
+        out["sources"] = list(self.sources)
+        out["year_assumptions"] = dict(self.year_assumptions)
+        out["queued_at_end"] = len(self.queued)
+        out["findings"] = [f.as_dict() for f in self.findings]
+        return out
+
+
+def run(events: Iterable, engine: Engine | None = None) -> tuple[Coverage, list[Finding], list[Message]]:
+    """Feed events through coverage, tracker and rules; return what they found."""
+    engine = engine or Engine()
+    coverage = Coverage()
+    tracker = Tracker(on_message=engine.feed_message, on_session=engine.feed_session)
+    cov_feed, track_feed, rule_feed = coverage.feed, tracker.feed, engine.feed
+    for ev in events:
+        cov_feed(ev)
+        track_feed(ev)
+        rule_feed(ev)
+    queued = tracker.finish()
+    findings = engine.finish(queued=queued, end_ts=coverage.last_ts)
+    return coverage, findings, queued
+
+
+def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
+            progress: Callable[[str], None] | None = None) -> Analysis:
+    """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve."""
+    parser = Parser(year=year)
+    sources = resolve(list(paths) if paths else [])
+
+    def events():
+        for source in sources:
+            if progress is not None:
+                progress(source.display)
+            yield from parser.parse_source(source)
+
+    coverage, findings, queued = run(events())
+    findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
+    return Analysis(coverage, findings, queued, [s.display for s in sources], dict(parser.assumptions))

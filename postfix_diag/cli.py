@@ -1,0 +1,243 @@
+"""Command line: one small function per command; the work happens in the modules they call.
+
+Exit codes (all commands): 0 success; 1 `check` found findings at or above --fail-on that are
+new against the baseline; 2 usage or input error (bad option, missing or unreadable file,
+corrupt compressed file, no log lines).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import __version__
+from .inputs import InputError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="postfix-diag",
+    help=(
+        "Find out what is wrong with a Postfix mail server from its mail log, and what to do about it.\n\n"
+        "postfix-diag reads mail logs (/var/log/mail.log, /var/log/maillog, rotated .gz/.bz2/.xz files, "
+        "journalctl output, or - for standard input), turns every line into a typed event, follows each "
+        "message by queue id, and runs a catalog of rules written against Postfix's own log messages "
+        "and DEBUG_README.\n\n"
+        "EXIT STATUS: 0 success; 1 `check` found new findings at or above --fail-on; "
+        "2 usage or input error."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class ReportFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+class EventFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class Severity(str, Enum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    notice = "notice"
+    info = "info"
+
+
+PathsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Log files, globs, directories (searched for mail.log*, maillog*, *.log) or - for stdin. "
+        "Rotated sets are read oldest first. Default: /var/log/maillog, then /var/log/mail.log.",
+        show_default=False,
+    ),
+]
+YearOpt = Annotated[
+    int | None,
+    typer.Option("--year", help="Year of the first classic 'Mmm dd' timestamp (default: from each file's "
+                 "modification time). December→January rollover is handled.", min=1970, max=9999),
+]
+
+
+def fail(message: str) -> None:
+    """One line on stderr, exit status 2."""
+    typer.echo(f"postfix-diag: error: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def guarded(func):
+    """Turn input problems into a one-line error with exit status 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            fail(str(exc))
+        except BrokenPipeError:  # e.g. `postfix-diag parse ... | head`
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_OK) from None
+        except KeyboardInterrupt:
+            typer.echo("postfix-diag: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"postfix-diag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    pass
+
+
+def _progress():
+    """A status line on stderr naming the file being read, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.console import Console
+
+    status = Console(stderr=True).status("reading")
+    status.start()
+    return status, (lambda name: status.update(f"reading {name}"))
+
+
+@app.command()
+@guarded
+def analyze(
+    paths: PathsArg = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.text,
+    year: YearOpt = None,
+    min_severity: Annotated[Severity, typer.Option("--min-severity", help="Hide findings below this severity.")]
+    = Severity.info,
+    top: Annotated[int, typer.Option("--top", help="How many unrecognized line shapes to list.", min=0)] = 10,
+):
+    """Diagnose a mail log: findings by severity with evidence and fixes, then parse coverage.
+
+    Every line becomes a typed event or is counted as unrecognized (recognized + unrecognized =
+    total). Findings say what was seen (count, first and last seen, top offenders, sample lines
+    with file and line number), why it matters, and what to change. `postfix-diag explain RULE`
+    prints a rule's full page. The JSON format is described in docs/report-schema.json.
+    """
+    from .analyze import analyze as run_analysis
+    from .report import render_analysis
+
+    status, progress = _progress()
+    try:
+        result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress)
+    finally:
+        if status is not None:
+            status.stop()
+    if result.coverage.total == 0:
+        fail("no log lines in the given input (empty file?)")
+    sys.stdout.write(render_analysis(result, fmt.value, top=top))
+
+
+@app.command()
+@guarded
+def parse(
+    paths: PathsArg = None,
+    fmt: Annotated[EventFormat, typer.Option("--format", "-f", help="jsonl: one JSON object per line; "
+                                             "csv: the common columns plus a JSON 'fields' column.")]
+    = EventFormat.jsonl,
+    year: YearOpt = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only events of this kind "
+                                                   "(repeatable); see docs/events.md.")] = None,
+):
+    """Write the events of every line, for other tools (jq, pandas, a SIEM).
+
+    Each event has kind, ts (ISO), host, instance, service, program, pid, severity, qid, file,
+    lineno, text and the fields its grammar rule captured. Unrecognized lines are included with
+    kind "unrecognized", so nothing is dropped.
+    """
+    from .export import write_events
+    from .parse import iter_events
+
+    write_events(iter_events(paths, year=year), sys.stdout, fmt.value, set(kind) if kind else None)
+
+
+@app.command("rules")
+def list_rules(
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json (markdown: docs/rules.md).")]
+    = ReportFormat.text,
+):
+    """List the rule catalog: ID, category, severity, title."""
+    from tabulate import tabulate
+
+    from .rules import catalog, docs_markdown
+
+    rows = catalog()
+    if fmt is ReportFormat.json:
+        import json
+
+        typer.echo(json.dumps(rows, indent=2))
+    elif fmt is ReportFormat.markdown:
+        typer.echo(docs_markdown(), nl=False)
+    else:
+        typer.echo(tabulate([[r["id"], r["category"], r["severity"], r["title"]] for r in rows],
+                            headers=["id", "category", "severity", "title"], tablefmt="simple"))
+
+
+@app.command()
+def explain(rule: Annotated[str, typer.Argument(help="Rule ID, e.g. DNS002 (case-insensitive), or its name.")]):
+    """Print a rule's full documentation: what, why, example log lines, fix, parameters, references."""
+    from .rules import explain as explain_rule
+
+    for candidate in (rule.upper(), rule):
+        try:
+            typer.echo(explain_rule(candidate))
+            return
+        except KeyError:
+            continue
+    fail(f"no rule {rule!r}; `postfix-diag rules` lists them")
+
+
+@app.command()
+def grammar(
+    check: Annotated[bool, typer.Option("--check", help="Only compile every grammar file and report errors.")]
+    = False,
+    directory: Annotated[Path | None, typer.Option("--dir", help="Read grammar files from this directory.")]
+    = None,
+):
+    """Print the event kinds the grammar files define (Markdown; docs/events.md is this output)."""
+    from .grammar import GrammarError, describe, load
+
+    try:
+        g = load(str(directory) if directory else None)
+        g.compile_all()
+    except GrammarError as exc:
+        fail(str(exc))
+    if check:
+        typer.echo(f"ok: {len(g.files)} grammar files, {len(g.kinds)} event kinds")
+        return
+    typer.echo(describe(g), nl=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Parse coverage: how many lines became events, per program and instance, the time span,
+the timestamp formats seen, and the most common unrecognized lines."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from .events import FOREIGN, UNRECOGNIZED, Event
+from .findings import iso
+
+MAX_UNRECOGNIZED_SHAPES = 20_000  # distinct shapes kept; beyond that they are counted as "other"
+_MASKS = (
+    (re.compile(r"\[[0-9A-Fa-f.:]+\]"), "[ADDR]"),
+    (re.compile(r"<[^<>\s]*@[^<>\s]*>"), "<ADDR>"),
+    (re.compile(r"\b[0-9A-F]{6,12}\b|\b[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,20}\b"), "QID"),
+    (re.compile(r"\d+"), "N"),
+)
+
+
+def shape(text: str) -> str:
+    """Mask the parts of a line that vary (addresses, queue ids, numbers) to group alike lines."""
+    text = text[:300]
+    for rx, repl in _MASKS:
+        text = rx.sub(repl, text)
+    return text
+
+
+class Coverage:
+    def __init__(self):
+        self.total = 0
+        self.unrecognized = 0
+        self.foreign = 0
+        self.by_program: Counter = Counter()  # (instance, program, recognized?) -> lines
+        self.formats: Counter = Counter()
+        self.first_ts: float | None = None
+        self.last_ts: float | None = None
+        self._shapes: dict = {}  # shape -> [count, file, line, program, text]
+        self.other_shapes = 0
+
+    def feed(self, ev: Event) -> None:
+        self.total += 1
+        ts = ev.ts
+        if ts is not None:
+            if self.first_ts is None or ts < self.first_ts:
+                self.first_ts = ts
+            if self.last_ts is None or ts > self.last_ts:
+                self.last_ts = ts
+        if ev.fmt is not None:
+            self.formats[ev.fmt] += 1
+        kind = ev.kind
+        if kind == UNRECOGNIZED:
+            self.unrecognized += 1
+            self.by_program[(ev.instance or "-", ev.program or "-", False)] += 1
+            key = shape(ev.text if ev.program else ev.line)
+            entry = self._shapes.get(key)
+            if entry is not None:
+                entry[0] += 1
+            elif len(self._shapes) < MAX_UNRECOGNIZED_SHAPES:
+                self._shapes[key] = [1, ev.file, ev.lineno, ev.program, ev.line[:500]]
+            else:
+                self.other_shapes += 1
+            return
+        if kind == FOREIGN:
+            self.foreign += 1
+        self.by_program[(ev.instance or "-", ev.program or "-", True)] += 1
+
+    @property
+    def recognized(self) -> int:
+        return self.total - self.unrecognized
+
+    def top_unrecognized(self, n: int = 10) -> list[dict]:
+        items = sorted(self._shapes.items(), key=lambda kv: -kv[1][0])[:n]
+        return [{"count": c, "file": f, "line": ln, "program": p, "shape": s, "text": t}
+                for s, (c, f, ln, p, t) in items]
+
+    def programs(self) -> dict:
+        """{"instance/program": {"recognized": n, "unrecognized": n}} ("-" when unknown)."""
+        out: dict = {}
+        for (inst, prog, ok), n in sorted(self.by_program.items()):
+            entry = out.setdefault(f"{inst}/{prog}" if prog != "-" else "-", {"recognized": 0, "unrecognized": 0})
+            entry["recognized" if ok else "unrecognized"] += n
+        return out
+
+    def as_dict(self, top: int = 10) -> dict:
+        return {
+            "lines": {
+                "total": self.total,
+                "recognized": self.recognized,
+                "unrecognized": self.unrecognized,
+                "foreign": self.foreign,
+            },
+            "programs": self.programs(),
+            "time_span": {
+                "first": iso(self.first_ts),
+                "last": iso(self.last_ts),
+                "seconds": (self.last_ts - self.first_ts) if self.first_ts is not None else None,
+            },
+            "timestamp_formats": dict(self.formats.most_common()),
+            "top_unrecognized": self.top_unrecognized(top),
+        }

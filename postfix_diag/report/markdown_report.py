@@ -1,0 +1,71 @@
+"""Markdown incident report, for pasting into a ticket."""
+
+from __future__ import annotations
+
+from .common import coverage_line, percent, span_text
+from .escape import markdown as m
+from .escape import markdown_code
+
+
+def _table(headers, rows) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def render(analysis, top: int = 10) -> str:
+    cov = analysis.coverage
+    d = cov.as_dict(top)
+    worst = analysis.findings[0].severity if analysis.findings else "none"
+    out = [
+        "# Postfix incident report",
+        "",
+        f"- Logs: {', '.join(m(s) for s in analysis.sources)}",
+        f"- Time span: {m(span_text(d))}",
+        f"- Findings: {len(analysis.findings)} (most severe: {worst})",
+        f"- {m(coverage_line(cov))}",
+        "",
+        "## Summary",
+        "",
+    ]
+    if analysis.findings:
+        out += _table(["Severity", "Rule", "Count", "Finding"],
+                      [[f.severity, f.id, f.count, m(f.title) + (f" ({m(f.key)})" if f.key else "")]
+                       for f in analysis.findings])
+    else:
+        out.append("No findings.")
+    out.append("")
+    for f in analysis.findings:
+        fd = f.as_dict()
+        out += [f"## {f.severity.upper()} {f.id}: {m(f.title)}", ""]
+        if f.summary:
+            out += [m(f.summary), ""]
+        out.append(f"- Count: {f.count}" + (f"; first seen {fd['first_seen']}, last seen {fd['last_seen']}"
+                                            if f.first_seen else ""))
+        if f.key:
+            out.append(f"- Key: {m(f.key)}")
+        for name, value in f.evidence.items():
+            if isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
+                out.append(f"- {m(name.replace('_', ' '))}: " + ", ".join(f"{m(k)} ({v})" for k, v in value[:5]))
+            elif isinstance(value, dict):
+                out.append(f"- {m(name.replace('_', ' '))}: " + ", ".join(f"{m(k)} ({v})" for k, v in list(value.items())[:5]))
+            else:
+                out.append(f"- {m(name.replace('_', ' '))}: {m(value)}")
+        if f.samples:
+            out += ["", "Evidence:", "", "```"]
+            out += [markdown_code(f"{s.file}:{s.line}: {s.text}") for s in f.samples]
+            out.append("```")
+        if f.remediation:
+            out += ["", "What to do:", ""]
+            out += [f"{i}. {m(step)}" for i, step in enumerate(f.remediation, 1)]
+        if f.references:
+            out += ["", "References: " + "; ".join(m(r) for r in f.references)]
+        out.append("")
+    out += ["## Parse coverage", ""]
+    out += _table(["Instance/program", "Recognized", "Unrecognized"],
+                  [[m(k), v["recognized"], v["unrecognized"]] for k, v in d["programs"].items()])
+    if d["top_unrecognized"]:
+        out += ["", f"Top unrecognized lines ({cov.unrecognized}, {percent(cov.unrecognized, cov.total)}):", "", "```"]
+        out += [markdown_code(f"{u['count']:>7}  {u['file']}:{u['line']}: {u['text'][:200]}") for u in d["top_unrecognized"]]
+        out.append("```")
+    return "\n".join(out) + "\n"

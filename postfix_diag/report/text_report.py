@@ -1,0 +1,51 @@
+"""Terminal report: findings by severity with evidence and the first fix; parse coverage last."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from .common import coverage_line, percent, span_text, top_evidence
+from .escape import terminal as t
+
+
+def render(analysis, top: int = 10) -> str:
+    cov = analysis.coverage
+    d = cov.as_dict(top)
+    out = [f"postfix-diag: {len(analysis.sources)} file(s), {span_text(d)}"]
+    for src, assumption in analysis.year_assumptions.items():
+        out.append(f"  {t(src)}: {assumption}")
+    out.append("")
+    if analysis.findings:
+        rows = [[f.severity.upper(), f.id, f.count, t(f.title), t(f.key or "")] for f in analysis.findings]
+        out.append(tabulate(rows, headers=["severity", "rule", "count", "finding", "key"], tablefmt="simple"))
+        out.append("")
+        for f in analysis.findings:
+            out.append(f"[{f.severity.upper()}] {f.id} {t(f.title)}" + (f" ({t(f.key)})" if f.key else ""))
+            if f.summary:
+                out.append(f"  {t(f.summary)}")
+            out.append(f"  seen {f.count} time(s)"
+                       + (f", {f.as_dict()['first_seen']} .. {f.as_dict()['last_seen']}" if f.first_seen else ""))
+            for line in top_evidence(f.evidence):
+                out.append(f"  {t(line)}")
+            if f.samples:
+                s = f.samples[0]
+                out.append(f"  e.g. {t(s.file)}:{s.line}: {t(s.text[:300])}")
+            if f.remediation:
+                out.append(f"  fix: {t(f.remediation[0])}")
+            out.append(f"  more: postfix-diag explain {f.id}")
+            out.append("")
+    else:
+        out.append("No findings.")
+        out.append("")
+    rows = [[t(name), v["recognized"], v["unrecognized"]] for name, v in d["programs"].items()]
+    if rows:
+        out.append(tabulate(rows, headers=["instance/program", "recognized", "unrecognized"], tablefmt="simple"))
+        out.append("")
+    if d["timestamp_formats"]:
+        out.append("Timestamp formats: " + ", ".join(f"{k} ({v})" for k, v in d["timestamp_formats"].items()))
+    if d["top_unrecognized"]:
+        out.append(f"Top unrecognized lines ({cov.unrecognized}, {percent(cov.unrecognized, cov.total)}):")
+        for u in d["top_unrecognized"]:
+            out.append(f"  {u['count']:>7}  {t(u['file'])}:{u['line']}: {t(u['text'][:200])}")
+    out.append(coverage_line(cov))
+    return "\n".join(out) + "\n"

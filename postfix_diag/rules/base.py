@@ -1,0 +1,221 @@
+"""The pieces every rule is built from: the Rule base class, the registry decorator, and
+``Group``, a bounded accumulator of counts, time span, top offenders and sample lines.
+
+A rule is a class. Its class attributes are its identity and its documentation (shown by
+``explain`` and written to docs/rules.md); its instance holds the state of one analysis.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from typing import ClassVar
+
+from ..events import Event
+from ..findings import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Sample
+
+MAX_KEYS = 5_000  # distinct keys a top-offender counter keeps; the rest are counted as OTHER
+OTHER = "(other)"
+TOP = 10  # top offenders listed in evidence
+
+_RULES: list[type[Rule]] = []
+
+
+def register(cls):
+    """Class decorator: add a rule to the registry (checked for a complete definition)."""
+    for attr in ("id", "name", "title", "category", "severity", "what", "why", "fix"):
+        if not getattr(cls, attr, None):
+            raise TypeError(f"rule {cls.__name__} lacks {attr!r}")
+    if cls.category not in CATEGORIES:
+        raise TypeError(f"rule {cls.id}: unknown category {cls.category!r}")
+    if cls.severity not in SEVERITIES:
+        raise TypeError(f"rule {cls.id}: unknown severity {cls.severity!r}")
+    if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", cls.name):
+        raise TypeError(f"rule {cls.id}: name {cls.name!r} is not kebab-case")
+    if any(r.id == cls.id for r in _RULES):
+        raise TypeError(f"duplicate rule id {cls.id}")
+    _RULES.append(cls)
+    return cls
+
+
+def worse(a: str, b: str) -> str:
+    """The more severe of two severities."""
+    return a if SEVERITY_RANK[a] >= SEVERITY_RANK[b] else b
+
+
+# A daemon's own severity sets a floor under the finding's: DEBUG_README says a fatal line means
+# Postfix cannot proceed (at least "error"), a panic is a software bug (critical).
+SEVERITY_FLOOR = {"fatal": "error", "panic": "critical"}
+_DAEMON_RANK = {"info": 0, "warning": 1, "error": 2, "fatal": 3, "panic": 4}
+
+
+class BoundedCounter(Counter):
+    """A Counter that stops adding new keys after ``cap`` of them; later keys go to OTHER."""
+
+    def __init__(self, cap: int = MAX_KEYS):
+        super().__init__()
+        self.cap = cap
+
+    def add(self, key, n: int = 1) -> None:
+        if key in self or len(self) < self.cap:
+            self[key] += n
+        else:
+            self[OTHER] += n
+
+    def top(self, n: int = TOP) -> list[list]:
+        return [[k, v] for k, v in self.most_common(n)]
+
+
+class Group:
+    """Counts, time span, worst daemon severity, named top-offender counters and samples of one
+    finding in the making."""
+
+    __slots__ = ("count", "first", "last", "samples", "worst", "counters", "max_samples")
+
+    def __init__(self, max_samples: int = 5):
+        self.count = 0
+        self.first: float | None = None
+        self.last: float | None = None
+        self.samples: list[Sample] = []
+        self.worst = "info"  # the most severe daemon prefix seen (info/warning/error/fatal/panic)
+        self.counters: dict[str, BoundedCounter] = {}
+        self.max_samples = max_samples
+
+    def add(self, ev: Event | None, n: int = 1, sample: bool = True) -> None:
+        self.count += n
+        if ev is not None:
+            self.see(ev, sample)
+
+    def see(self, ev: Event, sample: bool = True) -> None:
+        """Note an event's time, severity and (up to max_samples) line without counting it."""
+        ts = ev.ts
+        if ts is not None:
+            if self.first is None or ts < self.first:
+                self.first = ts
+            if self.last is None or ts > self.last:
+                self.last = ts
+        sev = ev.severity
+        if _DAEMON_RANK.get(sev, 0) > _DAEMON_RANK[self.worst]:
+            self.worst = sev
+        if sample and len(self.samples) < self.max_samples:
+            self.samples.append(Sample(ev.file or "", ev.lineno or 0, ev.line or ev.text or ""))
+
+    def counter(self, name: str) -> BoundedCounter:
+        c = self.counters.get(name)
+        if c is None:
+            c = self.counters[name] = BoundedCounter()
+        return c
+
+    def tally(self, name: str, key, n: int = 1) -> None:
+        if key is None:
+            return
+        self.counter(name).add(key, n)
+
+    def top(self, name: str, n: int = TOP) -> list[list]:
+        c = self.counters.get(name)
+        return c.top(n) if c else []
+
+    def breakdown(self, name: str) -> dict:
+        c = self.counters.get(name)
+        return dict(c.most_common()) if c else {}
+
+
+class Rule:
+    """Base class of every rule. Subclasses set the class attributes and override the hooks."""
+
+    # identity
+    id: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    category: ClassVar[str] = "other"
+    severity: ClassVar[str] = "warning"
+    # inputs: event kinds dispatched to feed(); whether feed_message/feed_session are wanted;
+    # catch_all: daemon severities of unclaimed lines handed to catch() (the GEN rules only)
+    kinds: ClassVar[tuple[str, ...]] = ()
+    wants_messages: ClassVar[bool] = False
+    wants_sessions: ClassVar[bool] = False
+    wants_queue: ClassVar[bool] = False
+    catch_all: ClassVar[tuple[str, ...]] = ()
+    count_unit: ClassVar[str] = "lines"
+    # documentation (kept with the rule, printed by explain and written to docs/rules.md)
+    what: ClassVar[str] = ""
+    why: ClassVar[str] = ""
+    example: ClassVar[tuple[str, ...]] = ()
+    fix: ClassVar[str] = ""
+    remediation: ClassVar[tuple[str, ...]] = ()  # default steps for a finding, first step first
+    parameters: ClassVar[tuple[tuple[str, str, str], ...]] = ()  # (parameter, default, role)
+    references: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, max_samples: int = 5):
+        self.max_samples = max_samples
+
+    # --- hooks --------------------------------------------------------------------------------
+    def feed(self, ev: Event) -> bool | None:
+        """Called for events of the declared kinds. Return True to claim the line (it then does
+        not reach the catch-all rules)."""
+        return None
+
+    def feed_message(self, msg) -> None:
+        pass
+
+    def feed_session(self, session) -> None:
+        pass
+
+    def catch(self, ev: Event) -> None:
+        pass
+
+    def finish(self, queued: list, end_ts: float | None) -> list[Finding]:
+        return []
+
+    # --- helpers ------------------------------------------------------------------------------
+    def group(self) -> Group:
+        return Group(self.max_samples)
+
+    def make(self, g: Group, summary: str, *, key: str | None = None, severity: str | None = None,
+             count: int | None = None, evidence: dict | None = None, remediation=None,
+             title: str | None = None) -> Finding:
+        sev = severity or self.severity
+        floor = SEVERITY_FLOOR.get(g.worst)
+        if floor is not None:
+            sev = worse(sev, floor)
+        return Finding(
+            id=self.id, category=self.category, severity=sev, title=title or self.title,
+            count=g.count if count is None else count, summary=summary,
+            first_seen=g.first, last_seen=g.last, key=key, evidence=evidence or {},
+            samples=list(g.samples), remediation=list(remediation or self.remediation),
+            references=list(self.references),
+        )
+
+
+# --- small shared helpers ---------------------------------------------------------------------
+
+def ip_kind(ip: str | None) -> str:
+    """'loopback', 'private', 'public' or 'invalid' for an address as Postfix logs it."""
+    if not ip:
+        return "invalid"
+    if ip.lower().startswith("ipv6:"):
+        ip = ip[5:]
+    try:
+        a = ipaddress.ip_address(ip)
+    except ValueError:
+        return "invalid"
+    if a.is_loopback:
+        return "loopback"
+    if a.is_private or a.is_link_local:
+        return "private"
+    return "public"
+
+
+def domain_of(addr: str | None) -> str:
+    if not addr:
+        return ""
+    return addr.rsplit("@", 1)[-1].lower() if "@" in addr else addr.lower()
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def client_of(ev: Event) -> str | None:
+    return ev.client

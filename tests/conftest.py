@@ -1,0 +1,48 @@
+"""Shared, generic fixtures: the parser, the external corpus location, a line builder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from postfix_diag.parse import Parser
+
+# The third-party corpus lives outside the repository (licenses: never copy its lines in here).
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+def syslog(body: str, program: str = "smtpd", *, tag: str | None = None, pid: int | None = 1,
+           stamp: str = "Jan  1 00:00:00", host: str = "host") -> str:
+    """A classic syslog line around a Postfix message body."""
+    tag = tag or f"postfix/{program}"
+    pid_part = f"[{pid}]" if pid is not None else ""
+    return f"{stamp} {host} {tag}{pid_part}: {body}"
+
+
+@pytest.fixture(scope="session")
+def parser() -> Parser:
+    return Parser(year=2024)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not (CORPUS / "all-lines.txt").is_file():
+        pytest.skip(f"real-world corpus not found at {CORPUS} (it is kept outside the repository)")
+    return CORPUS
+
+
+@pytest.fixture
+def parse(parser):
+    """parse(body, program="smtpd", **syslog_kwargs) -> Event for a synthetic line."""
+
+    def _parse(body: str, program: str = "smtpd", **kw):
+        return parser.parse_line(syslog(body, program, **kw), "<test>", 1)
+
+    return _parse
+
+
+@pytest.fixture(name="syslog", scope="session")
+def syslog_fixture():
+    """The `syslog(body, program, ...)` line builder, for tests that need the raw line."""
+    return syslog

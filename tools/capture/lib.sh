@@ -1,0 +1,257 @@
+# shellcheck shell=bash
+# Common functions for the Postfix capture scenarios (sourced by scenarios/*.sh).
+#
+# Every scenario runs under `flock /tmp/postfix-diag-postfix.lock` (run_all.sh
+# takes the lock), restores a baseline main.cf/master.cf, starts a real Postfix
+# on loopback, sends bounded traffic, stops Postfix and copies the results to
+# sample_logs/<scenario>/.
+
+set -euo pipefail
+
+CAPTURE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$CAPTURE_DIR/../.." && pwd)"
+PFLOG=/var/log/postfix-capture.log
+SPOOL=/var/spool/postfix
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+SMTPC=("$PY" "$CAPTURE_DIR/smtpc.py")
+
+# Test mailbox users (real local accounts, no login shell).
+PFD_USERS="alice bob carol dave"
+
+log() { printf '[capture %s] %s\n' "${SCENARIO:-?}" "$*" >&2; }
+
+# x CMD...: run a command and record it for the README ("exact commands").
+x() {
+    printf '%s\n' "$*" >>"$CMDLOG"
+    "$@"
+}
+
+# scenario_begin NAME: prepare the output directory and a clean Postfix.
+scenario_begin() {
+    SCENARIO="$1"
+    OUT="$REPO_DIR/sample_logs/$SCENARIO"
+    WORK="$(mktemp -d /tmp/pfd-capture-"$SCENARIO".XXXXXX)"
+    CMDLOG="$WORK/commands.txt"
+    : >"$CMDLOG"
+    mkdir -p "$OUT"
+    STARTED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    bash "$CAPTURE_DIR/install.sh"
+    pf_baseline
+    trap 'scenario_cleanup' EXIT
+    trap 'exit 143' TERM INT
+}
+
+scenario_cleanup() {
+    local rc=$?
+    # Always leave no Postfix of ours running, and helpers stopped.
+    pf_stop || true
+    local p
+    for p in ${HELPER_PIDS:-}; do kill "$p" 2>/dev/null || true; done
+    if [ -n "${NETNS:-}" ]; then ip netns del "$NETNS" 2>/dev/null || true; fi
+    pf_restore_pristine || true
+    rm -rf "${WORK:-/nonexistent}"
+    exit $rc
+}
+
+# pf_running: true while a master runs (master -t: exit 0 when NOT running).
+# Avoids `postfix status`, which would log a line to the captured log.
+pf_running() { ! /usr/lib/postfix/sbin/master -t >/dev/null 2>&1; }
+
+pf_stop() {
+    local i
+    if pf_running; then
+        postfix stop >/dev/null 2>&1 || true
+        for i in $(seq 1 60); do pf_running || break; sleep 0.5; done
+        if pf_running; then postfix abort >/dev/null 2>&1 || true; sleep 1; fi
+    fi
+    # postfix status only sees a master that matches our config; also wait
+    # for the master pid file to disappear.
+    for i in $(seq 1 20); do
+        [ -s "$SPOOL/pid/master.pid" ] && kill -0 "$(tr -d ' ' <"$SPOOL/pid/master.pid")" 2>/dev/null || break
+        sleep 0.5
+    done
+}
+
+pf_restore_pristine() {
+    cp /etc/postfix/main.cf.pristine /etc/postfix/main.cf
+    cp /etc/postfix/master.cf.pristine /etc/postfix/master.cf
+}
+
+# pf_baseline: stopped Postfix, pristine config + our common loopback settings,
+# empty queue, empty log, fresh chroot files.
+pf_baseline() {
+    pf_stop
+    pf_restore_pristine
+    postconf -e \
+        "maillog_file = $PFLOG" \
+        "myhostname = mail.capture.example" \
+        "mydomain = capture.example" \
+        "myorigin = \$mydomain" \
+        "mydestination = \$myhostname, \$mydomain, localhost" \
+        "inet_interfaces = loopback-only" \
+        "inet_protocols = ipv4" \
+        "mynetworks = 127.0.0.0/8" \
+        "relayhost =" \
+        "default_transport = smtp" \
+        "relay_transport = relay" \
+        "smtp_host_lookup = native" \
+        "smtpd_banner = \$myhostname ESMTP \$mail_name" \
+        "delay_warning_time = 0"
+    local u
+    for u in $PFD_USERS; do
+        getent passwd "$u" >/dev/null || useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
+        : >"/var/mail/$u" 2>/dev/null || true
+        chown "$u":mail "/var/mail/$u" 2>/dev/null || true
+    done
+    newaliases
+    postsuper -d ALL >/dev/null 2>&1 || true
+    rm -f "$PFLOG"
+    # Bring the chroot back to what Debian's init script creates.
+    /usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1 || true
+}
+
+# pf_start_init: start the way Debian does (fills the chroot), wait for smtpd.
+pf_start_init() {
+    x /etc/init.d/postfix start >/dev/null
+    pf_wait_up
+}
+
+# pf_start_plain: `postfix start` without Debian's chroot setup.
+pf_start_plain() {
+    x postfix start >/dev/null 2>&1 || true
+    pf_wait_up
+}
+
+pf_wait_up() {
+    local i
+    for i in $(seq 1 40); do
+        pf_running && return 0
+        sleep 0.25
+    done
+    log "postfix did not come up"
+    return 1
+}
+
+# wait_port HOST PORT [TRIES]: wait until a TCP socket listens on HOST:PORT
+# (read from /proc/net/tcp, so no connection is made and nothing is logged).
+wait_port() {
+    "$PY" - "$1" "$2" "${3:-40}" <<'EOF'
+import socket, struct, sys, time
+host, port, tries = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+want = "%08X:%04X" % (struct.unpack("<I", socket.inet_aton(host))[0], port)
+anyaddr = "00000000:%04X" % port
+for _ in range(tries):
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            p = line.split()
+            if p[3] == "0A" and p[1] in (want, anyaddr):
+                sys.exit(0)
+    time.sleep(0.25)
+sys.exit(1)
+EOF
+}
+
+# pf_wait_queue_empty [SECONDS]: wait until the active+incoming+maildrop queues are empty.
+pf_wait_queue_settled() {
+    local t="${1:-30}" i n
+    for i in $(seq 1 $((t * 2))); do
+        n=$(find "$SPOOL/maildrop" "$SPOOL/incoming" "$SPOOL/active" -type f 2>/dev/null | wc -l)
+        [ "$n" -eq 0 ] && return 0
+        sleep 0.5
+    done
+    log "queue not settled after ${t}s ($n files left)"
+    return 0
+}
+
+# start_sink PORT [extra smtp-sink args]: fake relay on 127.0.0.1:PORT.
+start_sink() {
+    local port="$1"; shift
+    x smtp-sink -u postfix "$@" "127.0.0.1:$port" 64 >"$WORK/sink-$port.log" 2>&1 &
+    HELPER_PIDS="${HELPER_PIDS:-} $!"
+    wait_port 127.0.0.1 "$port"
+}
+
+# scenario_end: collect artifacts, stop Postfix, copy the log out.
+scenario_end() {
+    sleep 1
+    postqueue -j >"$OUT/postqueue.json" 2>/dev/null || : >"$OUT/postqueue.json"
+    postconf -n >"$OUT/postconf-n.txt"
+    cp /etc/postfix/master.cf "$OUT/master.cf"
+    pf_stop
+    local p
+    for p in ${HELPER_PIDS:-}; do kill "$p" 2>/dev/null || true; done
+    HELPER_PIDS=""
+    sleep 0.5
+    if [ -f "$PFLOG" ]; then cp "$PFLOG" "$OUT/maillog"; else : >"$OUT/maillog"; fi
+    write_readme
+    log "captured $(wc -l <"$OUT/maillog") log lines into $OUT"
+}
+
+write_readme() {
+    local version
+    version="$(postconf -h mail_version) (Debian package $(dpkg-query -W -f='${Version}' postfix))"
+    {
+        echo "# Scenario \`$SCENARIO\`"
+        echo
+        echo "Captured from a real Postfix by \`tools/capture/scenarios/$SCENARIO.sh\`"
+        echo "(run via \`bash tools/capture/run_all.sh $SCENARIO\` or \`make fixtures\`)."
+        echo "Nothing in this directory was written by hand except \`expected.json\`,"
+        echo "which states what a Postfix expert expects from the injected faults"
+        echo "(it is generated by the scenario script from the injected counts, not"
+        echo "from any analyzer output)."
+        echo
+        echo "- Postfix version: $version"
+        echo "- Captured at: $STARTED_AT (UTC), host $(uname -sr)"
+        echo "- Log written by Postfix's postlogd (\`maillog_file = $PFLOG\`), not syslog."
+        echo
+        echo "## What was injected"
+        echo
+        printf '%s\n' "$DESCRIPTION"
+        echo
+        echo "## Files"
+        echo
+        echo "- \`maillog\`: the Postfix log of this scenario only"
+        echo "- \`postqueue.json\`: \`postqueue -j\` just before Postfix was stopped"
+        echo "- \`postconf-n.txt\`, \`master.cf\`: the configuration in effect"
+        echo "- \`expected.json\`: findings the analyzer must report"
+        echo
+        echo "## Exact commands (in order)"
+        echo
+        echo '```sh'
+        cat "$CMDLOG"
+        echo '```'
+    } >"$OUT/README.md"
+}
+
+# check_log LABEL PATTERN [MIN]: assert that the captured log has >= MIN
+# (default 1) lines matching the extended regex PATTERN; report the count.
+CHECK_FAILED=0
+check_log() {
+    local label="$1" pat="$2" min="${3:-1}" n
+    n=$(grep -cE -- "$pat" "$OUT/maillog" || true)
+    if [ "$n" -ge "$min" ]; then
+        log "ok   $label: $n line(s)"
+    else
+        log "FAIL $label: $n line(s), wanted >= $min  /$pat/"
+        CHECK_FAILED=1
+    fi
+}
+
+# count_log PATTERN: number of matching lines
+count_log() { grep -cE -- "$1" "$OUT/maillog" || true; }
+
+# check_none LABEL PATTERN: assert no line matches.
+check_none() {
+    local n
+    n=$(grep -cE -- "$2" "$OUT/maillog" || true)
+    if [ "$n" -eq 0 ]; then log "ok   no $1"; else
+        log "FAIL unexpected $1: $n line(s)"; grep -E -- "$2" "$OUT/maillog" | head -5 >&2
+        CHECK_FAILED=1
+    fi
+}
+
+# write_expected: expected.json from JSON on stdin (validated, pretty-printed).
+write_expected() {
+    "$PY" -c 'import json,sys; d=json.load(sys.stdin); f=open(sys.argv[1],"w"); json.dump(d, f, indent=2); f.write("\n")' "$OUT/expected.json"
+}
