@@ -2,7 +2,7 @@
 
 Exit codes (all commands): 0 success; 1 `check` found findings at or above --fail-on that are
 new against the baseline; 2 usage or input error (bad option, missing or unreadable file,
-corrupt compressed file, no log lines).
+corrupt compressed file, no log lines); 3 internal error (a bug: please report it).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import typer
 from . import __version__
 from .inputs import InputError
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 app = typer.Typer(
     name="postfix-diag",
@@ -30,11 +30,12 @@ app = typer.Typer(
         "message by queue id, and runs a catalog of rules written against Postfix's own log messages "
         "and DEBUG_README.\n\n"
         "EXIT STATUS: 0 success; 1 `check` found new findings at or above --fail-on; "
-        "2 usage or input error."
+        "2 usage or input error; 3 internal error."
     ),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -95,6 +96,14 @@ def guarded(func):
         except KeyboardInterrupt:
             typer.echo("postfix-diag: interrupted", err=True)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug of ours: one line, unless debugging
+            if os.environ.get("POSTFIX_DIAG_DEBUG"):
+                raise
+            typer.echo(f"postfix-diag: internal error: {type(exc).__name__}: {exc} "
+                       "(set POSTFIX_DIAG_DEBUG=1 for a traceback, and please report it)", err=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper
 
@@ -233,6 +242,48 @@ def grammar(
         typer.echo(f"ok: {len(g.files)} grammar files, {len(g.kinds)} event kinds")
         return
     typer.echo(describe(g), nl=False)
+
+
+class CheckFormat(str, Enum):
+    text = "text"
+    junit = "junit"
+    github = "github"
+    sarif = "sarif"
+
+
+@app.command()
+@guarded
+def check(
+    paths: PathsArg = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="Findings recorded earlier with "
+                                                  "--write-baseline; only findings not in it count.")] = None,
+    write_baseline: Annotated[Path | None, typer.Option("--write-baseline", help="Record the current findings "
+                                                        "(rule ID + key) in this JSON file.")] = None,
+    fail_on: Annotated[Severity, typer.Option("--fail-on", help="Exit 1 for new findings at or above this "
+                                              "severity.")] = Severity.warning,
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="text; junit (Jenkins, GitLab); github "
+                                             "(workflow annotations); sarif (code scanning).")] = CheckFormat.text,
+    year: YearOpt = None,
+):
+    """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
+
+    A finding is new when no entry of the --baseline file has its rule ID and key (the client,
+    domain, relay... it is about), so a changing count is not new. Without --baseline every
+    finding is new; with only --write-baseline the findings just recorded are the baseline
+    (exit 0). Exit status: 0 nothing new at or above --fail-on; 1 something is; 2 usage or input
+    error. See docs/ci.md for GitHub Actions and GitLab CI jobs.
+    """
+    from .check import render_check, run_check
+
+    status, progress = _progress()
+    try:
+        result = run_check(paths, baseline=baseline, write_baseline_to=write_baseline, fail_on=fail_on.value,
+                           year=year, progress=progress)
+    finally:
+        if status is not None:
+            status.stop()
+    sys.stdout.write(render_check(result, fmt.value))
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

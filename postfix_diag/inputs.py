@@ -11,6 +11,7 @@ import glob
 import gzip
 import io
 import lzma
+import operator
 import os
 import re
 import sys
@@ -91,6 +92,8 @@ def resolve(paths: list[str] | None) -> list[Source]:
             if not matches:
                 raise InputError(f"{arg}: no file matches this pattern")
             files = [Path(m) for m in matches if os.path.isfile(m)]
+            if not files:
+                raise InputError(f"{arg}: the pattern matches no regular file (only directories or special files)")
         elif os.path.isdir(arg):
             files = [p for p in Path(arg).rglob("*") if p.is_file() and _is_log_name(p)]
             if not files:
@@ -130,6 +133,9 @@ def _open_binary(source: Source):
     return raw
 
 
+_chomp = operator.methodcaller("rstrip", "\r\n")
+
+
 def read_lines(source: Source) -> Iterator[str]:
     """Yield the lines of one source as text, without line endings.
 
@@ -138,12 +144,7 @@ def read_lines(source: Source) -> Iterator[str]:
     stream = _open_binary(source)
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n")
     try:
-        for line in text:
-            if line.endswith("\n"):
-                line = line[:-1]
-                if line.endswith("\r"):
-                    line = line[:-1]
-            yield line
+        yield from map(_chomp, text)
     except (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         raise InputError(f"{source.display}: cannot decompress or read: {detail} (truncated or corrupt file?)") from None

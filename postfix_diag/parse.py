@@ -67,6 +67,9 @@ class YearGuesser:
         if self.explicit is not None:
             if mon < self.last_month:
                 self.year += 1
+            if mon != self.last_month:
+                # the cache holds stamps of the current month only: a hit must never skip the
+                # rollover check (Jan, Dec, Jan again is the next year's January)
                 self.cache.clear()
             self.last_month = mon
             year = self.year
@@ -122,6 +125,33 @@ def iso_epoch(ts: str):
     return result
 
 
+class _Envelope:
+    """One envelope format, compiled alone so the parser can try the last format that matched
+    first, and read its fields by fixed group numbers."""
+
+    __slots__ = ("name", "match", "idx", "has_ts", "outer")
+
+    def __init__(self, rule, compiler):
+        from .grammar.compiler import build_matcher
+
+        m = build_matcher([rule], compiler)
+        info = m.rules[0]
+        pos = {}
+        for name, index in zip(info.names, info.group_indexes, strict=True):
+            if name in pos:
+                raise ValueError(f"envelope format {rule.kind}: field {name} captured twice")
+            pos[name] = index
+        for required in ("tag", "body"):
+            if required not in pos:
+                raise ValueError(f"envelope format {rule.kind}: no {required} field")
+        self.name = rule.kind
+        self.match = m.regex.match
+        self.has_ts = "ts" in pos
+        # ts, host, tag, pid, body (0 = the whole match, used only where has_ts/host/pid say so)
+        self.idx = tuple(pos.get(n, 0) for n in ("ts", "host", "tag", "pid", "body"))
+        self.outer = pos.get("outer_ts")
+
+
 class Parser:
     """Parses lines of one or more sources. Keeps the per-file year assumptions it made."""
 
@@ -130,11 +160,11 @@ class Parser:
         self.year = year
         self.assumptions: dict = {}  # file → description of the year assumption
         self._tags: dict = {}
-        self._matchers: dict = {}
+        self._bodies: dict = {}
         self._known = frozenset(self.grammar.programs) | EXTRA_PROGRAMS
-        env = self.grammar.envelope
-        self._env_regex = env.regex
-        self._env_rules = env.by_group
+        envelope_rules = [r for gf in self.grammar.files for r in gf.rules if "envelope" in r.programs]
+        self._formats = [_Envelope(r, self.grammar.compiler) for r in envelope_rules]
+        self._last_format = self._formats[0]
 
     # -- tag → (instance, service, program, is_postfix) -----------------------------------------
     def _split_tag(self, tag: str):
@@ -149,24 +179,37 @@ class Parser:
         self._tags[tag] = result
         return result
 
-    def _matcher(self, program: str, severity: str):
-        key = (program, severity)
-        m = self._matchers.get(key)
-        if m is None:
-            m = self._matchers[key] = self.grammar.body(program, severity)
-        return m
+    def _body_matcher(self, program: str, severity: str):
+        """(regex.match, {group: (kind, names, indexes, conversions, single)}) for a program."""
+        m = self.grammar.body(program, severity)
+        table = {g: (r.kind, r.names, r.group_indexes, r.conversions, len(r.group_indexes) == 1)
+                 for g, r in m.by_group.items()}
+        result = (m.regex.match if m.regex is not None else (lambda _text: None), table)
+        self._bodies[(program, severity)] = result
+        return result
 
     def parse_source(self, source: Source) -> Iterator[Event]:
         years = YearGuesser(self.year, source.mtime)
-        seen_classic = False
         parse = self.parse_line
-        for lineno, line in enumerate(read_lines(source), 1):
-            ev = parse(line, source.display, lineno, years)
-            if ev.fmt in ("classic", "container") and not seen_classic:
-                seen_classic = True
-            yield ev
-        if seen_classic:
-            self.assumptions[source.display] = years.describe()
+        name = source.display
+        lineno = 0
+        for lineno, line in enumerate(read_lines(source), 1):  # noqa: B007 - lineno used after
+            yield parse(line, name, lineno, years)
+        if years.years_used:
+            self.assumptions[name] = years.describe()
+
+    def _envelope(self, line: str):
+        fmt = self._last_format
+        m = fmt.match(line)
+        if m is None:
+            for fmt in self._formats:
+                m = fmt.match(line)
+                if m is not None:
+                    self._last_format = fmt
+                    break
+            else:
+                return None, None
+        return fmt, m
 
     def parse_line(self, line: str, file: str = "<string>", lineno: int = 0,
                    years: YearGuesser | None = None) -> Event:
@@ -175,57 +218,71 @@ class Parser:
         if len(line) > MAX_LINE:
             return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
                          line[:200], {"reason": "line too long"}, file, lineno, line[:MAX_LINE])
-        m = self._env_regex.match(line)
+        fmt, m = self._envelope(line)
         if m is None:
             return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
                          line, {"reason": "no syslog envelope"}, file, lineno, line)
-        info = self._env_rules[m.lastindex]
-        fmt = info.kind
-        vals = dict(zip((n for n, _ in info.fields), m.group(*info.group_indexes), strict=True))
-        ts_s = vals.get("ts")
-        if fmt == "classic" or fmt == "container":
+        ts_s, host, tag, pid, body = m.group(*fmt.idx)
+        name = fmt.name
+        if not fmt.has_ts:
+            ts = None
+            if not fmt.idx[1]:
+                host = None
+        elif name == "classic":
             if years is None:
                 years = YearGuesser(self.year, None)
             ts = years.epoch(ts_s)
-            if fmt == "container" and vals.get("outer_ts"):
-                ts = iso_epoch(vals["outer_ts"])[0] or ts
-        elif ts_s:
-            ts, name = iso_epoch(ts_s)
-            if fmt == "iso":  # name the ISO variant; other envelopes (rfc5424) keep their own name
-                fmt = name
+        elif fmt.outer:
+            ts = iso_epoch(m.group(fmt.outer))[0]
+            if ts is None and years is not None:
+                ts = years.epoch(ts_s)
         else:
-            ts = None
-        tag = vals["tag"]
+            ts, iso_name = iso_epoch(ts_s)
+            if name == "iso":  # name the ISO variant; other envelopes (rfc5424) keep their own name
+                name = iso_name
         t = self._tags.get(tag) or self._split_tag(tag)
-        pid = vals.get("pid")
-        pid = int(pid) if pid and pid.isdigit() else None
-        body = vals["body"]
+        if pid is not None:
+            pid = int(pid) if pid.isdigit() else None
         if body[-3:] == ",,,":  # damage from CSV exports of logs: a run of commas after the message
             body = body.rstrip(",")
-        host = vals.get("host")
         if not t[3]:
             return Event(FOREIGN, ts, host, t[0], t[1], t[2], pid, "info", None, body, {},
-                         file, lineno, line, fmt)
+                         file, lineno, line, name)
         severity = "info"
         text = body
         if body[:1] in "wefp" and body.startswith(_SEVERITY_PREFIXES):
             severity, text = body.split(": ", 1)
-        hit = self._matcher(t[2], severity).match(text)
+        program = t[2]
+        matcher = self._bodies.get((program, severity)) or self._body_matcher(program, severity)
+        hit = matcher[0](text)
         if hit is None:
             if severity == "info":
-                return Event(UNRECOGNIZED, ts, host, t[0], t[1], t[2], pid, severity, None, text,
-                             {"reason": "no grammar rule"}, file, lineno, line, fmt)
-            return Event(severity, ts, host, t[0], t[1], t[2], pid, severity, None, text, {},
-                         file, lineno, line, fmt)
-        rule, fields = hit
-        kind = rule.kind
+                return Event(UNRECOGNIZED, ts, host, t[0], t[1], program, pid, severity, None, text,
+                             {"reason": "no grammar rule"}, file, lineno, line, name)
+            return Event(severity, ts, host, t[0], t[1], program, pid, severity, None, text, {},
+                         file, lineno, line, name)
+        kind, names, idx, conversions, single = matcher[1][hit.lastindex]
+        if not idx:
+            fields = {}
+        else:
+            values = (hit.group(idx[0]),) if single else hit.group(*idx)
+            if None in values:
+                fields = {k: v for k, v in zip(names, values) if v is not None}
+            else:
+                fields = dict(zip(names, values))
+            for key, conv in conversions:
+                value = fields.get(key)
+                if value is not None:
+                    try:
+                        fields[key] = conv(value)
+                    except ValueError:
+                        pass
         if kind == "reject":
             action = fields.pop("kind", None) or fields.get("action", "reject")
             fields["action"] = action
             kind = ACCESS_KINDS.get(action, ACCESS_OTHER)
-        qid = fields.pop("qid", None)
-        return Event(kind, ts, host, t[0], t[1], t[2], pid, severity, qid, text, fields,
-                     file, lineno, line, fmt)
+        return Event(kind, ts, host, t[0], t[1], program, pid, severity, fields.pop("qid", None), text,
+                     fields, file, lineno, line, name)
 
     def parse_lines(self, lines: Iterable[str], file: str = "<string>", year: int | None = None):
         years = YearGuesser(year if year is not None else self.year, None)

@@ -30,6 +30,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
@@ -64,6 +65,7 @@ QUEUE_HELP: dict[str, str] = {
     "corrupt": "damaged queue files set aside by Postfix; nothing reads them again",
 }
 
+EMPTY_SENDER_NAME = "MAILER-DAEMON"  # how postqueue -j (showq) shows the null sender
 _DWIDTH = 18  # qshape's minimum width of the domain column
 
 
@@ -142,6 +144,11 @@ def _entry_from_obj(obj: Any, where: str) -> QueueEntry:
         dr = r.get("delay_reason")
         reasons.append(dr if isinstance(dr, str) else None)
     size = obj.get("message_size")
+    if sender == EMPTY_SENDER_NAME:
+        # showq prints the null sender <> as "MAILER-DAEMON" (empty_address_recipient); the
+        # queue file, which qshape reads, has an empty sender.  Postfix qualifies any real
+        # address, so a bare "MAILER-DAEMON" can only be the null sender.
+        sender = ""
     return QueueEntry(
         queue_name=qname,
         queue_id=qid,
@@ -157,10 +164,13 @@ def _entry_from_obj(obj: Any, where: str) -> QueueEntry:
 def load_postqueue_json(stream: IO[str] | IO[bytes] | str | bytes | os.PathLike[str]) -> list[QueueEntry]:
     """Read a ``postqueue -j`` snapshot: one JSON object per line (a JSON array is accepted too).
 
-    ``stream`` is an open text or binary file, the text itself, or a path.  Blank lines
+    ``stream`` is an open text or binary file, a path, or the JSON text itself (str or bytes;
+    a str that does not start with ``{`` or ``[`` is taken as a path).  Blank lines
     are skipped; an empty snapshot is an empty queue.  Raises :class:`QshapeError` on bad
     JSON or on objects that are not queue entries, naming the line.
     """
+    if isinstance(stream, str) and stream.strip() and stream.lstrip()[:1] not in ("{", "["):
+        stream = Path(stream)  # a file name, not JSON text
     if isinstance(stream, os.PathLike):
         with open(stream, "rb") as fh:
             data: str | bytes = fh.read()
@@ -544,6 +554,8 @@ def _field(ev: Any, names: Sequence[str], regex: re.Pattern[str], text: str, gro
         v = f.get(n)
         if isinstance(v, str):
             return v
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
     m = regex.search(text)
     return m.group(group) if m else None
 
@@ -1144,3 +1156,33 @@ def qshape_args(argv: Sequence[str]) -> dict[str, Any]:
     if args[i:]:
         kw["queues"] = args[i:]
     return kw
+
+
+def canonical_tie_order(text: str) -> str:
+    """Put rows whose order qshape leaves undefined (equal totals, equal name lengths: Perl hash
+    order) in name order, leaving everything else as it is.  ``render_qshape`` output is already
+    in this order; applying this to real qshape output makes the two comparable byte for byte.
+
+    Rows are grouped by (total, length of the name as printed); names are compared as bytes.
+    """
+    lines = text.encode("utf-8", "surrogateescape").split(b"\n")
+    tail = lines.pop() if lines and lines[-1] == b"" else None
+    out = lines[:1]
+    run: list[bytes] = []
+    key: tuple[bytes, int] | None = None
+
+    def flush() -> None:
+        out.extend(sorted(run, key=lambda ln: ln.split()[0]))
+        run.clear()
+
+    for line in lines[1:]:
+        tok = line.split()
+        k = (tok[1], len(tok[0])) if len(tok) > 1 else (b"", -1)
+        if k != key:
+            flush()
+        key = k
+        run.append(line)
+    flush()
+    if tail is not None:
+        out.append(tail)
+    return b"\n".join(out).decode("utf-8", "surrogateescape")

@@ -17,6 +17,7 @@ import pytest
 
 from postfix_diag.qshape import (
     UNKNOWN_RECIPIENT,
+    canonical_tie_order,
     load_postqueue_json,
     qshape_args,
     rebuild_queue_from_events,
@@ -52,8 +53,13 @@ def test_fixtures_present():
 def test_byte_identical_to_real_qshape(cap, case):
     entries = load_postqueue_json(cap / "postqueue.json")
     want = (cap / case["file"]).read_bytes()
-    got = render_qshape(entries, now=case["now"], **qshape_args(case["args"])).encode("utf-8")
-    assert got == want
+    real = want.decode("utf-8")
+    got = render_qshape(entries, now=case["now"], **qshape_args(case["args"]))
+    # qshape leaves the order of rows with equal totals and equal name lengths undefined (Perl
+    # hash order); we sort those by name.  Apart from that order, the bytes must be identical.
+    assert got == canonical_tie_order(got)
+    assert got.encode("utf-8") == canonical_tie_order(real).encode("utf-8")
+    assert sorted(got.splitlines()) == sorted(real.splitlines())
 
 
 # -- log mode: the rebuilt queue matches the snapshot ---------------------------------------------

@@ -24,25 +24,95 @@ class RuleInfo:
     group_indexes: tuple  # group numbers of the fields, same order
     source: str  # "file:line" of the rule, for error messages and `grammar` listings
 
+    @property
+    def names(self) -> tuple:
+        return tuple(n for n, _ in self.fields)
+
+    @property
+    def conversions(self) -> tuple:
+        """((name, converter), ...) for the fields that are converted (ints, floats)."""
+        return tuple((n, c) for n, c in self.fields if c is not None)
+
+
+QID_FIELD, QID_TOKEN = "qid", "qid"
+
+
+def _qid_tail(rule):
+    """The rest of a rule that starts with ``qid:qid ": "``, or None. Such rules are compiled
+    behind one shared queue-id prefix, so a line's queue id is scanned once, not once per rule."""
+    p = rule.pattern
+    if (len(p) >= 2 and isinstance(p[0], Capture) and p[0].name == QID_FIELD and p[0].token == QID_TOKEN
+            and p[0].regex is None):
+        rest = _strip_prefix(p[1:], ": ")
+        return rest if rest else None
+    return None
+
+
+def _strip_prefix(items: tuple, prefix: str):
+    """``items`` without a leading literal ``prefix`` (also inside a leading choice), or None."""
+    if not items:
+        return None
+    first = items[0]
+    if isinstance(first, Literal) and first.text.startswith(prefix):
+        rest = first.text[len(prefix):]
+        return ((Literal(rest),) if rest else ()) + tuple(items[1:])
+    if isinstance(first, Choice):
+        alts = [_strip_prefix(tuple(a), prefix) for a in first.alternatives]
+        if all(a for a in alts):
+            return (Choice(tuple(alts)),) + tuple(items[1:])
+    return None
+
 
 class Matcher:
-    """One compiled alternation: ``match(text)`` returns ``(RuleInfo, fields dict)`` or ``None``."""
+    """One compiled alternation: ``match(text)`` returns ``(RuleInfo, fields dict)`` or ``None``.
+
+    Layout: ``(?:(QID): (?:TAIL1()|TAIL2()|...)|RULE1()|RULE2()|...)\\Z``. Each alternative ends
+    with an empty marker group; the marker closes last, so ``lastindex`` names the rule. No
+    wrapper group comes first, so ``re`` can skip an alternative on its first literal character.
+    Rules behind the queue-id prefix are tried before the others; if none of them matches,
+    ``re`` backtracks into the plain rules, so every rule still gets its chance.
+    """
 
     __slots__ = ("regex", "by_group", "rules")
 
-    def __init__(self, rules: list, compiled: list):
-        parts, by_group, group = [], {}, 0
-        for rule, (source, fields, ngroups) in zip(rules, compiled, strict=True):
-            outer = group + 1
-            indexes = tuple(outer + i for i, _ in fields)
-            info = RuleInfo(rule.kind, rule.severity, tuple((n, c) for _, (n, c) in fields), indexes,
-                            f"{rule.file}:{rule.line}")
-            by_group[outer] = info
-            parts.append(f"({source})")
-            group += 1 + ngroups
+    def __init__(self, rules: list, compiled: list, compiler=None):
+        by_group: dict = {}
+        tails, plain = [], []
+        for rule, comp in zip(rules, compiled, strict=True):
+            tail = _qid_tail(rule) if compiler is not None else None
+            if tail is not None:
+                tails.append((rule, compiler.compile(tail, rule.kind)))
+            else:
+                plain.append((rule, comp))
+        group = 0
+        parts_tail, parts_plain = [], []
+        qid_group = None
+        if tails:
+            qid_tok = compiler.tokens[QID_TOKEN]
+            group = qid_group = 1
+            qid_conv = CONVERTERS[qid_tok.convert]
+        for target, items, with_qid in ((parts_tail, tails, True), (parts_plain, plain, False)):
+            for rule, (source, fields, ngroups) in items:
+                base = group
+                marker = base + ngroups + 1
+                names = [(n, c) for _, (n, c) in fields]
+                indexes = [base + i for i, _ in fields]
+                if with_qid:
+                    names.insert(0, (QID_FIELD, qid_conv))
+                    indexes.insert(0, qid_group)
+                by_group[marker] = RuleInfo(rule.kind, rule.severity, tuple(names), tuple(indexes),
+                                            f"{rule.file}:{rule.line}")
+                target.append(f"{source}()")
+                group = marker
+        alternatives = []
+        if parts_tail:
+            alternatives.append(f"({compiler._terminal(compiler.tokens[QID_TOKEN])}): (?:" + "|".join(parts_tail) + ")")
+        alternatives.extend(parts_plain)
+        order = [r for r, _ in tails] + [r for r, _ in plain]
         self.rules = [by_group[k] for k in sorted(by_group)]
+        assert len(self.rules) == len(order)
         self.by_group = by_group
-        self.regex = re.compile("(?:" + "|".join(parts) + r")\Z", re.DOTALL) if parts else None
+        self.regex = re.compile("(?:" + "|".join(alternatives) + r")\Z", re.DOTALL) if alternatives else None
 
     def match(self, text: str):
         if self.regex is None:
@@ -80,9 +150,10 @@ class PatternCompiler:
         if cached is None:
             try:
                 if re.compile(tok.regex).groups:
-                    raise GrammarError(f"token {tok.name}: use (?:...) instead of capturing groups")
+                    raise GrammarError(f"{tok.file}:{tok.line}: token {tok.name}: use (?:...) instead of "
+                                       "capturing groups")
             except re.error as exc:
-                raise GrammarError(f"token {tok.name}: bad regex: {exc}") from None
+                raise GrammarError(f"{tok.file}:{tok.line}: token {tok.name}: bad regex: {exc}") from None
             cached = self._terminal_cache[tok.name] = tok.regex
         return cached
 
@@ -109,12 +180,10 @@ class PatternCompiler:
             if isinstance(item, Literal):
                 out.append(re.escape(item.text))
             elif isinstance(item, Regex):
-                if re.compile(item.source).groups:
-                    raise GrammarError(f"{where}: inline regex must not capture: /{item.source}/")
+                _check_inline(item.source, where)
                 out.append(f"(?:{item.source})")
             elif isinstance(item, Capture) and item.regex is not None:
-                if re.compile(item.regex).groups:
-                    raise GrammarError(f"{where}: inline regex must not capture: /{item.regex}/")
+                _check_inline(item.regex, where)
                 groups += 1
                 fields.append((groups, (item.name, None)))
                 out.append(f"({item.regex})")
@@ -143,6 +212,15 @@ class PatternCompiler:
             else:  # pragma: no cover - the reader only builds the types above
                 raise GrammarError(f"{where}: unexpected pattern item {item!r}")
         return "".join(out), fields, groups
+
+
+def _check_inline(source: str, where: str) -> None:
+    try:
+        groups = re.compile(source).groups
+    except re.error as exc:
+        raise GrammarError(f"{where}: bad regex /{source}/: {exc}") from None
+    if groups:
+        raise GrammarError(f"{where}: inline regex must not capture: /{source}/")
 
 
 def _strip_captures(src: str) -> str:
@@ -184,4 +262,4 @@ def build_matcher(rules: list[Rule], compiler: PatternCompiler) -> Matcher:
         except re.error as exc:
             raise GrammarError(f"{where}: compiles to a bad regex: {exc}") from None
         compiled.append((src, fields, n))
-    return Matcher(rules, compiled)
+    return Matcher(rules, compiled, compiler)

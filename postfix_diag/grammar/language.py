@@ -60,6 +60,7 @@ class TokenDef:
     pattern: tuple | None = None  # composite token
     convert: str | None = None  # "int" or "float"
     line: int = 0
+    file: str = ""
 
 
 @dataclass
@@ -158,7 +159,7 @@ def read_grammar(text: str, name: str = "<string>") -> GrammarFile:
                 programs = tuple(_PROGRAMS.parse_string(line)["programs"])
             elif line.startswith("token "):
                 t = _TOKEN.parse_string(line)
-                tok = TokenDef(name=t["name"], convert=t.get("convert"), line=number)
+                tok = TokenDef(name=t["name"], convert=t.get("convert"), line=number, file=name)
                 if "regex" in t:
                     tok.regex = t["regex"]
                 else:

@@ -219,3 +219,49 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 def client_of(ev: Event) -> str | None:
     return ev.client
+
+
+class LineRule(Rule):
+    """A rule that yields at most one finding (key None) counting the lines it matches.
+
+    Subclasses override ``match`` (which events count), ``tally`` (top-offender counters),
+    ``summarize``, and optionally ``evidence``/``grade``/``claim_only`` (lines that are claimed
+    and sampled but not counted, such as the follow-up lines of a counted one)."""
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.g = self.group()
+
+    def match(self, ev: Event) -> bool:
+        return True
+
+    def claim_only(self, ev: Event) -> bool:
+        return False
+
+    def tally(self, ev: Event, g: Group) -> None:
+        pass
+
+    def feed(self, ev: Event) -> bool | None:
+        if self.match(ev):
+            self.g.add(ev)
+            self.tally(ev, self.g)
+            return True
+        if self.claim_only(ev):
+            self.g.see(ev, sample=False)
+            return True
+        return None
+
+    def summarize(self, g: Group) -> str:
+        return f"{plural(g.count, 'line')}: {self.title}."
+
+    def evidence(self, g: Group) -> dict:
+        return {name: c.top() for name, c in g.counters.items()}
+
+    def grade(self, g: Group) -> str:
+        return self.severity
+
+    def finish(self, queued, end_ts):
+        if not self.g.count:
+            return []
+        return [self.make(self.g, self.summarize(self.g), severity=self.grade(self.g),
+                          evidence=self.evidence(self.g))]

@@ -58,7 +58,7 @@ class Engine:
             self.claimed += 1
             return
         sev = ev.severity
-        if sev != "info" and ev.kind is not FOREIGN and ev.kind != FOREIGN and ev.kind != UNRECOGNIZED:
+        if sev != "info" and ev.kind != FOREIGN and ev.kind != UNRECOGNIZED:
             catchers = self._catch.get(sev)
             if catchers:
                 self.caught += 1

@@ -23,7 +23,9 @@ log() { printf '[capture %s] %s\n' "${SCENARIO:-?}" "$*" >&2; }
 
 # x CMD...: run a command and record it for the README ("exact commands").
 x() {
-    printf '%s\n' "$*" >>"$CMDLOG"
+    local line
+    line="$(printf '%q ' "$@")"
+    printf '%s\n' "${line//"$REPO_DIR"\//}" >>"$CMDLOG"
     "$@"
 }
 
@@ -46,8 +48,7 @@ scenario_cleanup() {
     local rc=$?
     # Always leave no Postfix of ours running, and helpers stopped.
     pf_stop || true
-    local p
-    for p in ${HELPER_PIDS:-}; do kill "$p" 2>/dev/null || true; done
+    kill_helpers
     if [ -n "${NETNS:-}" ]; then ip netns del "$NETNS" 2>/dev/null || true; fi
     pf_restore_pristine || true
     rm -rf "${WORK:-/nonexistent}"
@@ -56,6 +57,14 @@ scenario_cleanup() {
 
 # pf_running: true while a master runs (master -t: exit 0 when NOT running).
 # Avoids `postfix status`, which would log a line to the captured log.
+# kill_helpers: stop background helpers we started (by pid) and reap them.
+kill_helpers() {
+    local p
+    for p in ${HELPER_PIDS:-}; do kill "$p" 2>/dev/null || true; done
+    for p in ${HELPER_PIDS:-}; do wait "$p" 2>/dev/null || true; done
+    HELPER_PIDS=""
+}
+
 pf_running() { ! /usr/lib/postfix/sbin/master -t >/dev/null 2>&1; }
 
 pf_stop() {
@@ -167,7 +176,8 @@ pf_wait_queue_settled() {
 # start_sink PORT [extra smtp-sink args]: fake relay on 127.0.0.1:PORT.
 start_sink() {
     local port="$1"; shift
-    x smtp-sink -u postfix "$@" "127.0.0.1:$port" 64 >"$WORK/sink-$port.log" 2>&1 &
+    printf '%s\n' "smtp-sink -u postfix $* 127.0.0.1:$port 64 &" >>"$CMDLOG"
+    smtp-sink -u postfix "$@" "127.0.0.1:$port" 64 >"$WORK/sink-$port.log" 2>&1 &
     HELPER_PIDS="${HELPER_PIDS:-} $!"
     wait_port 127.0.0.1 "$port"
 }
@@ -180,8 +190,7 @@ scenario_end() {
     cp /etc/postfix/master.cf "$OUT/master.cf"
     pf_stop
     local p
-    for p in ${HELPER_PIDS:-}; do kill "$p" 2>/dev/null || true; done
-    HELPER_PIDS=""
+    kill_helpers
     sleep 0.5
     if [ -f "$PFLOG" ]; then cp "$PFLOG" "$OUT/maillog"; else : >"$OUT/maillog"; fi
     write_readme

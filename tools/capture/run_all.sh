@@ -17,7 +17,7 @@ for s in $scen; do
     if [ ! -f "$f" ]; then echo "run_all.sh: no such scenario: $s" >&2; failed="$failed $s"; continue; fi
     t0=$(date +%s)
     echo "=== scenario $s" >&2
-    if ! flock -w 600 /tmp/postfix-diag-postfix.lock timeout 300 bash "$f"; then
+    if ! flock -o -w 900 /tmp/postfix-diag-postfix.lock timeout 300 bash "$f"; then
         failed="$failed $s"
     fi
     echo "=== scenario $s done in $(( $(date +%s) - t0 ))s" >&2

@@ -1,0 +1,326 @@
+"""The `check` command: analyze logs, compare the findings with a baseline, decide the exit status.
+
+A finding is identified across runs by its rule ID plus its stable key (``Finding.key``: the
+client, domain, service... or None when the rule reports at most one finding per log). Counts,
+times, samples and severity are not part of the identity, so a count changing by one is not a
+"new" finding.
+
+Exit status (see cli.py): 0 when no finding at or above ``fail_on`` is new against the baseline
+(or, without a baseline, when there is no such finding at all); 1 when there is; 2 for usage or
+input errors, including an unreadable or malformed baseline file.
+
+Baseline file (JSON, sorted by rule ID then key so that diffs are stable)::
+
+    {"version": 1, "tool": "postfix-diag",
+     "findings": [{"id": "DLV002", "key": "[relay.example]:25", "severity": "error",
+                   "count": 12, "title": "..."}, ...]}
+
+Only ``id`` and ``key`` are used for matching; ``severity``, ``count`` and ``title`` are there for
+the humans reviewing the file.
+
+Output formats: ``text`` (here), ``junit``, ``github`` and ``sarif`` (postfix_diag/report/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .findings import SEVERITIES, Finding, at_least, iso, sort_findings
+from .inputs import InputError
+from .report.escape import terminal as t
+
+BASELINE_VERSION = 1
+TOOL = "postfix-diag"
+DEFAULT_FAIL_ON = "warning"
+CHECK_FORMATS = ("text", "junit", "github", "sarif")
+
+FAIL, NEW, KNOWN = "fail", "new", "known"  # the state of a finding in a check
+
+Ident = tuple[str, str | None]
+
+
+def ident(f: Finding) -> Ident:
+    """What identifies a finding across runs: rule ID plus stable key."""
+    return (f.id, f.key)
+
+
+def _ident_sort(i: Ident) -> tuple[str, int, str]:
+    return (i[0], 0 if i[1] is None else 1, i[1] or "")
+
+
+# --- baseline file -----------------------------------------------------------------------------
+
+@dataclass
+class Baseline:
+    path: str
+    entries: dict[Ident, dict]  # ident -> the entry as read from the file
+
+    def __contains__(self, f: Finding) -> bool:
+        return ident(f) in self.entries
+
+
+def baseline_dict(findings: Iterable[Finding]) -> dict:
+    """The baseline document for these findings (one entry per rule ID + key, sorted)."""
+    by_ident: dict[Ident, Finding] = {}
+    for f in findings:
+        prev = by_ident.get(ident(f))
+        if prev is None:
+            by_ident[ident(f)] = f
+        else:  # the same rule and key twice should not happen; keep one entry, add the counts
+            by_ident[ident(f)] = Finding(id=f.id, category=f.category, title=prev.title, count=prev.count + f.count,
+                                         severity=prev.severity if at_least(prev.severity, f.severity) else f.severity,
+                                         key=f.key)
+    entries = [
+        {"id": f.id, "key": f.key, "severity": f.severity, "count": f.count, "title": f.title}
+        for i, f in sorted(by_ident.items(), key=lambda item: _ident_sort(item[0]))
+    ]
+    return {"version": BASELINE_VERSION, "tool": TOOL, "findings": entries}
+
+
+def dump_baseline(findings: Iterable[Finding]) -> str:
+    return json.dumps(baseline_dict(findings), indent=2, ensure_ascii=True) + "\n"
+
+
+def write_baseline(findings: Iterable[Finding], path: str | os.PathLike) -> None:
+    """Write the baseline atomically (a temporary file in the same directory, then rename)."""
+    path = Path(path)
+    text = dump_baseline(findings)
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write baseline: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise InputError(f"{path}: cannot write baseline: {exc.strerror}") from None
+
+
+def parse_baseline(data, name: str = "<baseline>") -> Baseline:
+    """Validate a decoded baseline document; InputError (one line) if it is not one."""
+
+    def bad(why: str) -> InputError:
+        return InputError(f"{name}: not a postfix-diag baseline file ({why})")
+
+    if not isinstance(data, dict):
+        raise bad("expected a JSON object")
+    if data.get("version") != BASELINE_VERSION:
+        raise bad(f"unsupported version {data.get('version')!r}, expected {BASELINE_VERSION}")
+    if data.get("tool", TOOL) != TOOL:
+        raise bad(f"written by {data.get('tool')!r}")
+    items = data.get("findings")
+    if not isinstance(items, list):
+        raise bad('"findings" must be a list')
+    entries: dict[Ident, dict] = {}
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            raise bad(f"findings[{n}] needs a string \"id\"")
+        key = item.get("key")
+        if key is not None and not isinstance(key, str):
+            raise bad(f"findings[{n}].key must be a string or null")
+        entries[(item["id"], key)] = item
+    return Baseline(name, entries)
+
+
+def load_baseline(path: str | os.PathLike) -> Baseline:
+    name = str(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{name}: baseline file not found (create it with --write-baseline)") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: baseline is a directory") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read baseline: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{name}: baseline is not valid JSON: {exc}") from None
+    return parse_baseline(data, name)
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+@dataclass
+class CheckResult:
+    findings: list[Finding]  # every finding, most severe first
+    states: list[str]  # FAIL / NEW / KNOWN, parallel to findings
+    fail_on: str
+    baseline: Baseline | None = None
+    sources: list[str] = field(default_factory=list)
+    lines: int = 0  # log lines read
+    wrote_baseline: str | None = None
+
+    def of(self, state: str) -> list[Finding]:
+        return [f for f, s in zip(self.findings, self.states, strict=True) if s == state]
+
+    def items(self):
+        return zip(self.findings, self.states, strict=True)
+
+    @property
+    def failing(self) -> list[Finding]:
+        return self.of(FAIL)
+
+    @property
+    def new(self) -> list[Finding]:
+        """New findings, failing or not."""
+        return [f for f, s in self.items() if s != KNOWN]
+
+    @property
+    def known(self) -> list[Finding]:
+        return self.of(KNOWN)
+
+    @property
+    def gone(self) -> list[Ident]:
+        """Baseline entries no finding matched this time (fixed, or not in these logs)."""
+        if self.baseline is None:
+            return []
+        seen = {ident(f) for f in self.findings}
+        return sorted((i for i in self.baseline.entries if i not in seen), key=_ident_sort)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failing else 0
+
+
+def evaluate(findings: Iterable[Finding], baseline: Baseline | None = None, fail_on: str = DEFAULT_FAIL_ON,
+             *, sources: Iterable[str] = (), lines: int = 0) -> CheckResult:
+    """Classify each finding: KNOWN (matched by the baseline), FAIL (new and at or above
+    ``fail_on``) or NEW (new, below the threshold)."""
+    if fail_on not in SEVERITIES:
+        raise InputError(f"--fail-on: unknown severity {fail_on!r} (one of {', '.join(SEVERITIES)})")
+    ordered = sort_findings(list(findings))
+    states = []
+    for f in ordered:
+        if baseline is not None and f in baseline:
+            states.append(KNOWN)
+        elif at_least(f.severity, fail_on):
+            states.append(FAIL)
+        else:
+            states.append(NEW)
+    ordered_states = sorted(zip(ordered, states, strict=True), key=lambda fs: {FAIL: 0, NEW: 1, KNOWN: 2}[fs[1]])
+    return CheckResult([f for f, _ in ordered_states], [s for _, s in ordered_states], fail_on, baseline,
+                       list(sources), lines)
+
+
+def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = None,
+              write_baseline_to: str | os.PathLike | None = None, fail_on: str = DEFAULT_FAIL_ON,
+              year: int | None = None, progress: Callable[[str], None] | None = None) -> CheckResult:
+    """Analyze ``paths``, compare with the baseline, optionally record a new one.
+
+    The comparison uses ``baseline`` when given. With only ``write_baseline_to``, the findings
+    just recorded are the baseline, so nothing is new (exit status 0): that is how a baseline
+    is started. Raises InputError for every problem with the input.
+    """
+    if fail_on not in SEVERITIES:
+        raise InputError(f"--fail-on: unknown severity {fail_on!r} (one of {', '.join(SEVERITIES)})")
+    from .inputs import resolve
+
+    resolve(list(paths) if paths else [])  # a missing log or baseline fails before the long part
+    base = load_baseline(baseline) if baseline is not None else None
+    from .analyze import analyze
+
+    analysis = analyze(paths, year=year, min_severity="info", progress=progress)
+    if analysis.coverage.total == 0:
+        raise InputError("no log lines in the given input (empty file?)")
+    written = None
+    if write_baseline_to is not None:
+        write_baseline(analysis.findings, write_baseline_to)
+        written = str(write_baseline_to)
+        if base is None:
+            base = parse_baseline(baseline_dict(analysis.findings), written)
+    result = evaluate(analysis.findings, base, fail_on, sources=analysis.sources, lines=analysis.coverage.total)
+    result.wrote_baseline = written
+    return result
+
+
+# --- output ------------------------------------------------------------------------------------
+
+def first_location(f: Finding) -> tuple[str, int] | None:
+    """(file, line) of the first sample line, if the finding has one."""
+    for s in f.samples:
+        if s.file:
+            return s.file, s.line
+    return None
+
+
+def label(f: Finding) -> str:
+    """`ID title (key)`, unescaped."""
+    return f"{f.id} {f.title}" + (f" ({f.key})" if f.key else "")
+
+
+def details(f: Finding, max_samples: int = 3) -> list[str]:
+    """The evidence of one finding as plain, unescaped lines (every writer escapes them)."""
+    from .report.common import top_evidence
+
+    out = []
+    if f.summary:
+        out.append(f.summary)
+    seen = f"seen {f.count} time(s)"
+    if f.first_seen is not None:
+        seen += f", {iso(f.first_seen)} .. {iso(f.last_seen)}"
+    out.append(seen)
+    out.extend(top_evidence(f.evidence))
+    for s in f.samples[:max_samples]:
+        out.append(f"{s.file}:{s.line}: {s.text[:500]}")
+    if f.remediation:
+        out.append(f"fix: {f.remediation[0]}")
+    out.append(f"more: postfix-diag explain {f.id}")
+    return out
+
+
+def summary_line(result: CheckResult) -> str:
+    """One line, already terminal-safe: the verdict and the counts."""
+    failing, new, known = len(result.failing), len(result.new) - len(result.failing), len(result.known)
+    verdict = "FAIL" if failing else "OK"
+    parts = [f"{failing} new finding(s) at or above {result.fail_on}"]
+    if new:
+        parts.append(f"{new} new below {result.fail_on}")
+    if result.baseline is not None:
+        parts.append(f"{known} known (matched by baseline {t(result.baseline.path)})")
+        if result.gone:
+            parts.append(f"{len(result.gone)} baseline entr{'y' if len(result.gone) == 1 else 'ies'} no longer seen")
+    else:
+        parts.append("no baseline")
+    if result.wrote_baseline:
+        parts.append(f"wrote {len(baseline_dict(result.findings)['findings'])} finding(s) to {t(result.wrote_baseline)}")
+    return f"postfix-diag check: {verdict}: " + "; ".join(parts)
+
+
+def render_text(result: CheckResult) -> str:
+    """One line per new finding (failing ones first), then the verdict line."""
+    out = []
+    for f, state in result.items():
+        if state == KNOWN:
+            continue
+        loc = first_location(f)
+        where = f"  {t(loc[0])}:{loc[1]}" if loc else ""
+        mark = "NEW " if state == FAIL else "new "
+        key = f" ({t(f.key)})" if f.key else ""
+        out.append(f"{mark}{f.severity.upper():<8} {t(f.id):<7} {t(f.title)}{key} [{f.count}x]{where}")
+    out.append(summary_line(result))
+    return "\n".join(out) + "\n"
+
+
+def render_check(result: CheckResult, fmt: str = "text") -> str:
+    if fmt == "junit":
+        from .report.junit import render
+    elif fmt == "github":
+        from .report.github import render
+    elif fmt == "sarif":
+        from .report.sarif import render
+    elif fmt == "text":
+        render = render_text
+    else:
+        raise InputError(f"--format: unknown check format {fmt!r} (one of {', '.join(CHECK_FORMATS)})")
+    return render(result)

@@ -1,0 +1,492 @@
+"""Delivery: deferrals by cause, destinations that are down, bounce storms and backscatter.
+Counts are messages (distinct queue ids), not retry lines."""
+
+from __future__ import annotations
+
+import re
+
+from .base import BoundedCounter, Group, Rule, domain_of, plural, register
+from .dns import DNS_DELIVERY
+
+MAX_IDS = 200_000  # distinct queue ids remembered per rule; beyond that counts are approximate
+SUSPENDED = "delivery temporarily suspended: "
+
+_CONNECT_TARGET = re.compile(r"(?:connect to|lost connection with|conversation with) (\S+?\[[^\]]*\](?::\d+)?)")
+_REMOTE_4XX = re.compile(r"\b(?:said|refused to talk to me): 4\d\d\b")
+_REMOTE_5XX = re.compile(r"\b(?:said|refused to talk to me): 5\d\d\b")
+_DOWN = re.compile(r"Connection refused|Connection timed out|No route to host|Network is unreachable|"
+                   r"timed out while receiving the initial server greeting|"
+                   r"lost connection with \S+ while receiving the initial server greeting|"
+                   r"Connection reset by peer|Host is unreachable")
+
+CAUSES = (
+    "connection refused", "connection timed out", "network unreachable", "lost connection",
+    "dns", "tls", "remote 4xx", "local configuration", "mailbox/local delivery", "other",
+)
+
+
+def deferral_cause(reason: str) -> str:
+    """The cause group of a deferral reason (the text in parentheses after status=deferred)."""
+    r = reason[len(SUSPENDED):] if reason.startswith(SUSPENDED) else reason
+    if "Connection refused" in r:
+        return "connection refused"
+    if "timed out" in r or "Connection timed out" in r:
+        return "connection timed out"
+    if "No route to host" in r or "Network is unreachable" in r or "Host is unreachable" in r:
+        return "network unreachable"
+    if DNS_DELIVERY.search(r):
+        return "dns"
+    if "TLS" in r or "SSL" in r or "certificate" in r.lower():
+        return "tls"
+    if _REMOTE_4XX.search(r) or _REMOTE_5XX.search(r):
+        return "remote 4xx"
+    if "lost connection" in r or "Connection reset" in r:
+        return "lost connection"
+    if ("mail system configuration error" in r or "unknown mail transport" in r
+            or "loops back to myself" in r or "mail transport unavailable" in r):
+        return "local configuration"
+    if ("mailbox" in r or "quota" in r.lower() or "maildir" in r.lower() or "Permission denied" in r
+            or "command" in r):
+        return "mailbox/local delivery"
+    return "other"
+
+
+class _IdSet:
+    """A bounded set of (host, queue id)."""
+
+    __slots__ = ("ids", "overflow")
+
+    def __init__(self):
+        self.ids: set = set()
+        self.overflow = 0
+
+    def add(self, key) -> bool:
+        """True when the key is new."""
+        if key in self.ids:
+            return False
+        if len(self.ids) < MAX_IDS:
+            self.ids.add(key)
+        else:
+            self.overflow += 1
+        return True
+
+    def __contains__(self, key):
+        return key in self.ids
+
+    def __len__(self):
+        return len(self.ids) + self.overflow
+
+
+@register
+class Deferrals(Rule):
+    id = "DLV001"
+    name = "deferred-deliveries"
+    title = "Deliveries deferred (grouped by cause)"
+    category = "delivery"
+    severity = "warning"
+    kinds = ("delivery", "status_only")
+    wants_messages = True
+    count_unit = "deferred messages (distinct queue ids)"
+    what = """Delivery attempts ended with `status=deferred`: Postfix keeps the message in the deferred
+    queue and retries it (minimal_backoff_time .. maximal_backoff_time) until maximal_queue_lifetime.
+    The reasons are grouped: connection refused or timed out, network unreachable, DNS, TLS, a 4xx
+    reply from the remote server, local configuration, mailbox errors; `delivery temporarily
+    suspended` means qmgr stopped trying a destination after failures and defers its mail without
+    connecting."""
+    why = """A few deferrals (greylisting, a busy remote) resolve on retry. Many, or the same cause for
+    every destination, point to a local problem: outbound port 25 blocked, a broken resolver, a
+    relayhost that is down, TLS policy mismatch. Deferred mail is delayed and bounces after
+    maximal_queue_lifetime (5 days)."""
+    example = (
+        "Nov 25 12:00:01 mail postfix/smtp[2345]: 3F1A2160137: to=<user@example.net>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.example.net[192.0.2.25]:25: Connection timed out)",
+        "Nov 25 12:00:01 mail postfix/smtp[2345]: 3F1A2160137: to=<user@example.net>, relay=mx.example.net[192.0.2.25]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.7.1, status=deferred (host mx.example.net[192.0.2.25] said: 450 4.7.1 <user@example.net>: Recipient address rejected: greylisted (in reply to RCPT TO command))",
+        "Nov 25 12:00:05 mail postfix/qmgr[1001]: 4A2B3160138: to=<user@example.net>, relay=none, delay=0.1, delays=0.1/0/0/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to mx.example.net[192.0.2.25]:25: Connection timed out)",
+    )
+    fix = """Read the cause breakdown. Connection refused/timed out for every destination: check outbound
+    port 25 (ISP or firewall block) or the relayhost. DNS: see DNS005. TLS: compare smtp_tls_security_level
+    and policy maps with what the remote offers. Remote 4xx: read the remote's text (greylisting, rate
+    limits, reputation). Then flush the queue with `postqueue -f`."""
+    remediation = (
+        "Look at the cause breakdown and the top destinations in the evidence; `qshape deferred` shows where the queue builds up.",
+        "Test the failing path by hand from the server: `nc -vz HOST 25` / `telnet HOST 25` "
+        "(or `posttls-finger HOST` for TLS causes).",
+        "Fix the cause (firewall, relayhost, DNS, TLS policy), then `postqueue -f` to retry now.",
+    )
+    parameters = (
+        ("maximal_queue_lifetime", "5d", "how long deferred mail is retried before it bounces"),
+        ("minimal_backoff_time", "300s", "shortest retry interval"),
+        ("maximal_backoff_time", "4000s", "longest retry interval"),
+        ("queue_run_delay", "300s", "how often the deferred queue is scanned"),
+        ("smtp_connect_timeout", "30s", "how long smtp waits for a TCP connection"),
+    )
+    references = ("QSHAPE_README: Trouble shooting with qshape",
+                  "TUNING_README: Tuning the frequency of deferred mail delivery attempts")
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.g = self.group()
+        self.deferred = _IdSet()
+        self.by_cause: dict[str, _IdSet] = {}
+        self.samples_by_cause: dict[str, Group] = {}
+        self.domains = BoundedCounter()
+        self.suspended = _IdSet()
+        self.recovered = 0
+        self.lost = 0  # finished without being delivered (bounced, expired)
+
+    def feed(self, ev):
+        if ev.f.get("status") != "deferred":
+            return None
+        reason = ev.f.get("reason") or ""
+        cause = deferral_cause(reason)
+        key = (ev.host, ev.qid)
+        new = self.deferred.add(key)
+        ids = self.by_cause.get(cause)
+        if ids is None:
+            ids = self.by_cause[cause] = _IdSet()
+        if ids.add(key):
+            g = self.samples_by_cause.get(cause)
+            if g is None:
+                g = self.samples_by_cause[cause] = Group(1)
+            g.see(ev)
+        if reason.startswith(SUSPENDED):
+            self.suspended.add(key)
+        if new:
+            self.g.add(ev, sample=False)
+            self.domains.add(domain_of(ev.f.get("to")) or "(none)")
+        else:
+            self.g.see(ev, sample=False)
+        return True
+
+    def feed_message(self, msg):
+        if (msg.host, msg.qid) not in self.deferred:
+            return
+        if msg.expired or any(r.status in ("bounced", "expired") for r in msg.recipients.values()):
+            self.lost += 1
+        elif not msg.pending:
+            self.recovered += 1
+
+    def finish(self, queued, end_ts):
+        n = len(self.deferred)
+        if not n:
+            return []
+        still = sum(1 for m in queued if (m.host, m.qid) in self.deferred)
+        causes = sorted(self.by_cause.items(), key=lambda kv: -len(kv[1]))
+        g = self.g
+        # one sample per cause first, so that every cause is shown
+        g.samples = [s for _, grp in causes for s in grp.samples][: self.max_samples]
+        severity = "notice" if still == 0 and self.lost == 0 else self.severity
+        top = causes[0][0]
+        steps = list(self.remediation)
+        hint = _CAUSE_HINTS.get(top)
+        if hint:
+            steps.insert(1, hint)
+        return [self.make(
+            g, f"{plural(n, 'message')} deferred, mostly {top} ({len(causes[0][1])}); "
+               f"{self.recovered} delivered later, {still} still queued at the end of the log, {self.lost} returned or expired.",
+            count=n, severity=severity, remediation=steps,
+            evidence={"by_cause": {c: len(ids) for c, ids in causes},
+                      "top_domains": self.domains.top(),
+                      "suspended_destinations_messages": len(self.suspended),
+                      "delivered_later": self.recovered, "still_queued": still, "returned_or_expired": self.lost})]
+
+
+_CAUSE_HINTS = {
+    "connection refused": "Connection refused: the remote (or relayhost) is not listening on that port; check "
+                          "`postconf relayhost` and the target with `nc -vz HOST PORT`.",
+    "connection timed out": "Connection timed out: outbound port 25 is often blocked by the ISP/cloud provider "
+                            "or a firewall; test with `nc -vz -w 10 HOST 25`, or relay through a smarthost "
+                            "(`postconf -e 'relayhost = [smtp.example.net]:587'`).",
+    "network unreachable": "Network unreachable: check routing and IPv6 (`postconf -e 'inet_protocols = ipv4'` "
+                           "if the host has no IPv6 route).",
+    "dns": "DNS: see DNS005; test `dig MX DOMAIN` on the server and inside the chroot's etc/resolv.conf.",
+    "tls": "TLS: check smtp_tls_security_level and smtp_tls_policy_maps against the remote "
+           "(`posttls-finger -t30 -T180 -c -L verbose,summary DOMAIN`).",
+    "remote 4xx": "Remote 4xx: read the remote reply text (greylisting resolves itself; rate limits or "
+                  "reputation blocks need the remote postmaster or a relay).",
+    "local configuration": "Local configuration: see the config findings (CFG*) and `postfix check`.",
+}
+
+
+@register
+class DestinationDown(Rule):
+    id = "DLV002"
+    name = "destination-down"
+    title = "A relay host or destination is down: every delivery attempt to it fails"
+    category = "delivery"
+    severity = "error"
+    kinds = ("delivery", "connect_error", "conversation")
+    count_unit = "deferred messages to it (one finding per host, key = host[ip]:port)"
+    what = """Every connection to a next-hop host failed (`Connection refused`, `Connection timed out`, no
+    greeting) and no message was delivered to it during the log. When that host is the relayhost,
+    nothing leaves the server."""
+    why = """All mail for that destination waits in the deferred queue, qmgr marks it dead (`delivery
+    temporarily suspended`), and after maximal_queue_lifetime the mail bounces. If it is your
+    relayhost, content filter or LMTP server, all outgoing or incoming delivery is stopped."""
+    example = (
+        "Nov 25 12:00:01 mail postfix/smtp[2345]: 3F1A2160137: to=<user@example.net>, relay=none, delay=0.02, delays=0.01/0/0/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:2527: Connection refused)",
+        "Nov 25 12:00:01 mail postfix/qmgr[1001]: 4A2B3160138: to=<user@example.net>, relay=none, delay=0.1, delays=0.1/0/0/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to 127.0.0.1[127.0.0.1]:2527: Connection refused)",
+    )
+    fix = """Check that the host is up and listening, and that it is the right one: relayhost,
+    transport_maps and content_filter settings name it. Test the connection from the mail server,
+    start the service or fix the address, then flush the queue."""
+    remediation = (
+        "Test the connection from the mail server: `nc -vz HOST PORT` (the key is host[ip]:port).",
+        "Check where Postfix sends the mail: `postconf relayhost transport_maps content_filter default_transport`.",
+        "Start or fix the remote service (or correct the setting: `postconf -e 'relayhost = [host]:port'`), then `postfix reload`.",
+        "Retry the deferred mail: `postqueue -f`; watch `mailq` shrink.",
+    )
+    parameters = (
+        ("relayhost", "(empty)", "the smarthost all remote mail goes to"),
+        ("smtp_connect_timeout", "30s", "TCP connect timeout of smtp"),
+        ("default_destination_concurrency_failed_cohort_limit", "1", "failed sessions before a destination is marked dead"),
+        ("maximal_queue_lifetime", "5d", "how long the mail is retried"),
+    )
+    references = ("QSHAPE_README: Trouble shooting with qshape", "DEBUG_README: Look for obvious signs of trouble")
+
+    MIN_MESSAGES = 2
+    MIN_ATTEMPTS = 3
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.fail: dict[str, Group] = {}  # host[ip]:port -> attempts group
+        self.msgs: dict[str, _IdSet] = {}
+        self.reasons: dict[str, BoundedCounter] = {}
+        self.domains: dict[str, BoundedCounter] = {}
+        self.ok: BoundedCounter = BoundedCounter()
+
+    def feed(self, ev):
+        f = ev.f
+        if ev.kind == "delivery":
+            status = f.get("status")
+            if status == "sent":
+                relay = f.get("relay")
+                if relay:
+                    self.ok.add(relay)
+                return None
+            if status not in ("deferred", "bounced"):
+                return None
+            reason = f.get("reason") or ""
+        else:
+            reason = ev.text
+        if not _DOWN.search(reason):
+            return None
+        m = _CONNECT_TARGET.search(reason)
+        if not m:
+            return None
+        target = m.group(1)
+        g = self.fail.get(target)
+        if g is None:
+            if len(self.fail) >= 1000:
+                return None
+            g = self.fail[target] = self.group()
+            self.msgs[target] = _IdSet()
+            self.reasons[target] = BoundedCounter(50)
+            self.domains[target] = BoundedCounter(200)
+        g.add(ev)
+        if ev.kind == "delivery":
+            self.msgs[target].add((ev.host, ev.qid))
+            self.domains[target].add(domain_of(f.get("to")))
+        text = reason[len(SUSPENDED):] if reason.startswith(SUSPENDED) else reason
+        self.reasons[target].add(_DOWN.search(text).group(0) if _DOWN.search(text) else text[:60])
+        return None  # info lines: nothing to claim
+
+    def finish(self, queued, end_ts):
+        out = []
+        for target, g in self.fail.items():
+            if _relay_key_ok(target, self.ok):
+                continue
+            msgs = len(self.msgs[target])
+            if msgs < self.MIN_MESSAGES and g.count < self.MIN_ATTEMPTS:
+                continue
+            if msgs == 0:
+                continue
+            reason = self.reasons[target].top(1)[0][0]
+            out.append(self.make(
+                g, f"{plural(msgs, 'message')} could not be delivered to {target}: {reason} on every "
+                   f"one of {plural(g.count, 'attempt')}, no successful delivery.",
+                key=target, count=msgs,
+                evidence={"host": target, "attempts": g.count, "messages": msgs,
+                          "by_reason": dict(self.reasons[target].most_common()),
+                          "top_domains": self.domains[target].top()}))
+        return out
+
+
+def _relay_key_ok(target: str, ok: BoundedCounter) -> bool:
+    if target in ok:
+        return True
+    if ":" not in target.rsplit("]", 1)[-1]:  # "host[ip]" without a port: match any port
+        return any(k.split("]:", 1)[0] + "]" == target for k in ok)
+    return False
+
+
+@register
+class BounceStorm(Rule):
+    id = "DLV003"
+    name = "bounce-storm"
+    title = "Many messages bounced"
+    category = "delivery"
+    severity = "warning"
+    kinds = ("delivery", "bounce_notice")
+    count_unit = "bounced messages (distinct queue ids)"
+    what = """Deliveries ended with `status=bounced`: the mail was returned to its sender with a
+    non-delivery notification (`sender non-delivery notification: QUEUEID`)."""
+    why = """A few bounces are normal (mistyped addresses). Many of them mean either that your server
+    accepts mail it cannot deliver (missing recipient validation: the bounces go to forged senders, see
+    DLV004), that a list or application sends to dead addresses, or that a remote site rejects your
+    mail (reputation, authentication, policy)."""
+    example = (
+        "Nov 25 12:00:01 mail postfix/smtp[2345]: 3F1A2160137: to=<nobody@example.net>, relay=mx.example.net[192.0.2.25]:25, delay=1, delays=0/0/0.5/0.5, dsn=5.1.1, status=bounced (host mx.example.net[192.0.2.25] said: 550 5.1.1 <nobody@example.net>: Recipient address rejected: User unknown (in reply to RCPT TO command))",
+        "Nov 25 12:00:01 mail postfix/bounce[2400]: 3F1A2160137: sender non-delivery notification: 5B6C7160139",
+    )
+    fix = """Look at the top reasons and recipient domains. Reject unknown recipients at SMTP time
+    (local_recipient_maps, relay_recipient_maps, virtual maps) instead of bouncing them later. For
+    remote rejections, read the remote's text and fix the sending side (SPF/DKIM, reputation, lists)."""
+    remediation = (
+        "Read the top reasons and domains in the evidence.",
+        "Make Postfix reject unknown recipients during SMTP instead of bouncing: keep local_recipient_maps "
+        "set, and set relay_recipient_maps for relay domains (`postconf local_recipient_maps relay_recipient_maps`).",
+        "For remote rejections, fix SPF/DKIM/DMARC and reverse DNS of the sending IP, or clean the lists you send to.",
+    )
+    parameters = (
+        ("local_recipient_maps", "proxy:unix:passwd.byname $alias_maps", "valid local recipients (empty: accept all, then bounce)"),
+        ("relay_recipient_maps", "(empty)", "valid recipients of relay_domains"),
+        ("bounce_queue_lifetime", "5d", "how long bounces themselves are retried"),
+    )
+    references = ("QSHAPE_README: Example 2: Deferred queue full of dictionary attack bounces", "BACKSCATTER_README")
+
+    STORM_MESSAGES = 10
+    STORM_SHARE = 0.2
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.g = self.group()
+        self.bounced = _IdSet()
+        self.seen = _IdSet()
+        self.reasons = BoundedCounter(500)
+        self.domains = BoundedCounter()
+        self.notifications = 0
+
+    def feed(self, ev):
+        if ev.kind == "bounce_notice":
+            if "non-delivery" in (ev.f.get("notice") or ""):
+                self.notifications += 1
+            return None
+        self.seen.add((ev.host, ev.qid))
+        if ev.f.get("status") != "bounced":
+            return None
+        if self.bounced.add((ev.host, ev.qid)):
+            self.g.add(ev)
+            r = ev.f.get("reason") or ""
+            dsn = ev.f.get("dsn") or ""
+            self.reasons.add(f"{dsn} {_short_reason(r)}".strip())
+            self.domains.add(domain_of(ev.f.get("to")))
+        else:
+            self.g.see(ev, sample=False)
+        return None
+
+    def finish(self, queued, end_ts):
+        n = len(self.bounced)
+        if not n:
+            return []
+        total = len(self.seen)
+        share = n / total if total else 1.0
+        storm = n >= self.STORM_MESSAGES and share >= self.STORM_SHARE
+        return [self.make(
+            self.g, f"{plural(n, 'message')} bounced ({share:.0%} of {plural(total, 'message')} with a delivery attempt).",
+            count=n, severity=self.severity if storm else "notice",
+            title=self.title if storm else "Some messages bounced",
+            evidence={"bounced_messages": n, "messages_with_delivery_attempts": total,
+                      "bounced_share": round(share, 3), "notifications_sent": self.notifications,
+                      "top_reasons": self.reasons.top(), "top_domains": self.domains.top()})]
+
+
+_ANGLE = re.compile(r"<[^>]*>")
+_HOSTIP = re.compile(r"\S+\[[0-9A-Fa-f.:]+\](?::\d+)?")
+
+
+def _short_reason(r: str) -> str:
+    r = _ANGLE.sub("<>", r)
+    r = _HOSTIP.sub("HOST", r)
+    return r[:120]
+
+
+@register
+class Backscatter(Rule):
+    id = "DLV004"
+    name = "mailer-daemon-backscatter"
+    title = "Undeliverable bounces from MAILER-DAEMON (<>) fill the queue (backscatter)"
+    category = "delivery"
+    severity = "warning"
+    kinds = ("qmgr_queued", "bounce_notice", "delivery", "removed")
+    wants_queue = True
+    count_unit = "null-sender (<>) messages deferred or bounced"
+    what = """Most of the mail that fails delivery has the null sender `<>` (MAILER-DAEMON): these are
+    non-delivery notifications, typically for spam sent with forged sender addresses that your server
+    accepted and then could not deliver (QSHAPE_README's dictionary-attack example)."""
+    why = """Backscatter clogs the deferred queue (the forged senders' domains often do not accept mail),
+    slows down real deliveries, and gets your server listed as a backscatter source. The root cause is
+    accepting mail for recipients that do not exist, or for content that is later rejected."""
+    example = (
+        "Nov 25 12:00:01 mail postfix/qmgr[1001]: 5B6C7160139: from=<>, size=2345, nrcpt=1 (queue active)",
+        "Nov 25 12:00:02 mail postfix/smtp[2345]: 5B6C7160139: to=<forged@example.com>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.example.com[192.0.2.30]:25: Connection timed out)",
+    )
+    fix = """Stop accepting mail you would bounce: validate recipients at SMTP time (local_recipient_maps,
+    relay_recipient_maps, virtual_mailbox_maps), reject rather than bounce in content filters. Then clean
+    the queue of the stuck bounces."""
+    remediation = (
+        "Validate recipients at SMTP time: `postconf local_recipient_maps relay_recipient_maps` must not be empty for your domains.",
+        "Delete the queued bounces to forged senders: `mailq | tail -n +2 | awk 'BEGIN{RS=\"\"} /MAILER-DAEMON/{print $1}' | tr -d '*!' | postsuper -d -`.",
+        "See QSHAPE_README ('Deferred queue full of dictionary attack bounces') and BACKSCATTER_README.",
+    )
+    parameters = (
+        ("local_recipient_maps", "proxy:unix:passwd.byname $alias_maps", "reject unknown local recipients at SMTP time"),
+        ("relay_recipient_maps", "(empty)", "reject unknown relay recipients at SMTP time"),
+        ("bounce_queue_lifetime", "5d", "how long bounces are retried; lower it (e.g. 1d) to drain backscatter sooner"),
+    )
+    references = ("QSHAPE_README: Example 2: Deferred queue full of dictionary attack bounces", "BACKSCATTER_README")
+
+    MIN_MESSAGES = 5
+    MIN_SHARE = 0.5
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.g = self.group()
+        self.null: set = set()  # (host, qid) of null-sender messages in flight
+        self.failed_null = _IdSet()
+        self.failed_other = _IdSet()
+        self.domains = BoundedCounter()
+
+    def feed(self, ev):
+        kind = ev.kind
+        key = (ev.host, ev.qid)
+        if kind == "qmgr_queued":
+            if ev.f.get("from") == "" and len(self.null) < MAX_IDS:
+                self.null.add(key)
+        elif kind == "bounce_notice":
+            new = ev.f.get("new_qid")
+            if new and len(self.null) < MAX_IDS:
+                self.null.add((ev.host, new))
+        elif kind == "removed":
+            self.null.discard(key)
+        elif ev.f.get("status") in ("deferred", "bounced"):
+            if key in self.null:
+                if self.failed_null.add(key):
+                    self.g.add(ev)
+                    self.domains.add(domain_of(ev.f.get("to")))
+                else:
+                    self.g.see(ev, sample=False)
+            else:
+                self.failed_other.add(key)
+        return None
+
+    def finish(self, queued, end_ts):
+        n = len(self.failed_null)
+        total = n + len(self.failed_other)
+        if n < self.MIN_MESSAGES or n / total < self.MIN_SHARE:
+            return []
+        in_queue = sum(1 for m in queued if m.sender == "")
+        return [self.make(
+            self.g, f"{plural(n, 'bounce message')} from <> failed delivery ({n / total:.0%} of failed "
+                    f"messages); {in_queue} null-sender messages still queued.",
+            count=n, evidence={"null_sender_failed": n, "other_failed": total - n,
+                               "null_sender_still_queued": in_queue, "top_domains": self.domains.top()})]
