@@ -77,7 +77,7 @@ def baseline_dict(findings: Iterable[Finding]) -> dict:
                                          key=f.key)
     entries = [
         {"id": f.id, "key": f.key, "severity": f.severity, "count": f.count, "title": f.title}
-        for i, f in sorted(by_ident.items(), key=lambda item: _ident_sort(item[0]))
+        for _, f in sorted(by_ident.items(), key=lambda item: _ident_sort(item[0]))
     ]
     return {"version": BASELINE_VERSION, "tool": TOOL, "findings": entries}
 

@@ -267,9 +267,9 @@ class Parser:
         else:
             values = (hit.group(idx[0]),) if single else hit.group(*idx)
             if None in values:
-                fields = {k: v for k, v in zip(names, values) if v is not None}
+                fields = {k: v for k, v in zip(names, values, strict=True) if v is not None}
             else:
-                fields = dict(zip(names, values))
+                fields = dict(zip(names, values, strict=True))
             for key, conv in conversions:
                 value = fields.get(key)
                 if value is not None:

@@ -37,13 +37,23 @@ __all__ = [
     "ALL_QUEUES",
     "DEFAULT_QUEUES",
     "QUEUE_HELP",
+    "UNKNOWN_RECIPIENT",
+    "UNKNOWN_SENDER",
     "QshapeError",
     "QueueEntry",
+    "QueueRebuilder",
     "QueueShape",
     "Row",
+    "canonical_tie_order",
     "compute_shape",
+    "detect_active_congestion",
     "detect_findings",
+    "detect_incoming_growing",
+    "detect_mailer_daemon_backscatter",
+    "detect_old_mail_for_destination",
     "load_postqueue_json",
+    "parse_now",
+    "qshape_args",
     "qshape_main",
     "rebuild_queue_from_events",
     "render_qshape",
@@ -165,15 +175,18 @@ def load_postqueue_json(stream: IO[str] | IO[bytes] | str | bytes | os.PathLike[
     """Read a ``postqueue -j`` snapshot: one JSON object per line (a JSON array is accepted too).
 
     ``stream`` is an open text or binary file, a path, or the JSON text itself (str or bytes;
-    a str that does not start with ``{`` or ``[`` is taken as a path).  Blank lines
+    a one-line str that does not start with ``{`` or ``[`` is taken as a path).  Blank lines
     are skipped; an empty snapshot is an empty queue.  Raises :class:`QshapeError` on bad
     JSON or on objects that are not queue entries, naming the line.
     """
-    if isinstance(stream, str) and stream.strip() and stream.lstrip()[:1] not in ("{", "["):
+    if isinstance(stream, str) and stream.strip() and "\n" not in stream and stream.lstrip()[:1] not in "{[":
         stream = Path(stream)  # a file name, not JSON text
     if isinstance(stream, os.PathLike):
-        with open(stream, "rb") as fh:
-            data: str | bytes = fh.read()
+        try:
+            with open(stream, "rb") as fh:
+                data: str | bytes = fh.read()
+        except OSError as exc:
+            raise QshapeError(f"cannot read {os.fspath(stream)}: {exc.strerror}") from None
     elif isinstance(stream, str | bytes):
         data = stream
     else:
@@ -324,7 +337,10 @@ def compute_shape(
     minsub = int(min_subdomains) if min_subdomains is not None and min_subdomains > 0 else 5
     wdt = int(width) if width is not None and width > 80 else 80
 
-    wanted = set(qlist)
+    # a queue named twice is scanned twice by qshape (File::Find), and so counted twice
+    wanted: dict[str, int] = {}
+    for qn in qlist:
+        wanted[qn] = wanted.get(qn, 0) + 1
     q: dict[str, list[int]] = {}
     sub: dict[str, int] = {}
     total = [0] * (bnum + 1)
@@ -344,7 +360,7 @@ def compute_shape(
         nmsgs += 1
         b = _bucket(e.arrival_time, now, tick, bnum, linear)
         addrs = [e.sender] if senders else e.recipients
-        for raw in addrs:
+        for raw in addrs * wanted[e.queue_name]:
             a = _as_bytes_str(raw).translate(_LC_TABLE)
             total[0] += 1
             total[b] += 1
@@ -509,6 +525,7 @@ _RE_TO = re.compile(r"\bto=<((?:[^>]|>(?!,|\s|$))*)>")
 _RE_ORIG_TO = re.compile(r"\borig_to=<((?:[^>]|>(?!,|\s|$))*)>")
 _RE_STATUS = re.compile(r"\bstatus=([a-z-]+)(?: \((.*)\))?")
 _RE_NRCPT = re.compile(r"\bnrcpt=(\d+)")
+_RE_DELAY = re.compile(r"\bdelay=([\d.]+)")
 _RE_SIZE = re.compile(r"\bsize=(\d+)")
 _RE_QUEUE = re.compile(r"\(queue (\w+)\)")
 _RE_NEWQID = re.compile(r"(?:notification|forwarded as|orig_id=)[: ]*\s*([0-9A-Za-z]{6,})")
@@ -532,6 +549,9 @@ class _Msg:
     deferred_this_run: bool = False
     hold_rcpt: str | None = None
     last_ts: float = 0.0
+    created_in_log: bool = True  # False: first seen mid-life; arrival then comes from delay=
+    will_hold: bool = False  # smtpd HOLD action: cleanup puts the message in the hold queue
+    will_discard: bool = False  # smtpd DISCARD action: the message is never queued
 
 
 def _ev_text(ev: Any) -> tuple[str | None, str]:
@@ -554,7 +574,7 @@ def _field(ev: Any, names: Sequence[str], regex: re.Pattern[str], text: str, gro
         v = f.get(n)
         if isinstance(v, str):
             return v
-        if isinstance(v, int) and not isinstance(v, bool):
+        if isinstance(v, int | float) and not isinstance(v, bool):
             return str(v)
     m = regex.search(text)
     return m.group(group) if m else None
@@ -625,6 +645,7 @@ class QueueRebuilder:
         if prog == "postsuper":
             if m is None:
                 m = self._new(qid, ts, "deferred")  # older than the log
+                m.created_in_log = False
             if text.startswith("placed on hold"):
                 m.queue = "hold"
             elif text.startswith("released from hold"):
@@ -651,9 +672,18 @@ class QueueRebuilder:
                 self._drop(old.qid)
             return
 
-        if prog in ("smtpd", "qmqpd") and (text.startswith("client=") or "client=" in text[:8]):
-            if m is None or m.queue == "embryo":
-                self._new(qid, ts, "embryo")
+        if prog in ("smtpd", "qmqpd", "postscreen"):
+            if text.startswith("client="):
+                if m is None or m.queue == "embryo":
+                    self._new(qid, ts, "embryo")
+            elif m is not None and m.queue == "embryo":
+                action = text.split(":", 1)[0]
+                if action in ("hold", "milter-hold"):
+                    m.will_hold = True
+                elif action in ("discard", "milter-discard"):
+                    m.will_discard = True
+                elif action == "proxy-reject" and "END-OF-MESSAGE" in text:
+                    self._drop(qid)
             return
 
         if prog == "cleanup":
@@ -662,8 +692,11 @@ class QueueRebuilder:
                 self._drop(qid)
                 return
             m = self._get_or_new(qid, ts, "incoming")
+            if m.will_discard:
+                self._drop(qid)
+                return
             if m.queue == "embryo":
-                m.queue = "incoming"
+                m.queue = "hold" if m.will_hold else "incoming"
             if low in ("hold", "milter-hold"):
                 m.queue = "hold"
                 if m.sender is None:
@@ -696,7 +729,9 @@ class QueueRebuilder:
                 return
             frm = _field(ev, ("from", "sender"), _RE_FROM, text)
             if frm is not None and status is None:
-                m = self._get_or_new(qid, ts, "active")
+                if m is None:
+                    m = self._new(qid, ts, "active")
+                    m.created_in_log = False
                 m.queue = "active"
                 m.sender = frm
                 n = _field(ev, ("nrcpt",), _RE_NRCPT, text)
@@ -716,6 +751,13 @@ class QueueRebuilder:
         if to is not None and status is not None:
             if m is None:
                 m = self._new(qid, ts, "active")
+                m.created_in_log = False
+            if not m.created_in_log:
+                d = _field(ev, ("delay",), _RE_DELAY, text)
+                try:
+                    m.arrival = min(m.arrival, ts - float(d)) if d is not None else m.arrival
+                except ValueError:
+                    pass
             orig_to = _field(ev, ("orig_to",), _RE_ORIG_TO, text)
             key = orig_to if (orig_to and prog == "local") else to
             m.seen.add(orig_to or to)
@@ -795,10 +837,6 @@ def rebuild_queue_from_events(
 
 def _age_minutes(e: QueueEntry, now: float) -> float:
     return (now - e.arrival_time) / 60.0
-
-
-def _sender_domain(e: QueueEntry) -> str:
-    return _from_bytes_str(_domain_of(_as_bytes_str(e.sender).translate(_LC_TABLE)))
 
 
 def _rcpt_domain(addr: str) -> str:
@@ -1055,7 +1093,8 @@ def qshape_main(
     """What ``postfix-diag qshape`` prints.  Raises :class:`QshapeError` for bad input.
 
     Snapshot mode: ``from_json`` is a ``postqueue -j`` file, ``-`` for stdin.  Log mode:
-    ``paths`` are log files (parsed with :func:`postfix_diag.parse.iter_events`).
+    ``paths`` are log files (parsed with :func:`postfix_diag.parse.iter_events`; none: the
+    default mail log; its ``InputError`` propagates).  ``now``: see :func:`parse_now`.
     """
     import sys
     import time as _time
@@ -1078,17 +1117,15 @@ def qshape_main(
             except OSError as exc:
                 raise QshapeError(f"cannot read {from_json}: {exc.strerror}") from None
         t_now = parse_now(now, int(_time.time()))
-    elif paths:
+    else:  # log mode; no paths: the default mail log (as the other commands)
         from .parse import iter_events
 
-        events = list(iter_events(list(paths), year=year))
+        events = list(iter_events(list(paths or []), year=year))
         last = max((e.ts for e in events if e.ts is not None), default=None)
         if last is None:
             raise QshapeError("no timestamped log lines in the given paths")
         t_now = parse_now(now, last, wall_clock=True)
         entries, t_now = rebuild_queue_from_events(events, now=t_now)
-    else:
-        raise QshapeError("give --from-json FILE (postqueue -j output, - for stdin) or log PATHS")
     kw: dict[str, Any] = dict(
         queues=list(queues) if queues else None,
         now=t_now,
@@ -1101,7 +1138,10 @@ def qshape_main(
         width=width,
     )
     if fmt == "json":
-        return render_qshape_json(entries, **kw)
+        d = shape_to_dict(compute_shape(entries, **kw))
+        d["source"] = "postqueue -j" if from_json is not None else "log"
+        d["findings"] = detect_findings(entries, t_now)  # over every queue, not only the ones shown
+        return json.dumps(d, indent=2) + "\n"
     return render_qshape(entries, **kw)
 
 

@@ -41,7 +41,7 @@ COLUMNS = {
     "dlv": ("seq", "ts", "host", "qid", "instance", "program", "pid", "rcpt", "relay", "delay",
             "status", "reason", "dsn", "conn_use"),
     # access decisions: reject, reject_warning, hold, discard (smtpd, postscreen, cleanup)
-    "access": ("ts", "instance", "program", "action", "stage", "code", "dsn", "reason", "sender",
+    "access": ("ts", "instance", "program", "action", "stage", "code", "dsn", "reason", "tail", "sender",
                "rcpt", "client_host", "client_ip"),
     # smtpd connect (1) / disconnect (0), paired by (host, pid) for connection times
     "conn": ("seq", "ts", "host", "pid", "instance", "is_connect", "client_host", "client_ip"),
@@ -71,23 +71,43 @@ _SESSION_ERRORS = frozenset(("error_limit", "lost_connection", "timeout"))
 
 @dataclass
 class Rows:
-    """What one pass over (part of) the event stream produced."""
+    """What one pass over (part of) the event stream produced: row lists, turned into DataFrames
+    by ``finish`` (in the process that collected them, so that parallel parts do that work in
+    parallel and travel back as arrays)."""
 
     tables: dict = field(default_factory=lambda: {name: [] for name in COLUMNS})
+    parts: list = field(default_factory=list)  # finished parts: {table name: DataFrame}
     lines: int = 0
     unrecognized: int = 0
     foreign: int = 0
     without_ts: int = 0
     filtered: int = 0
 
+    def finish(self) -> Rows:
+        if any(self.tables.values()):
+            self.parts.append({name: _frame(rows, name) for name, rows in self.tables.items()})
+            self.tables = {name: [] for name in COLUMNS}
+        return self
+
     def extend(self, other: Rows) -> None:
-        for name, rows in other.tables.items():
-            self.tables[name].extend(rows)
+        self.finish()
+        other.finish()
+        self.parts.extend(other.parts)
         self.lines += other.lines
         self.unrecognized += other.unrecognized
         self.foreign += other.foreign
         self.without_ts += other.without_ts
         self.filtered += other.filtered
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """All rows of one table as one DataFrame, in log order."""
+        self.finish()
+        frames = [p[name] for p in self.parts if len(p[name])]
+        if not frames:
+            return _frame([], name)
+        if len(frames) == 1:
+            return frames[0].copy()
+        return pd.concat(frames, ignore_index=True)
 
 
 def collect_events(events: Iterable, since: float | None = None, until: float | None = None,
@@ -132,7 +152,7 @@ def collect_events(events: Iterable, since: float | None = None, until: float | 
             no_ts += 1
         f = ev.f
         if k == "connect":
-            conn((seq, ts, ev.host, ev.pid, ev.instance, 1, f.get("client_host"), f.get("client_ip")))
+            conn((seq, ts, ev.host, ev.pid, ev.instance, 1, None, None))
         elif k == "disconnect":
             conn((seq, ts, ev.host, ev.pid, ev.instance, 0, f.get("client_host"), f.get("client_ip")))
         elif k == "delivery":
@@ -154,11 +174,11 @@ def collect_events(events: Iterable, since: float | None = None, until: float | 
                                    and ev.program == "cleanup"):
             action = "reject_warning" if k == "access" else k
             access((ts, ev.instance, ev.program, action, f.get("stage"), f.get("code"), f.get("dsn"),
-                    f.get("reason") or f.get("data"), f.get("from"), f.get("to"), f.get("client_host"),
+                    f.get("reason") or f.get("data"), f.get("tail"), f.get("from"), f.get("to"), f.get("client_host"),
                     f.get("client_ip")))
         elif k == "proxy_reject":
             access((ts, ev.instance, ev.program, "reject", f.get("stage"), None, None, f.get("reason"),
-                    None, None, None, None))
+                    None, None, None, None, None))
         elif k == "tls_established":
             tls((ev.instance, ev.program, f.get("direction"), f.get("protocol"), f.get("cipher")))
         elif k in session_errors:
@@ -177,6 +197,29 @@ def collect_events(events: Iterable, since: float | None = None, until: float | 
     out.without_ts = no_ts
     out.filtered = dropped
     return out
+
+
+# Lines the summary would drop anyway (cleanup's message-id=, qmgr's removed: about a fifth of a
+# busy log) are recognized by their syslog envelope and tag, and never parsed. The match is
+# anchored at the line start, so text a client controls (a HELO name, a reject reason) cannot make
+# another line look like one of these.
+_SKIP_LINE = re.compile(
+    r"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\d[T ][\d:.,+Z-]+) "
+    r"[^\s\[\]:]+ [\w.-]*/(?:cleanup|qmgr)\[\d+\]: [0-9A-Za-z]+: (?:message-id=|removed$)"
+)
+
+
+def _parsed(parse, lines, display: str, years, skipped: list):
+    """Events of ``lines`` (parse = Parser.parse_line), leaving out the lines _SKIP_LINE names;
+    adds their number to skipped[0]."""
+    match = _SKIP_LINE.match
+    n = 0
+    for line in lines:
+        if ("message-id=" in line or line[-9:] == ": removed") and match(line):
+            n += 1
+            continue
+        yield parse(line, display, 0, years)
+    skipped[0] += n
 
 
 # -- parallel parsing of big plain files ------------------------------------------------------
@@ -230,9 +273,11 @@ def _parse_chunk(job) -> Rows:
     path, display, mtime, start, end, index, since, until = job
     parser = _WORKER.get("parser") or Parser()
     years = YearGuesser(None, mtime)
-    parse = parser.parse_line
-    events = (parse(line, display, 0, years) for line in _chunk_lines(path, start, end))
-    return collect_events(events, since, until, seq0=index << _CHUNK_SHIFT)
+    skipped = [0]
+    events = _parsed(parser.parse_line, _chunk_lines(path, start, end), display, years, skipped)
+    rows = collect_events(events, since, until, seq0=index << _CHUNK_SHIFT)
+    rows.lines += skipped[0]
+    return rows.finish()
 
 
 def collect(paths, year: int | None = None, since: float | None = None, until: float | None = None,
@@ -243,7 +288,8 @@ def collect(paths, year: int | None = None, since: float | None = None, until: f
     the number of CPUs) when no explicit year is given (an explicit year makes the December →
     January rollover depend on every earlier line). Returns (rows, source names, year assumptions).
     """
-    from .parse import Parser
+    from .inputs import read_lines
+    from .parse import Parser, YearGuesser
 
     sources = resolve(list(paths) if paths else [])
     parser = Parser(year=year)
@@ -257,8 +303,14 @@ def collect(paths, year: int | None = None, since: float | None = None, until: f
         if big:
             index = _collect_parallel(parser, source, jobs, since, until, rows, index)
         else:
-            rows.extend(collect_events(parser.parse_source(source), since, until,
-                                       seq0=index << _CHUNK_SHIFT))
+            years = YearGuesser(year, source.mtime)
+            skipped = [0]
+            events = _parsed(parser.parse_line, read_lines(source), source.display, years, skipped)
+            part = collect_events(events, since, until, seq0=index << _CHUNK_SHIFT)
+            part.lines += skipped[0]
+            rows.extend(part)
+            if years.years_used:
+                parser.assumptions[source.display] = years.describe()
             index += 1
     assumptions = dict(parser.assumptions)
     return rows, [s.display for s in sources], assumptions
@@ -338,13 +390,14 @@ def address_domain(addr: str) -> str:
 
 
 _SAID = re.compile(r"^.*? said: ")
-_HOSTIP = re.compile(r"\S*\[[0-9A-Fa-f.:]+\](?::\d+)?")
+_HOSTIP = re.compile(r"[^\s\[\]]+\[[0-9A-Fa-f.:]+\](?::\d+)?")
+_BRACKET_IP = re.compile(r"\s*\[(?:IPv6:)?[0-9A-Fa-f.:]+\]")
+_URL = re.compile(r";?\s*\S+://\S*(?:\s+/\s+\S+://\S*)*")
 _ANGLE = re.compile(r"<[^<>]*>")
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 _NAME = re.compile(r"\b(name|domain|for name)=\S+")
 _QUEUED_AS = re.compile(r"(queued as|id=|ID=|id |ref:|Ref:)\s*\S+")
 _SPACES = re.compile(r"\s+")
-_BLOCKED = re.compile(r"^(?:Client host|client|Sender address|Helo command) ?(?:\S+ )?blocked using (\S+?)[;,]?(?: .*)?$")
 _IN_REPLY = re.compile(r"\s*\(in reply to (.*?) command\)\s*$")
 _CAUSE_MAX = 110
 
@@ -360,6 +413,8 @@ def cause(reason) -> str:
     if reply:
         s = s[:reply.start()] + f" (in reply to {reply.group(1)})"
     s = _HOSTIP.sub("HOST", s)
+    s = _BRACKET_IP.sub("", s)
+    s = _URL.sub("", s)
     s = _ANGLE.sub("<…>", s)
     s = _IP.sub("IP", s)
     s = _NAME.sub(r"\1=…", s)
@@ -367,9 +422,6 @@ def cause(reason) -> str:
     s = _SPACES.sub(" ", s).strip()
     if s.startswith("<…>: "):
         s = s[5:]
-    m = _BLOCKED.match(s)
-    if m:
-        s = f"blocked using {m.group(1)}"
     if len(s) > _CAUSE_MAX:
         s = s[:_CAUSE_MAX - 1] + "…"
     return s
@@ -379,21 +431,32 @@ _NUMERIC = {"seq": "int64", "ts": "float64", "pid": "float64", "size": "float64"
             "code": "float64", "conn_use": "float64", "is_connect": "int8"}
 
 
-def _frame(rows: Rows, name: str) -> pd.DataFrame:
+_TAIL_END = re.compile(r";? (?:from|to)=<|;? proto=|;? helo=<")
+
+
+def full_reason(reason, tail) -> str | None:
+    """smtpd's reason, with the part after its first ";" that the grammar leaves in ``tail``
+    ("Service unavailable; Client host [ip] blocked using zen.spamhaus.org")."""
+    if not isinstance(tail, str) or not tail:
+        return reason
+    rest = _TAIL_END.split(tail, maxsplit=1)[0].rstrip(";").strip()
+    return f"{reason}; {rest}" if rest else reason
+
+
+def _frame(data: list, name: str) -> pd.DataFrame:
     """Row tuples → DataFrame, column by column: numbers as float/int arrays (None → NaN),
     text as object columns (cheaper to factorize than pandas' string dtype)."""
     cols = COLUMNS[name]
-    data = rows.tables[name]
-    arrays = list(zip(*data, strict=True)) if data else [()] * len(cols)
+    table = np.array(data, dtype=object) if data else np.empty((0, len(cols)), dtype=object)
     out = {}
-    for col, values in zip(cols, arrays, strict=True):
+    for i, col in enumerate(cols):
         dtype = _NUMERIC.get(col)
+        values = table[:, i]
         if dtype is None:
-            out[col] = pd.Series(np.array(values, dtype=object), dtype=object)
-        elif dtype == "float64":
-            out[col] = pd.Series(np.array(values, dtype="float64"))
+            out[col] = pd.Series(values.copy(), dtype=object)
         else:
-            out[col] = pd.Series(np.array(values, dtype=dtype))
+            out[col] = pd.Series(values.astype("float64").astype(dtype) if dtype != "float64"
+                                 else values.astype("float64"))
     return pd.DataFrame(out, columns=list(cols))
 
 
@@ -456,12 +519,12 @@ def summarize(rows: Rows, top: int = 10, detail: int = 10, sources=(), assumptio
     """Every table of the summary as plain data (the JSON format; the text and Markdown writers
     render this dict). ``top`` limits the host/domain and sender/recipient tables, ``detail``
     the reason, warning and other detail tables (negative: no limit, 0: left out)."""
-    recv = _frame(rows, "recv")
-    queued = _frame(rows, "queued")
-    dlv = _frame(rows, "dlv")
-    acc = _frame(rows, "access")
-    conn = _frame(rows, "conn")
-    prob = _frame(rows, "problem")
+    recv = rows.frame("recv")
+    queued = rows.frame("queued")
+    dlv = rows.frame("dlv")
+    acc = rows.frame("access")
+    conn = rows.frame("conn")
+    prob = rows.frame("problem")
 
     _message_keys(recv, queued, dlv)
 
@@ -600,13 +663,15 @@ def summarize(rows: Rows, top: int = 10, detail: int = 10, sources=(), assumptio
     bnc = dlv[bounced]
     bnc = bnc.assign(cause=_mapped(bnc["reason"], cause), relay=bnc["relay"].fillna(""))
     bounce_detail = grouped(bnc, ["relay", "cause"])
+    if acc["tail"].notna().any():
+        acc["reason"] = [full_reason(r, t) for r, t in zip(acc["reason"], acc["tail"], strict=True)]
     acc = acc.assign(cause=_mapped(acc["reason"], cause), stage=acc["stage"].fillna(""),
                      code=acc["code"].astype("Int64"))
     reject_detail = {}
     for action in ("reject", "reject_warning", "hold", "discard"):
         sub = acc[acc["action"] == action]
         reject_detail[action] = grouped(sub, ["stage", "code", "cause"])
-    sf = _frame(rows, "smtp_fail")
+    sf = rows.frame("smtp_fail")
     sf = sf.assign(reason=sf["reason"].fillna("").str.lower())
     smtp_failures = (sf.groupby("reason", sort=False)
                      .agg(count=("relay_host", "size"), hosts=("relay_host", "nunique"))
@@ -646,13 +711,13 @@ def summarize(rows: Rows, top: int = 10, detail: int = 10, sources=(), assumptio
     problems_by_program = grouped(prob, ["severity", "program"])
 
     # -- beyond pflogsumm ----------------------------------------------------------------------
-    ps = _frame(rows, "postscreen")
+    ps = rows.frame("postscreen")
     postscreen_verdicts = grouped(ps, ["verdict"])
-    db = _frame(rows, "dnsbl")
+    db = rows.frame("dnsbl")
     dnsbl = (db.groupby("dnsbl", sort=False).agg(hits=("client_ip", "size"), clients=("client_ip", "nunique"))
              .reset_index().sort_values(["hits", "dnsbl"], ascending=[False, True])[["hits", "clients", "dnsbl"]]
              if len(db) else pd.DataFrame(columns=["hits", "clients", "dnsbl"]))
-    tl = _frame(rows, "tls")
+    tl = rows.frame("tls")
     tl = tl.assign(direction=tl["direction"].map({"from": "inbound", "to": "outbound"}).fillna("?"))
     tls_protocols = grouped(tl, ["direction", "program", "protocol"])
     smtp_out = dlv[dlv["program"].isin(("smtp", "lmtp")) & dlv["relay"].fillna("none").ne("none")]
@@ -668,7 +733,7 @@ def summarize(rows: Rows, top: int = 10, detail: int = 10, sources=(), assumptio
         "outbound_tls": tls_out,
         "outbound_share": _share(min(tls_out, out_sessions), out_sessions),
     }
-    se = _frame(rows, "session_error")
+    se = rows.frame("session_error")
     names = {"error_limit": "too many errors", "lost_connection": "lost connection", "timeout": "timeout"}
     if len(se):
         session_errors = pd.crosstab(se["stage"], se["kind"].map(names))

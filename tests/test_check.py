@@ -376,7 +376,7 @@ def _scenario(name: str) -> Path:
 
 def _faulty_scenario() -> tuple[Path, str]:
     """A captured scenario other than `healthy` whose expected.json lists findings, with the
-    severity to pass as --fail-on (the least severe expected one, or warning)."""
+    severity to pass as --fail-on (the most severe expected one, or warning)."""
     from postfix_diag.findings import SEVERITY_RANK
 
     others = sorted(p for p in SAMPLES.iterdir() if p.is_dir()) if SAMPLES.is_dir() else []
@@ -390,7 +390,7 @@ def _faulty_scenario() -> tuple[Path, str]:
         if not expected:
             continue
         sevs = [e["severity"] for e in expected if isinstance(e, dict) and e.get("severity") in SEVERITY_RANK]
-        return d / "maillog", (min(sevs, key=SEVERITY_RANK.get) if sevs else "warning")
+        return d / "maillog", (max(sevs, key=SEVERITY_RANK.get) if sevs else "warning")
     pytest.skip(f"no captured faulty scenario with expected findings in {SAMPLES} yet")
 
 
@@ -476,3 +476,57 @@ def test_hostile_newlines_do_not_add_lines_to_junit_or_sarif_bodies():
     assert failure.text.count("\n") == plain_failure.text.count("\n") + 1  # + the evidence line
     sarif = json.loads(render_check(evaluate([f]), "sarif"))["runs"][0]["results"][0]["message"]["text"]
     assert not any(line.startswith("::") for line in sarif.split("\n"))
+
+
+@pytest.fixture
+def stub_analysis(monkeypatch):
+    """Replace the analysis with canned findings, so that the command's plumbing (exit codes,
+    baseline files, formats) is tested independently of the rule engine."""
+    import sys
+    import types
+
+    state = {"findings": [], "lines": 5}
+
+    def analyze(paths, year=None, min_severity="info", progress=None):
+        assert min_severity == "info"  # the baseline records findings of every severity
+        return types.SimpleNamespace(coverage=types.SimpleNamespace(total=state["lines"]),
+                                     findings=list(state["findings"]), sources=list(paths))
+
+    monkeypatch.setitem(sys.modules, "postfix_diag.analyze", types.SimpleNamespace(analyze=analyze))
+    return state
+
+
+def test_cli_plumbing_with_stubbed_analysis(has_check_command, stub_analysis, tmp_path):
+    log = tmp_path / "maillog"
+    log.write_text("x\n")
+    stub_analysis["findings"] = [finding(severity="notice")]
+    assert _invoke(log).exit_code == 0
+    assert _invoke(log, "--fail-on", "notice").exit_code == 1
+    stub_analysis["findings"] = [finding(), finding(id="DNS001", severity="notice", key=None)]
+    r = _invoke(log)
+    assert r.exit_code == 1 and r.output.startswith("NEW ERROR    DLV002")
+
+    base = tmp_path / "baseline.json"
+    r = _invoke(log, "--write-baseline", base)
+    assert r.exit_code == 0, r.output
+    assert "wrote 2 finding(s) to" in r.output
+    assert [e["id"] for e in json.loads(base.read_text())["findings"]] == ["DLV002", "DNS001"]
+    stub_analysis["findings"] = [finding(count=13), finding(id="DNS001", severity="notice", key=None)]
+    assert _invoke(log, "--baseline", base).exit_code == 0
+    stub_analysis["findings"].append(finding(id="RES001", severity="critical", key=None))
+    for fmt in ("text", "junit", "github", "sarif"):
+        assert _invoke(log, "--baseline", base, "--format", fmt).exit_code == 1, fmt
+    assert _invoke(log, "--baseline", base, "--fail-on", "critical").exit_code == 1
+    # comparing with the old baseline while recording a new one: still 1, and the file is updated
+    assert _invoke(log, "--baseline", base, "--write-baseline", base).exit_code == 1
+    assert _invoke(log, "--baseline", base).exit_code == 0
+
+    stub_analysis["lines"] = 0
+    r = _invoke(log)
+    assert r.exit_code == 2 and "no log lines" in r.output
+    assert not (tmp_path / "never.json").exists()
+    assert _invoke(log, "--write-baseline", tmp_path / "never.json").exit_code == 2
+    assert not (tmp_path / "never.json").exists()
+    stub_analysis["lines"] = 5
+    r = _invoke(log, "--write-baseline", tmp_path / "no-such-dir" / "b.json")
+    assert r.exit_code == 2 and "cannot write baseline" in r.output

@@ -435,6 +435,71 @@ def test_qshape_main_snapshot(tmp_path):
     with pytest.raises(QshapeError):
         qs.qshape_main(from_json=str(tmp_path / "missing.json"))
     with pytest.raises(QshapeError):
-        qs.qshape_main()
+        qs.qshape_main(from_json=str(p), paths=["x.log"])
+    with pytest.raises(QshapeError):
+        qs.qshape_main(from_json=str(p), fmt="yaml")
     out2 = qs.qshape_main(["deferred"], from_json="-", now=1764000000, stdin=io.BytesIO(SAMPLE.encode()))
     assert rows(out2)["example.org"][0] == 2
+
+
+def test_log_mode_message_older_than_the_log_gets_arrival_from_delay():
+    t = NOW
+    events = [
+        ev(t, "qmgr", "AAA111: from=<a@x.example>, size=1, nrcpt=2 (queue active)"),
+        ev(
+            t + 1,
+            "smtp",
+            "AAA111: to=<r@y.example>, relay=none, delay=7201, delays=7200/0/1/0, "
+            "dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:2599: Connection refused)",
+        ),
+    ]
+    es, _ = rebuild_queue_from_events(events)
+    assert len(es) == 1
+    e = es[0]
+    assert e.queue_name == "active"  # one recipient not reported yet: qmgr is still on it
+    assert e.arrival_time == t + 1 - 7201
+    assert e.recipients == ["r@y.example", UNKNOWN_RECIPIENT]
+    es2, _ = rebuild_queue_from_events(
+        events + [ev(t + 2, "smtp", "AAA111: to=<s@y.example>, relay=none, delay=7202, status=sent (250 ok)")]
+    )
+    assert es2[0].queue_name == "deferred" and es2[0].recipients == ["r@y.example"]
+
+
+def test_log_mode_retry_and_smtpd_access_actions():
+    t = NOW
+    events = [
+        ev(t, "pickup", "AAA111: uid=0 from=<a@x.example>"),
+        ev(t + 1, "qmgr", "AAA111: from=<a@x.example>, size=1, nrcpt=2 (queue active)"),
+        ev(t + 2, "smtp", "AAA111: to=<r@y.example>, relay=none, delay=1, status=deferred (refused)"),
+        ev(t + 2, "smtp", "AAA111: to=<s@z.example>, relay=none, delay=1, status=deferred (refused)"),
+        # the retry: back to active, one recipient goes, the other is deferred again
+        ev(t + 300, "qmgr", "AAA111: from=<a@x.example>, size=1, nrcpt=2 (queue active)"),
+        ev(t + 301, "smtp", "AAA111: to=<r@y.example>, relay=y[1.2.3.4]:25, delay=301, status=sent (250 ok)"),
+        # smtpd HOLD and DISCARD actions
+        ev(t + 10, "smtpd", "BBB222: client=c[192.0.2.1]"),
+        ev(
+            t + 10,
+            "smtpd",
+            "BBB222: hold: RCPT from c[192.0.2.1]: <u@here.example>: Recipient address "
+            "triggers HOLD action; from=<a@x.example> to=<u@here.example> proto=ESMTP helo=<c>",
+        ),
+        ev(t + 11, "cleanup", "BBB222: message-id=<b@x>"),
+        ev(t + 12, "smtpd", "CCC333: client=c[192.0.2.1]"),
+        ev(
+            t + 12,
+            "smtpd",
+            "CCC333: discard: RCPT from c[192.0.2.1]: <v@here.example>: Recipient address "
+            "triggers DISCARD action; from=<a@x.example> to=<v@here.example> proto=ESMTP helo=<c>",
+        ),
+        ev(t + 13, "cleanup", "CCC333: message-id=<c@x>"),
+    ]
+    mid, _ = rebuild_queue_from_events(events, now=t + 300)
+    assert {e.queue_id: e.queue_name for e in mid} == {"AAA111": "active", "BBB222": "hold"}
+    assert sorted(mid[0].recipients) == ["r@y.example", "s@z.example"]
+    end, _ = rebuild_queue_from_events(
+        events
+        + [ev(t + 301, "smtp", "AAA111: to=<s@z.example>, relay=none, delay=301, status=deferred (refused)")]
+    )
+    by = {e.queue_id: e for e in end}
+    assert by["AAA111"].queue_name == "deferred" and by["AAA111"].recipients == ["s@z.example"]
+    assert "CCC333" not in by

@@ -144,13 +144,18 @@ OPTION_SETS = [
 ]
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(40))
 def test_random_queues_match_real_qshape(tmp_path, seed):
     rng = random.Random(seed)
     now = 1764000000 + rng.randint(0, 10**6)
     entries = random_queue(rng, now, rng.choice([0, 1, 5, 40, 200]))
     write_queue(str(tmp_path), entries)
-    queue_sets = [["incoming", "active"], ["deferred"], ["incoming", "active", "deferred", "hold"]]
+    queue_sets = [
+        ["incoming", "active"],
+        ["deferred"],
+        ["incoming", "active", "deferred", "hold"],
+        ["hold", "deferred", "hold"],
+    ]
     for args, kw in OPTION_SETS:
         for queues in queue_sets:
             os.makedirs(tmp_path / queues[0], exist_ok=True)

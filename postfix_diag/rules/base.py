@@ -202,9 +202,15 @@ def ip_kind(ip: str | None) -> str:
         return "invalid"
     if a.is_loopback:
         return "loopback"
-    if a.is_private or a.is_link_local:
+    if a.is_link_local or any(a in net for net in _PRIVATE_NETS if net.version == a.version):
         return "private"
     return "public"
+
+
+# Site-local networks (RFC 1918, shared address space, ULA). Not ipaddress's is_private, which
+# also counts the documentation ranges (192.0.2.0/24, ...) that examples use for remote hosts.
+_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
 
 
 def domain_of(addr: str | None) -> str:
@@ -222,15 +228,20 @@ def client_of(ev: Event) -> str | None:
 
 
 class LineRule(Rule):
-    """A rule that yields at most one finding (key None) counting the lines it matches.
+    """A rule that yields at most one finding counting the lines it matches.
 
     Subclasses override ``match`` (which events count), ``tally`` (top-offender counters),
     ``summarize``, and optionally ``evidence``/``grade``/``claim_only`` (lines that are claimed
-    and sampled but not counted, such as the follow-up lines of a counted one)."""
+    and sampled but not counted, such as the follow-up lines of a counted one).
+
+    ``subject`` names what a counted line is about (a client address, a file, a service); the
+    finding's key is the most frequent subject (ties: ``subject_rank``, then first seen), so that
+    a baseline entry follows the main offender. Rules without subjects have key None."""
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.g = self.group()
+        self.subjects = BoundedCounter()
 
     def match(self, ev: Event) -> bool:
         return True
@@ -241,15 +252,32 @@ class LineRule(Rule):
     def tally(self, ev: Event, g: Group) -> None:
         pass
 
+    def subject(self, ev: Event) -> str | None:
+        return None
+
+    def subject_rank(self, subject: str) -> int:
+        """Tie-breaker between equally frequent subjects: lower ranks first."""
+        return 0
+
     def feed(self, ev: Event) -> bool | None:
         if self.match(ev):
             self.g.add(ev)
             self.tally(ev, self.g)
+            s = self.subject(ev)
+            if s is not None:
+                self.subjects.add(s)
             return True
         if self.claim_only(ev):
             self.g.see(ev, sample=False)
             return True
         return None
+
+    def key(self) -> str | None:
+        if not self.subjects:
+            return None
+        items = [(k, n) for k, n in self.subjects.items() if k != OTHER] or list(self.subjects.items())
+        order = {k: i for i, k in enumerate(self.subjects)}
+        return min(items, key=lambda kv: (-kv[1], self.subject_rank(kv[0]), order[kv[0]]))[0]
 
     def summarize(self, g: Group) -> str:
         return f"{plural(g.count, 'line')}: {self.title}."
@@ -264,4 +292,15 @@ class LineRule(Rule):
         if not self.g.count:
             return []
         return [self.make(self.g, self.summarize(self.g), severity=self.grade(self.g),
-                          evidence=self.evidence(self.g))]
+                          evidence=self.evidence(self.g), key=self.key())]
+
+
+def top_key(counter: Counter) -> str | None:
+    """The most frequent key of a counter (first seen wins ties), OTHER only if alone."""
+    best = None
+    for k, n in counter.items():
+        if k == OTHER:
+            continue
+        if best is None or n > counter[best]:
+            best = k
+    return best

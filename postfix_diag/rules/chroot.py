@@ -73,6 +73,9 @@ class UnknownService(LineRule):
     parameters = CHROOT_PARAMS
     references = CHROOT_REFS
 
+    def subject(self, ev):
+        return ev.f.get("service_name")
+
     def tally(self, ev, g):
         g.tally("by_service", f"{ev.f.get('service_name')}/{ev.f.get('proto')}")
         g.tally("by_program", ev.program)
@@ -111,6 +114,16 @@ class ChrootFilesDiffer(LineRule):
     )
     parameters = CHROOT_PARAMS
     references = CHROOT_REFS
+
+    def subject(self, ev):
+        return ev.f.get("path_a")
+
+    def subject_rank(self, subject):
+        # files that break name resolution first: they make every client unknown[IP]
+        for i, name in enumerate(("/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/services")):
+            if subject.endswith(name):
+                return i
+        return 9
 
     def tally(self, ev, g):
         g.tally("by_file", ev.f.get("path_b") or ev.f.get("path_a"))
@@ -207,6 +220,9 @@ class ChrootSockets(LineRule):
             return False
         self._last = (host_path(sock), what)
         return True
+
+    def subject(self, ev):
+        return self._last[0]
 
     def tally(self, ev, g):
         path, what = self._last

@@ -56,6 +56,9 @@ class UnknownRestriction(LineRule):
             return True
         return False
 
+    def subject(self, ev):
+        return ev.f.get("restriction")
+
     def tally(self, ev, g):
         g.tally("by_restriction", f"{ev.f.get('what')}: {ev.f.get('restriction')}")
 
@@ -93,6 +96,9 @@ class OverridingEntry(LineRule):
     )
     references = ("postconf(5)", "DEBUG_README: Look for obvious signs of trouble")
 
+    def subject(self, ev):
+        return (ev.f.get("entry") or "").split("=", 1)[0].strip() or None
+
     def tally(self, ev, g):
         entry = (ev.f.get("entry") or "").split("=", 1)[0]
         g.tally("by_parameter", f"{ev.f.get('path')}: {entry}")
@@ -128,6 +134,9 @@ class StaleDatabase(LineRule):
         "`postfix reload` so that long-running daemons re-open it.",
     )
     references = ("DATABASE_README", "postmap(1)")
+
+    def subject(self, ev):
+        return ev.f.get("map")
 
     def tally(self, ev, g):
         g.tally("by_map", ev.f.get("map"))
@@ -192,6 +201,9 @@ class MissingMap(LineRule):
             return True
         return False
 
+    def subject(self, ev):
+        return ev.f.get("map")
+
     def tally(self, ev, g):
         g.tally("by_map", ev.f.get("map"))
         g.tally("by_kind", {"map_missing": "open database failed", "map_unavailable": "table unavailable",
@@ -243,6 +255,9 @@ class BadStartup(LineRule):
         if ev.kind == "bad_startup":
             return True
         return ev.f.get("exit_status") == 1
+
+    def subject(self, ev):
+        return (ev.f.get("command") or "?").rsplit("/", 1)[-1]
 
     def tally(self, ev, g):
         cmd = ev.f.get("command") or "?"
@@ -297,13 +312,20 @@ class LoopsBack(LineRule):
         r = ev.f.get("reason")
         return bool(r) and "loops back to myself" in r
 
-    def tally(self, ev, g):
+    def subject(self, ev):
+        return self._domain(ev)
+
+    @staticmethod
+    def _domain(ev):
         d = ev.f.get("domain")
         if d is None:
             r = ev.f.get("reason") or ""
             i = r.find("mail for ")
             d = r[i + 9:].split(" ", 1)[0] if i >= 0 else None
-        g.tally("by_domain", d)
+        return d
+
+    def tally(self, ev, g):
+        g.tally("by_domain", self._domain(ev))
 
     def summarize(self, g):
         doms = ", ".join(k for k, _ in g.top("by_domain", 3))

@@ -47,6 +47,9 @@ class LostConnection(LineRule):
     )
     references = ("DEBUG_README: Look for obvious signs of trouble", "STRESS_README: Spend less time per SMTP client")
 
+    def subject(self, ev):
+        return ev.f.get("client_ip")
+
     def tally(self, ev, g):
         g.tally("by_stage", f"{'timeout' if ev.kind == 'timeout' else 'lost connection'} after {_stage(ev)}")
         g.tally("top_clients", ev.client)
@@ -92,6 +95,9 @@ class ImproperPipelining(LineRule):
     )
     references = ("POSTSCREEN_README: Command pipelining test",)
 
+    def subject(self, ev):
+        return ev.f.get("client_ip")
+
     def tally(self, ev, g):
         g.tally("by_stage", _stage(ev))
         g.tally("top_clients", ev.client)
@@ -131,6 +137,9 @@ class NonSmtpCommand(LineRule):
         ("smtpd_forbidden_commands", "CONNECT GET POST regexp:{{/^[^A-Z]/ Bogus}}", "commands that end the session at once"),
     )
     references = ("POSTSCREEN_README: Non-SMTP command test",)
+
+    def subject(self, ev):
+        return ev.f.get("client_ip")
 
     def tally(self, ev, g):
         g.tally("top_clients", ev.client)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .base import BoundedCounter, Group, Rule, domain_of, plural, register
+from .base import BoundedCounter, Group, Rule, domain_of, ip_kind, plural, register
 from .dns import DNS_DELIVERY
 
 MAX_IDS = 200_000  # distinct queue ids remembered per rule; beyond that counts are approximate
@@ -86,7 +86,7 @@ class Deferrals(Rule):
     severity = "warning"
     kinds = ("delivery", "status_only")
     wants_messages = True
-    count_unit = "deferred messages (distinct queue ids)"
+    count_unit = "deferred messages (distinct queue ids); key = the most frequent cause"
     what = """Delivery attempts ended with `status=deferred`: Postfix keeps the message in the deferred
     queue and retries it (minimal_backoff_time .. maximal_backoff_time) until maximal_queue_lifetime.
     The reasons are grouped: connection refused or timed out, network unreachable, DNS, TLS, a 4xx
@@ -173,7 +173,7 @@ class Deferrals(Rule):
         causes = sorted(self.by_cause.items(), key=lambda kv: -len(kv[1]))
         g = self.g
         # one sample per cause first, so that every cause is shown
-        g.samples = [s for _, grp in causes for s in grp.samples][: self.max_samples]
+        g.samples = [s for c, _ in causes for s in self.samples_by_cause[c].samples][: self.max_samples]
         severity = "notice" if still == 0 and self.lost == 0 else self.severity
         top = causes[0][0]
         steps = list(self.remediation)
@@ -183,7 +183,7 @@ class Deferrals(Rule):
         return [self.make(
             g, f"{plural(n, 'message')} deferred, mostly {top} ({len(causes[0][1])}); "
                f"{self.recovered} delivered later, {still} still queued at the end of the log, {self.lost} returned or expired.",
-            count=n, severity=severity, remediation=steps,
+            count=n, severity=severity, remediation=steps, key=top,
             evidence={"by_cause": {c: len(ids) for c, ids in causes},
                       "top_domains": self.domains.top(),
                       "suspended_destinations_messages": len(self.suspended),
@@ -215,7 +215,8 @@ class DestinationDown(Rule):
     category = "delivery"
     severity = "error"
     kinds = ("delivery", "connect_error", "conversation")
-    count_unit = "deferred messages to it (one finding per host, key = host[ip]:port)"
+    count_unit = ("deferred messages to it (one finding per host, key = host[ip]:port); error for a host on "
+                  "this host/network or one that holds most failing mail, warning for other remote ones (top 10)")
     what = """Every connection to a next-hop host failed (`Connection refused`, `Connection timed out`, no
     greeting) and no message was delivered to it during the log. When that host is the relayhost,
     nothing leaves the server."""
@@ -245,6 +246,7 @@ class DestinationDown(Rule):
 
     MIN_MESSAGES = 2
     MIN_ATTEMPTS = 3
+    MAX_REMOTE = 10  # remote destinations reported one by one (the rest: DLV001's evidence)
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
@@ -291,24 +293,42 @@ class DestinationDown(Rule):
         return None  # info lines: nothing to claim
 
     def finish(self, queued, end_ts):
-        out = []
+        down = []
+        total_msgs = len(set().union(*(m.ids for m in self.msgs.values()))) if self.msgs else 0
         for target, g in self.fail.items():
             if _relay_key_ok(target, self.ok):
                 continue
             msgs = len(self.msgs[target])
-            if msgs < self.MIN_MESSAGES and g.count < self.MIN_ATTEMPTS:
+            if msgs == 0 or (msgs < self.MIN_MESSAGES and g.count < self.MIN_ATTEMPTS):
                 continue
-            if msgs == 0:
+            down.append((target, g, msgs))
+        # Most important first: local services (relayhost, content filter, LMTP on this host or
+        # network), then the destinations that hold most of the failing mail.
+        down.sort(key=lambda t: (not _local_target(t[0]), -t[2], t[0]))
+        out = []
+        for i, (target, g, msgs) in enumerate(down):
+            local = _local_target(target)
+            dominant = total_msgs > 0 and msgs >= 2 and msgs * 2 >= total_msgs
+            if not (local or dominant) and i >= self.MAX_REMOTE:
                 continue
             reason = self.reasons[target].top(1)[0][0]
+            where = ("a service on this host or network" if local else
+                     "the next hop of most failing mail" if dominant else "a remote destination")
             out.append(self.make(
-                g, f"{plural(msgs, 'message')} could not be delivered to {target}: {reason} on every "
-                   f"one of {plural(g.count, 'attempt')}, no successful delivery.",
-                key=target, count=msgs,
-                evidence={"host": target, "attempts": g.count, "messages": msgs,
+                g, f"{plural(msgs, 'message')} could not be delivered to {target} ({where}): {reason} on "
+                   f"every one of {plural(g.count, 'attempt')}, no successful delivery.",
+                key=target, count=msgs, severity=self.severity if (local or dominant) else "warning",
+                evidence={"host": target, "attempts": g.count, "messages": msgs, "local": local,
+                          "share_of_failing_messages": round(msgs / total_msgs, 3) if total_msgs else None,
                           "by_reason": dict(self.reasons[target].most_common()),
-                          "top_domains": self.domains[target].top()}))
+                          "top_domains": self.domains[target].top(),
+                          "destinations_down_total": len(down)}))
         return out
+
+
+def _local_target(target: str) -> bool:
+    ip = target.rsplit("[", 1)[-1].split("]", 1)[0] if "[" in target else ""
+    return ip_kind(ip) in ("loopback", "private")
 
 
 def _relay_key_ok(target: str, ok: BoundedCounter) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .base import BoundedCounter, Group, LineRule, Rule, domain_of, ip_kind, plural, register
+from .base import BoundedCounter, Group, LineRule, Rule, domain_of, plural, register, top_key
 
 CHROOT_DNS_STEPS = (
     "Compare the resolver files inside the chroot with the host's: "
@@ -20,6 +20,7 @@ CHROOT_DNS_STEPS = (
     "of the `smtp inet` line in master.cf to `n`, or `postconf -F 'smtp/inet/chroot=n'`, then `postfix reload`.",
 )
 
+ALWAYS_RESOLVE = frozenset(("127.0.0.1", "::1", "ipv6:::1"))
 _CLIENT_REJECT = re.compile(r"cannot find your (reverse )?hostname")
 
 
@@ -57,11 +58,14 @@ class _UnknownClients(Rule):
     def verdict(self) -> tuple[bool, dict]:
         """(resolver broken?, evidence)."""
         unexplained = {ip: n for ip, n in self.unknown_ips.items() if ip not in self.forward_failed}
-        loop_unknown = {ip: n for ip, n in unexplained.items() if ip_kind(ip) == "loopback"}
-        loop_known = sum(n for ip, n in self.known_ips.items() if ip_kind(ip) == "loopback")
+        # 127.0.0.1 and ::1 always have a name (localhost, from /etc/hosts); other loopback
+        # addresses need not have one.
+        loop_unknown = {ip: n for ip, n in unexplained.items() if ip in ALWAYS_RESOLVE}
+        loop_known = sum(n for ip, n in self.known_ips.items() if ip in ALWAYS_RESOLVE)
         distinct = len(self.unknown_ips) + len(self.known_ips)
         share = len(unexplained) / distinct if distinct else 0.0
-        broken = bool(loop_unknown) or (distinct >= 10 and share >= 0.9)
+        anchor = bool(loop_unknown) and sum(loop_unknown.values()) >= loop_known
+        broken = anchor or (distinct >= 10 and share >= 0.9)
         evidence = {
             "connects": self.connects,
             "unknown_connects": self.g.count,
@@ -113,7 +117,8 @@ class UnknownClients(_UnknownClients):
             return []
         return [self.make(self.g, f"{plural(self.g.count, 'connection')} from "
                           f"{plural(ev['distinct_unknown_clients'], 'client')} without a usable hostname "
-                          f"(of {plural(ev['distinct_clients'], 'distinct client')}).", evidence=ev)]
+                          f"(of {plural(ev['distinct_clients'], 'distinct client')}).", evidence=ev,
+                          key=top_key(self.unknown_ips))]
 
 
 @register
@@ -122,9 +127,11 @@ class ResolverBroken(_UnknownClients):
     name = "client-name-resolution-broken"
     title = "Client hostname lookups fail: the resolver (or the chroot's copy of it) is broken"
     severity = "error"
-    what = """Most or all smtpd clients are logged as `unknown[IP]`, including loopback clients such as
-    127.0.0.1 or ::1 whose names always resolve through /etc/hosts. smtpd could not look up client
-    names at all."""
+    what = """Most or all smtpd clients are logged as `unknown[IP]`, including 127.0.0.1 or ::1, whose
+    name (localhost) always resolves through /etc/hosts. smtpd could not look up client names at
+    all. (Fires when most connections from 127.0.0.1/::1 are unknown, or when at least 90% of 10 or
+    more distinct clients are; clients whose name merely fails forward confirmation, DNS003, do not
+    count.)"""
     why = """When smtpd cannot resolve names, every client looks unknown: mynetworks entries written as
     hostnames stop matching, reject_unknown_client_hostname rejects or defers legitimate mail, header
     and access checks on client names fail, and each connection waits for DNS timeouts. The usual
@@ -158,7 +165,8 @@ class ResolverBroken(_UnknownClients):
                if ev["loopback_unknown_connects"] else
                f"{ev['distinct_unknown_clients']} of {ev['distinct_clients']} clients")
         return [self.make(self.g, f"{plural(self.g.count, 'connection')} from clients without a hostname, "
-                          f"{why}: smtpd cannot resolve client names.", evidence=ev)]
+                          f"{why}: smtpd cannot resolve client names.", evidence=ev,
+                          key=top_key(self.unknown_ips))]
 
 
 @register
@@ -195,6 +203,9 @@ class ForwardConfirmFailed(LineRule):
     references = ("DEBUG_README: Look for obvious signs of trouble",
                   "DEBUG_README: Try turning off chroot operation in master.cf")
     count_unit = "warning lines"
+
+    def subject(self, ev):
+        return ev.f.get("address")
 
     def tally(self, ev, g):
         g.tally("top_clients", f"{ev.f.get('hostname', '')}[{ev.f.get('address', '')}]")
@@ -244,6 +255,9 @@ class UnknownHostnameRejects(LineRule):
     def match(self, ev):
         r = ev.f.get("reason")
         return bool(r) and "hostname" in r and _CLIENT_REJECT.search(r) is not None
+
+    def subject(self, ev):
+        return ev.f.get("client_ip")
 
     def tally(self, ev, g):
         g.tally("top_clients", ev.client)
@@ -355,7 +369,7 @@ class DeliveryDnsErrors(Rule):
             return []
         names = g.counter("top_names")
         return [self.make(g, f"{plural(g.count, 'delivery-side DNS failure')} for "
-                          f"{plural(len(names), 'name')}.",
+                          f"{plural(len(names), 'name')}.", key=top_key(names),
                           evidence={"top_names": g.top("top_names"), "by_error": g.breakdown("by_error")})]
 
 

@@ -49,6 +49,9 @@ class ErrorLimit(LineRule):
     references = ("TUNING_README: Slowing down SMTP clients that make many errors",
                   "STRESS_README: Disconnect suspicious SMTP clients", "POSTSCREEN_README")
 
+    def subject(self, ev):
+        return ev.f.get("client_ip")
+
     def tally(self, ev, g):
         g.tally("top_clients", ev.client)
         stage = (ev.f.get("stage") or "?").split(" ", 1)[0]

@@ -53,6 +53,9 @@ class SaslFailures(LineRule):
         # Cyrus SASL's own line that accompanies the failure line ("SASL authentication failure: ...")
         return ev.kind == "sasl_misc" and ev.text.startswith("SASL authentication failure")
 
+    def subject(self, ev):
+        return ev.f.get("client_ip")
+
     def tally(self, ev, g):
         g.tally("top_clients", ev.client)
         g.tally("by_method", ev.f.get("sasl_method"))
@@ -127,6 +130,9 @@ class RelayDenied(LineRule):
     def match(self, ev):
         r = ev.f.get("reason")
         return bool(r) and "Relay access denied" in r
+
+    def subject(self, ev):
+        return ev.f.get("client_ip")
 
     def tally(self, ev, g):
         g.tally("top_clients", ev.client)

@@ -23,9 +23,13 @@ log() { printf '[capture %s] %s\n' "${SCENARIO:-?}" "$*" >&2; }
 
 # x CMD...: run a command and record it for the README ("exact commands").
 x() {
-    local line
-    line="$(printf '%q ' "$@")"
-    printf '%s\n' "${line//"$REPO_DIR"\//}" >>"$CMDLOG"
+    local a line=""
+    for a in "$@"; do
+        a="${a//"$REPO_DIR"\//}"
+        if [[ "$a" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then line+="$a "
+        else line+="'${a//\'/\'\\\'\'}' "; fi
+    done
+    printf '%s\n' "${line% }" >>"$CMDLOG"
     "$@"
 }
 
@@ -91,8 +95,9 @@ pf_restore_pristine() {
 # empty queue, empty log, fresh chroot files.
 pf_baseline() {
     pf_stop
-    pf_restore_pristine
-    postconf -e \
+    x cp /etc/postfix/main.cf.pristine /etc/postfix/main.cf
+    x cp /etc/postfix/master.cf.pristine /etc/postfix/master.cf
+    x postconf -e \
         "maillog_file = $PFLOG" \
         "myhostname = mail.capture.example" \
         "mydomain = capture.example" \
@@ -113,11 +118,11 @@ pf_baseline() {
         : >"/var/mail/$u" 2>/dev/null || true
         chown "$u":mail "/var/mail/$u" 2>/dev/null || true
     done
-    newaliases
-    postsuper -d ALL >/dev/null 2>&1 || true
-    rm -f "$PFLOG"
+    x newaliases
+    x postsuper -d ALL >/dev/null 2>&1 || true
+    x rm -f "$PFLOG"
     # Bring the chroot back to what Debian's init script creates.
-    /usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1 || true
+    x /usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1 || true
 }
 
 # pf_start_init: start the way Debian does (fills the chroot), wait for smtpd.
@@ -188,6 +193,7 @@ scenario_end() {
     postqueue -j >"$OUT/postqueue.json" 2>/dev/null || : >"$OUT/postqueue.json"
     postconf -n >"$OUT/postconf-n.txt"
     cp /etc/postfix/master.cf "$OUT/master.cf"
+    printf '%s\n' "postfix stop" >>"$CMDLOG"
     pf_stop
     local p
     kill_helpers

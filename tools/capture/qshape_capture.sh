@@ -30,7 +30,7 @@ set -euo pipefail
 OUT=${1:?usage: $0 OUTPUT_DIR}
 LOCK=/tmp/postfix-diag-postfix.lock
 if [ "${QSHAPE_CAPTURE_LOCKED:-}" != 1 ]; then
-    exec env QSHAPE_CAPTURE_LOCKED=1 flock "$LOCK" bash "$0" "$@"
+    exec env QSHAPE_CAPTURE_LOCKED=1 flock -o "$LOCK" bash "$0" "$@"
 fi
 
 mkdir -p "$OUT/outputs"
@@ -198,7 +198,8 @@ OPTSETS=(
     "-p -m 2 incoming active deferred hold"
     "maildrop"
 )
-OFFSETS=(0 330 1800 10800 172800 864000)
+# now = capture time + offset; several offsets put the ~100 s arrival spread across a bucket boundary
+OFFSETS=(0 150 200 330 520 1150 1800 10800 76700 172800 864000)
 {
     echo '{'
     echo "  \"captured_at\": $NOW,"

@@ -5,7 +5,7 @@ Every connection has a socket timeout and every loop a fixed count, so the
 traffic is bounded. Only loopback (or own-netns) targets are used by callers.
 
   smtpc.py send   --server 127.0.0.1:25 --from a@x --to b@y [--to c@y] [--count N]
-  smtpc.py script --server 127.0.0.1:25 STEP...      steps: read | readall | send:TEXT |
+  smtpc.py script --server 127.0.0.1:25 STEP...      steps: read | readall | drain:SECS | send:TEXT |
                                                       sendraw:TEXT | sleep:SECS | close
                  (TEXT: "\\r\\n" escapes are honoured; send: appends CRLF)
   smtpc.py slow   --server 192.0.2.1:25 --n 8 --hold 6
@@ -77,6 +77,18 @@ def cmd_script(a):
                     if not data:
                         break
                     print("S:", data.decode(errors="replace").rstrip())
+            elif kind == "drain":
+                # read whatever arrives until the line is quiet for SECS
+                s.settimeout(float(arg or 1))
+                try:
+                    while True:
+                        data = s.recv(4096)
+                        if not data:
+                            break
+                        print("S:", data.decode(errors="replace").rstrip())
+                except socket.timeout:
+                    pass
+                s.settimeout(a.timeout)
             elif kind == "send":
                 s.sendall((unescape(arg) + "\r\n").encode())
                 print("C:", arg)

@@ -10,7 +10,7 @@ N_LOST_MAIL=2    # clients that drop the connection after MAIL FROM
 N_LOST_CONN=1    # client that connects and closes without a word
 N_TIMEOUT=1      # client that goes silent after EHLO (smtpd_timeout = 3s)
 N_PIPE_EHLO=1    # EHLO + MAIL pipelined in one write
-N_PIPE_CONN=1    # client that talks before the greeting
+N_PIPE_HELO=1    # HELO + MAIL + RCPT pipelined in one write
 N_NONSMTP=2      # HTTP requests to port 25
 N_GOOD=3         # normal messages
 
@@ -26,8 +26,8 @@ tools/capture/smtpc.py on 127.0.0.1 (logged as localhost[127.0.0.1]):
 - $N_TIMEOUT client: EHLO then silence for 5s -> \`timeout after EHLO\`
 - $N_PIPE_EHLO client: \`EHLO\` and \`MAIL FROM\` in one packet ->
   \`improper command pipelining after EHLO\`
-- $N_PIPE_CONN client: sends EHLO before the 220 greeting ->
-  \`improper command pipelining after CONNECT\`
+- $N_PIPE_HELO client: \`HELO\`, \`MAIL FROM\`, \`RCPT TO\` in one packet ->
+  \`improper command pipelining after HELO\`
 - $N_NONSMTP clients: \`GET / HTTP/1.0\` and \`POST /cgi-bin/x HTTP/1.1\` ->
   \`warning: non-SMTP command from localhost[127.0.0.1]\`
 - $N_GOOD normal messages to alice@capture.example (delivered)
@@ -56,9 +56,10 @@ for i in $(seq 1 "$N_LOST_MAIL"); do
 done
 x "${S[@]}" close
 x "${S[@]}" read "send:EHLO slow.capture.example" read readall
-x "${S[@]}" read "sendraw:EHLO pipe.capture.example\r\nMAIL FROM:<pipe@example.com>\r\n" read read \
+x "${S[@]}" read "sendraw:EHLO pipe.capture.example\r\nMAIL FROM:<pipe@example.com>\r\n" drain:1 \
     send:QUIT readall
-x "${S[@]}" "send:EHLO early.capture.example" readall send:QUIT readall
+x "${S[@]}" read "sendraw:HELO pipe2.capture.example\r\nMAIL FROM:<pipe2@example.com>\r\nRCPT TO:<alice@capture.example>\r\n" \
+    drain:1 send:QUIT readall
 x "${S[@]}" read "send:GET / HTTP/1.0" readall
 x "${S[@]}" read "send:POST /cgi-bin/x HTTP/1.1" readall
 x "${SMTPC[@]}" send --to alice@capture.example --count "$N_GOOD" --subject good
@@ -72,7 +73,7 @@ check_log "lost connection after MAIL" 'lost connection after MAIL from localhos
 check_log "lost connection after CONNECT" 'lost connection after CONNECT from localhost' "$N_LOST_CONN"
 check_log "timeout after EHLO" 'timeout after EHLO from localhost' "$N_TIMEOUT"
 check_log "improper pipelining after EHLO" 'improper command pipelining after EHLO from localhost' "$N_PIPE_EHLO"
-check_log "improper pipelining after CONNECT" 'improper command pipelining after CONNECT from localhost' "$N_PIPE_CONN"
+check_log "improper pipelining after HELO" 'improper command pipelining after HELO from localhost' "$N_PIPE_HELO"
 check_log "non-SMTP command" 'warning: non-SMTP command from localhost\[127\.0\.0\.1\]' "$N_NONSMTP"
 
 N_ERR=$(count_log 'too many errors after')
@@ -80,7 +81,7 @@ N_CON=$(count_log '(lost connection|timeout) after')
 N_PIPE=$(count_log 'improper command pipelining after')
 N_NS=$(count_log 'non-SMTP command from')
 want_err=$((N_RCPT_ERR + N_CMD_ERR)); want_con=$((N_LOST_MAIL + N_LOST_CONN + N_TIMEOUT))
-want_pipe=$((N_PIPE_EHLO + N_PIPE_CONN))
+want_pipe=$((N_PIPE_EHLO + N_PIPE_HELO))
 [ "$N_ERR" -eq $want_err ] || { log "FAIL too many errors: $N_ERR != $want_err"; CHECK_FAILED=1; }
 [ "$N_CON" -eq $want_con ] || { log "FAIL lost/timeout: $N_CON != $want_con"; CHECK_FAILED=1; }
 [ "$N_PIPE" -eq $want_pipe ] || { log "FAIL pipelining: $N_PIPE != $want_pipe"; CHECK_FAILED=1; }

@@ -1,0 +1,111 @@
+"""Catch-all: every warning, error, fatal or panic line that no specific rule claimed, grouped by
+its normalized text (queue ids, addresses and numbers masked). DEBUG_README's first step is
+`egrep '(warning|error|fatal|panic):'`: these rules make sure nothing it would show is lost."""
+
+from __future__ import annotations
+
+from ..coverage import shape
+from .base import OTHER, BoundedCounter, Group, Rule, plural, register
+
+MAX_SHAPES = 500  # distinct normalized texts per rule; the rest are grouped under OTHER
+
+
+class _CatchAll(Rule):
+    category = "other"
+    count_unit = "lines (one finding per normalized text, key = that text)"
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.groups: dict[str, Group] = {}
+        self.programs: dict[str, BoundedCounter] = {}
+        self.levels: dict[str, BoundedCounter] = {}
+
+    def catch(self, ev):
+        key = shape(ev.text)
+        g = self.groups.get(key)
+        if g is None:
+            if len(self.groups) >= MAX_SHAPES:
+                key = OTHER
+                g = self.groups.get(key)
+            if g is None:
+                g = self.groups[key] = self.group()
+                self.programs[key] = BoundedCounter(50)
+                self.levels[key] = BoundedCounter(5)
+        g.add(ev)
+        self.programs[key].add(f"{ev.instance}/{ev.program}" if ev.instance else ev.program)
+        self.levels[key].add(ev.severity)
+
+    def severity_of(self, g: Group, levels: BoundedCounter) -> str:
+        return self.severity
+
+    def finish(self, queued, end_ts):
+        out = []
+        for key, g in self.groups.items():
+            levels = self.levels[key]
+            worst = g.worst
+            out.append(self.make(
+                g, f"{plural(g.count, worst + ' line')} like: {key}",
+                key=key, severity=self.severity_of(g, levels),
+                evidence={"normalized_text": key, "by_program": dict(self.programs[key].most_common()),
+                          "by_level": dict(levels.most_common())}))
+        return out
+
+
+@register
+class UnclaimedFatal(_CatchAll):
+    id = "GEN001"
+    name = "fatal-or-panic"
+    title = "Postfix daemon stopped on a fatal error or panic"
+    severity = "error"
+    catch_all = ("fatal", "panic")
+    what = """A Postfix program logged `fatal:` (it cannot continue: a missing file, wrong permissions, an
+    invalid setting) or `panic:` (a software bug), and no more specific rule explains it. Lines with
+    the same text apart from queue ids, addresses and numbers are grouped into one finding."""
+    why = """DEBUG_README: "fatal" means Postfix cannot proceed until this is fixed; "panic" is a problem
+    only a programmer can fix. The process exits; master restarts it and throttles the service if it
+    keeps failing at startup (CFG005). The first fatal line in the log is the most important one."""
+    example = (
+        "Nov 25 12:00:01 mail postfix/smtpd[1234]: fatal: open /etc/postfix/main.cf: Permission denied",
+        "Nov 25 12:00:01 mail postfix/qmgr[1001]: fatal: scan_dir_push: open directory defer: No such file or directory",
+    )
+    fix = """Read the text: it names the file, parameter or permission at fault. Fix it, then `postfix
+    check` and `postfix reload`. For a panic, collect the log lines and report it to
+    postfix-users@postfix.org (DEBUG_README: Reporting problems)."""
+    remediation = (
+        "Start with the earliest fatal line (DEBUG_README: the most important message is near the beginning).",
+        "Run `postfix check` (permissions, missing files) and `postconf -n` (settings); fix what the fatal line names.",
+        "`postfix reload` (or `postfix start`), then confirm the line does not come back.",
+    )
+    references = ("DEBUG_README: Look for obvious signs of trouble",
+                  "DEBUG_README: Reporting problems to postfix-users@postfix.org")
+
+    def severity_of(self, g, levels):
+        return "critical" if "panic" in levels else "error"
+
+
+@register
+class UnclaimedWarning(_CatchAll):
+    id = "GEN002"
+    name = "other-warnings"
+    title = "Other warnings and errors"
+    severity = "warning"
+    catch_all = ("warning", "error")
+    what = """A Postfix program logged `warning:` or `error:` and no more specific rule explains it. Lines
+    with the same text apart from queue ids, addresses and numbers are grouped into one finding."""
+    why = """DEBUG_README: a warning is a non-fatal problem, either outside your control (a broken DNS
+    server elsewhere) or a local configuration error that may become a real problem later; an error
+    is worse: a process terminates after 13 of them."""
+    example = (
+        "Nov 25 12:00:01 mail postfix/smtpd[1234]: warning: Illegal address syntax from unknown[203.0.113.9] in MAIL command: <bad@@example>",
+        "Nov 25 12:00:01 mail postfix/qmgr[1001]: warning: private/retry socket: malformed response",
+    )
+    fix = """Read the text and check the setting or peer it names; `postfix check` and `postconf -n` show
+    local configuration problems."""
+    remediation = (
+        "Read the grouped text and its samples; look it up in the Postfix documentation for the parameter it names.",
+        "Run `postfix check`; fix configuration warnings first, they can become failures later.",
+    )
+    references = ("DEBUG_README: Look for obvious signs of trouble",)
+
+    def severity_of(self, g, levels):
+        return "error" if "error" in levels else "warning"
