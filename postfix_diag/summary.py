@@ -420,8 +420,7 @@ def cause(reason) -> str:
     s = _NAME.sub(r"\1=…", s)
     s = _QUEUED_AS.sub(r"\1 …", s)
     s = _SPACES.sub(" ", s).strip()
-    if s.startswith("<…>: "):
-        s = s[5:]
+    s = s.replace("<…>: ", "")
     if len(s) > _CAUSE_MAX:
         s = s[:_CAUSE_MAX - 1] + "…"
     return s
@@ -498,7 +497,7 @@ def _records(df: pd.DataFrame) -> list[dict]:
     for values in zip(*(df[c].tolist() for c in cols), strict=True):
         rec = {}
         for c, v in zip(cols, values, strict=True):
-            if isinstance(v, float) and v != v:
+            if v is pd.NA or (isinstance(v, float) and v != v):
                 v = None
             elif isinstance(v, np.generic):
                 v = v.item()

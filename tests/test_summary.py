@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -255,8 +254,3 @@ def test_empty_log(tmp_path):
     r = run(path)
     assert r["totals"]["received"] == 0 and r["meta"]["lines"] == 0
     assert "Grand Totals" in render(r, "text") and render(r, "markdown") and json.loads(render(r, "json"))
-
-
-@pytest.mark.skipif(not os.environ.get("POSTFIX_DIAG_SLOW"), reason="set POSTFIX_DIAG_SLOW=1 for timing runs")
-def test_speed_note():  # pragma: no cover - documentation of how the speed figures were taken
-    pass

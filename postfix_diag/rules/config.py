@@ -333,3 +333,52 @@ class LoopsBack(LineRule):
 
     def evidence(self, g):
         return {"by_domain": g.breakdown("by_domain")}
+
+
+@register
+class DomainInTwoClasses(LineRule):
+    id = "CFG007"
+    name = "domain-in-two-address-classes"
+    title = "A domain is listed in two address classes (e.g. mydestination and virtual_*_domains)"
+    category = "config"
+    severity = "warning"
+    kinds = ("warning",)
+    count_unit = "warning lines; key = the domain"
+    what = """trivial-rewrite found a domain in two address classes at once: `do not list domain X in BOTH
+    mydestination and virtual_mailbox_domains` (or virtual_alias_domains, relay_domains). Each domain
+    must belong to exactly one class."""
+    why = """Postfix picks one class and ignores the other, so mail for the domain is delivered
+    differently from what the configuration seems to say (to local UNIX accounts instead of virtual
+    mailboxes, or the reverse), and recipients can be rejected as unknown."""
+    example = (
+        "Nov 25 12:00:01 mail postfix/trivial-rewrite[1240]: warning: do not list domain example.com in BOTH mydestination and virtual_mailbox_domains",
+    )
+    fix = """Remove the domain from one of the two parameters: virtual domains must not be in
+    mydestination. Keep mydestination for $myhostname, localhost.$mydomain, localhost."""
+    remediation = (
+        "See which parameters list it: `postconf mydestination virtual_alias_domains virtual_mailbox_domains relay_domains`.",
+        "Remove it from one of them, e.g. `postconf -e 'mydestination = $myhostname, localhost.$mydomain, localhost'`, then `postfix reload`.",
+    )
+    parameters = (
+        ("mydestination", "$myhostname, localhost.$mydomain, localhost", "local domains (UNIX accounts, aliases)"),
+        ("virtual_mailbox_domains", "$virtual_mailbox_maps", "virtual mailbox domains"),
+        ("virtual_alias_domains", "$virtual_alias_maps", "virtual alias domains"),
+    )
+    references = ("VIRTUAL_README", "ADDRESS_CLASS_README")
+
+    def match(self, ev):
+        return ev.text.startswith("do not list domain ") and " in BOTH " in ev.text
+
+    def subject(self, ev):
+        return ev.text[len("do not list domain "):].split(" ", 1)[0]
+
+    def tally(self, ev, g):
+        g.tally("by_domain", self.subject(ev))
+        g.tally("by_classes", ev.text.split(" in BOTH ", 1)[-1])
+
+    def summarize(self, g):
+        doms = ", ".join(k for k, _ in g.top("by_domain", 3))
+        return f"{plural(g.count, 'warning')}: domains listed in two address classes ({doms})."
+
+    def evidence(self, g):
+        return {"by_domain": g.breakdown("by_domain"), "by_classes": g.breakdown("by_classes")}

@@ -50,6 +50,21 @@ class StillQueued(Rule):
     )
     references = ("QSHAPE_README: Trouble shooting with qshape", "QSHAPE_README: Postfix queue directories")
 
+    kinds = ("qmgr_queued", "delivery", "removed")
+    MAX_TRACKED = 100_000
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.last_line: dict = {}  # (host, qid) -> Sample of its latest queue/delivery line
+
+    def feed(self, ev):
+        key = (ev.host, ev.qid)
+        if ev.kind == "removed":
+            self.last_line.pop(key, None)
+        elif key in self.last_line or len(self.last_line) < self.MAX_TRACKED:
+            self.last_line[key] = Sample(ev.file or "", ev.lineno or 0, ev.line or ev.text)
+        return None
+
     def finish(self, queued, end_ts):
         msgs = []
         for m in queued:
@@ -76,9 +91,9 @@ class StillQueued(Rule):
             if end_ts is not None and m.arrival_ts is not None:
                 oldest = max(oldest, end_ts - m.arrival_ts)
             if len(g.samples) < self.max_samples:
-                g.samples.append(Sample(m.first_file, m.first_line,
-                                        f"{m.qid}: from=<{m.sender if m.sender is not None else '?'}>, "
-                                        f"queue={m.queue}, pending={','.join(m.pending[:3]) or '-'}"))
+                sample = self.last_line.get((m.host, m.qid))
+                if sample is not None:
+                    g.samples.append(sample)
         old = oldest >= OLD_AFTER
         return [self.make(
             g, f"{plural(g.count, 'message')} still queued at the end of the log; the oldest for {_age(oldest)}.",

@@ -161,3 +161,91 @@ class RelayDenied(LineRule):
     def evidence(self, g):
         return {"top_clients": g.top("top_clients"), "top_recipient_domains": g.top("top_recipient_domains"),
                 "internal_clients": g.top("internal_clients"), "max_per_10_minutes": self.max_window}
+
+
+@register
+class RateLimits(LineRule):
+    id = "SEC003"
+    name = "client-rate-limits"
+    title = "Clients exceeded anvil rate or concurrency limits"
+    category = "security"
+    severity = "notice"
+    kinds = ("rate_limit", "warning")
+    count_unit = "warning lines"
+    what = """smtpd refused a client that went over one of the anvil limits: `Connection rate limit
+    exceeded`, `Connection concurrency limit exceeded`, `Message delivery request rate limit exceeded`,
+    `Recipient address rate limit exceeded`, `AUTH command rate limit exceeded`, `New TLS session rate
+    limit exceeded` (421 4.7.0 reply)."""
+    why = """Against spam bots and password guessers the limits are doing their job (notice). When the
+    client is one of yours (a web application, a mailing-list server, a NAT gateway many users share)
+    its mail is delayed: raise the limit for it with smtpd_client_event_limit_exceptions."""
+    example = (
+        "Nov 25 12:00:01 mail postfix/smtpd[1234]: warning: Connection rate limit exceeded: 31 from unknown[203.0.113.9] for service smtp",
+        "Nov 25 12:00:01 mail postfix/smtpd[1234]: warning: Message delivery request rate limit exceeded: 334 from app.example.com[192.168.1.30] for service submission",
+    )
+    fix = """For your own clients, exempt them (smtpd_client_event_limit_exceptions, default
+    $mynetworks) or raise the specific limit; for others, nothing (or block them earlier with
+    postscreen/fail2ban)."""
+    remediation = (
+        "Check whether the listed clients are yours; internal ones are listed under internal_clients.",
+        "Exempt trusted clients: `postconf -e 'smtpd_client_event_limit_exceptions = $mynetworks, 192.0.2.10'`, "
+        "or raise the limit named in by_limit (e.g. `postconf -e 'smtpd_client_connection_rate_limit = 100'`), then `postfix reload`.",
+    )
+    parameters = (
+        ("smtpd_client_connection_rate_limit", "0 (no limit)", "connections per client per anvil_rate_time_unit"),
+        ("smtpd_client_connection_count_limit", "50", "simultaneous connections per client"),
+        ("smtpd_client_message_rate_limit", "0 (no limit)", "messages per client per time unit"),
+        ("smtpd_client_recipient_rate_limit", "0 (no limit)", "recipients per client per time unit"),
+        ("smtpd_client_event_limit_exceptions", "${smtpd_client_connection_limit_exceptions:$mynetworks}",
+         "clients exempt from these limits"),
+        ("anvil_rate_time_unit", "60s", "time unit of the rate limits"),
+    )
+    references = ("TUNING_README: Measures against clients that make too many connections", "anvil(8)")
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.internal = 0
+
+    def match(self, ev):
+        if ev.kind == "rate_limit":
+            self._what = ev.f.get("what") or "rate limit exceeded"
+            return True
+        t = ev.text
+        if ev.program == "smtpd" and ("limit exceeded: " in t) and " for service " in t:
+            self._what = t.split(":", 1)[0]
+            return True
+        return False
+
+    def subject(self, ev):
+        ip = ev.f.get("client_ip")
+        if ip is None:
+            m = _CLIENT_IN_TEXT.search(ev.text)
+            ip = m.group(1) if m else None
+        return ip
+
+    def tally(self, ev, g):
+        g.tally("by_limit", self._what)
+        client = ev.client
+        if client is None:
+            m = _CLIENT_IN_TEXT.search(ev.text)
+            client = m.group(0) if m else None
+        g.tally("top_clients", client)
+        g.tally("by_service", ev.f.get("service_name"))
+        if ip_kind(self.subject(ev)) in ("loopback", "private"):
+            self.internal += 1
+            g.tally("internal_clients", client)
+
+    def grade(self, g):
+        return "warning" if self.internal else self.severity
+
+    def summarize(self, g):
+        extra = f"; {plural(self.internal, 'refusal')} of internal clients" if self.internal else ""
+        limits = ", ".join(k for k, _ in g.top("by_limit", 3))
+        return f"Clients were refused {plural(g.count, 'time')} by anvil limits ({limits}){extra}."
+
+    def evidence(self, g):
+        return {"by_limit": g.breakdown("by_limit"), "top_clients": g.top("top_clients"),
+                "by_service": g.breakdown("by_service"), "internal_clients": g.top("internal_clients")}
+
+
+_CLIENT_IN_TEXT = re.compile(r"\S*\[([0-9A-Fa-f.:]+)\]")

@@ -101,7 +101,7 @@ def message(log: Log, rng: random.Random, pid: int, client: str, sender: str):
         rip = f"198.51.100.{rng.randrange(1, 255)}"
         spid = rng.randrange(1000, 60000)
         d = [rng.random() * 0.5, rng.random() * 0.1, rng.random() * 0.5, rng.random() * 2]
-        delays = "/".join(f"{x:.2g}" for x in d)
+        delays = "/".join(f"{x:.2f}".rstrip("0").rstrip(".") or "0" for x in d)  # as Postfix writes them
         delay = f"{sum(d):.1f}"
         r = rng.random()
         if r < 0.1:
