@@ -134,7 +134,7 @@ def test_reasons_grouped_by_cause(synthetic):
     assert rs["rejects"] == [
         {"count": 1, "stage": "RCPT", "code": 554, "cause": "Relay access denied"},
         {"count": 1, "stage": "body", "code": None, "cause": "no spam"},
-    ] or sorted(x["cause"] for x in rs["rejects"]) == ["Relay access denied", "no spam"]
+    ]
     assert [x["cause"] for x in rs["reject_warnings"]] == ["Client host rejected: cannot find your hostname,"]
     assert len(rs["holds"]) == 1 and len(rs["discards"]) == 1
 

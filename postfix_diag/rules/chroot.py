@@ -219,7 +219,22 @@ class ChrootSockets(LineRule):
         if not chroot_socket_suspect(sock, reason):
             return False
         self._last = (host_path(sock), what)
+        if what == "sasl" and len(self._sasl_pids) < 10_000:
+            self._sasl_pids.add((ev.host, ev.pid))
         return True
+
+    def claim_only(self, ev):
+        # smtpd dies right after its SASL socket failed: that fatal line is this finding's consequence
+        if (ev.kind == "fatal" and ev.text.startswith("no SASL authentication mechanisms")
+                and (ev.host, ev.pid) in self._sasl_pids):
+            self.sasl_fatals += 1
+            return True
+        return False
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self._sasl_pids: set = set()
+        self.sasl_fatals = 0  # "fatal: no SASL authentication mechanisms" right after a SASL socket failure
 
     def subject(self, ev):
         return self._last[0]
@@ -236,4 +251,4 @@ class ChrootSockets(LineRule):
 
     def evidence(self, g):
         return {"by_socket": g.top("by_socket"), "by_kind": g.breakdown("by_kind"),
-                "by_program": g.breakdown("by_program")}
+                "by_program": g.breakdown("by_program"), "sasl_fatal_exits": self.sasl_fatals}
