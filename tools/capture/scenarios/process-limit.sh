@@ -47,7 +47,7 @@ finds both smtpd processes busy: master logs once
 plus the two advice lines (\`to avoid this condition...\`, \`see http://www.postfix.org/STRESS_README.html...\`)."
     KEY=smtp
     x postconf -e "inet_interfaces = 127.0.0.1, 192.0.2.1"
-    x postconf -F "smtp/inet/maxproc = $MAXPROC"
+    x postconf -F "smtp/inet/process_limit = $MAXPROC"
 else
     DESCRIPTION="Network namespaces were unavailable, so the fallback ran: postscreen on
 127.0.0.1:25 passes connections to \`smtpd pass - - y - $MAXPROC smtpd\` (a pass
