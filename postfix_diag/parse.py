@@ -83,6 +83,8 @@ class YearGuesser:
         except (ValueError, OverflowError):
             return None
         self.years_used.add(year)
+        if len(self.cache) > 100_000:  # one entry per distinct second: keep memory flat
+            self.cache.clear()
         if self.explicit is None or mon == self.last_month:
             self.cache[ts] = value
         return value
