@@ -64,6 +64,9 @@ class TlsSetup(LineRule):
     def match(self, ev):
         return tls_setup_problem(ev)
 
+    def subject(self, ev):
+        return ev.f.get("file")
+
     def tally(self, ev, g):
         what = ev.f.get("what") or ("disabling TLS support" if "disabling TLS" in ev.text else "TLS library problem")
         g.tally("by_problem", what)

@@ -36,7 +36,7 @@ x() {
 # scenario_begin NAME: prepare the output directory and a clean Postfix.
 scenario_begin() {
     SCENARIO="$1"
-    OUT="$REPO_DIR/sample_logs/$SCENARIO"
+    OUT="${PFD_OUT_ROOT:-$REPO_DIR/sample_logs}/$SCENARIO"
     WORK="$(mktemp -d /tmp/pfd-capture-"$SCENARIO".XXXXXX)"
     CMDLOG="$WORK/commands.txt"
     : >"$CMDLOG"

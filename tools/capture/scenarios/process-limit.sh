@@ -11,6 +11,7 @@
 # namespace; no packet can leave it.
 # Fallback when namespaces are unavailable: postscreen on 127.0.0.1:25 hands
 # connections to an "smtpd pass" service (pass services are never local-only).
+# (PFD_NO_NETNS=1 forces the fallback.)
 . "$(dirname "$0")/../lib.sh"
 scenario_begin process-limit
 
@@ -20,7 +21,7 @@ HOLD=3
 
 NETNS=pfd-capture
 NSX=()
-if ip netns add "$NETNS" 2>/dev/null && ip -n "$NETNS" link set lo up &&
+if [ -z "${PFD_NO_NETNS:-}" ] && ip netns add "$NETNS" 2>/dev/null && ip -n "$NETNS" link set lo up &&
     ip -n "$NETNS" addr add 192.0.2.1/32 dev lo; then
     MODE=netns
     NSX=(ip netns exec "$NETNS")
