@@ -17,8 +17,10 @@ and truncation of non-ASCII names match too.  The one deliberate difference: Per
 the order of rows with equal totals and equal name lengths undefined (hash order); we
 sort those by name.
 
-Queue-shape findings for the rule engine (:func:`detect_findings` and the ``detect_*``
-functions) return plain dicts.
+Queue-shape findings (:func:`detect_findings` and the ``detect_*`` functions) return plain
+dicts whose ``id`` is the rule ID (QSH001..QSH004); the rule engine runs the same functions on
+the messages the tracker still holds at the end of a log (:func:`entries_from_messages`), see
+``postfix_diag/rules/queue_shape.py``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ __all__ = [
     "detect_incoming_growing",
     "detect_mailer_daemon_backscatter",
     "detect_old_mail_for_destination",
+    "entries_from_messages",
     "load_postqueue_json",
     "parse_now",
     "qshape_args",
@@ -591,6 +594,33 @@ class QueueRebuilder:
     What the log can't say is marked: recipients of a message that no delivery attempt has
     named yet are listed as :data:`UNKNOWN_RECIPIENT` (as many as qmgr's ``nrcpt=`` says), a
     sender never logged (smtpd mail not yet taken in by qmgr) as :data:`UNKNOWN_SENDER`.
+
+    ``track.Tracker`` keeps queue state too (the rule engine's QSH rules read it through
+    :func:`entries_from_messages`).  Merging the two is pending; what differs today:
+
+    * input: this class reads ``program`` + the qid-prefixed ``text`` of any event object (the
+      tests feed it bare namespaces and a minimal syslog splitter); Tracker dispatches on the
+      parser's event ``kind`` and named fields only;
+    * ``postsuper -r`` then ``pickup ... orig_id=OLD``: here the new queue id inherits the old
+      one's arrival time and pending recipients and the old id disappears; Tracker puts the old
+      id back in incoming and keeps it (no "removed" follows), and the new id starts afresh (on
+      the real captures: one extra incoming message, one deferred message 100 s younger);
+    * cleanup ``hold:`` (header/body checks): the ``to=`` recipient is kept here; Tracker lists
+      an :data:`UNKNOWN_RECIPIENT` instead;
+    * smtpd ``discard:`` and cleanup ``discard:`` / ``milter-discard``: the message is never
+      queued here; Tracker keeps it (in incoming).  smtpd ``hold:`` before cleanup: both hold it;
+    * master ``daemon started``: qmgr's restart moves active mail back to incoming here; Tracker
+      leaves it active;
+    * the end of a delivery run: here a message stays active until every one of qmgr's
+      ``nrcpt=`` recipients of this run was reported, then goes to deferred if any was deferred;
+      Tracker moves it to deferred at the first deferred recipient.  Placeholders count the
+      recipients named since the last activation here, all recipients ever named in Tracker;
+    * local delivery with ``orig_to=``: the queue-file recipient (``orig_to``) is the key here,
+      the expanded ``to=`` in Tracker;
+    * messages are keyed by queue id here, by (syslog host, queue id) in Tracker; Tracker also
+      drops unfinished smtpd transactions after 6 h of silence, and has no ``now`` cut-off.
+    Both take a message first seen mid-life (queued before the log began) as arriving at the
+    earliest ``ts - delay=`` of its delivery lines.
     """
 
     def __init__(self) -> None:
@@ -830,9 +860,107 @@ def rebuild_queue_from_events(
     return rb.entries(), end
 
 
+def entries_from_messages(messages: Iterable[Any]) -> list[QueueEntry]:
+    """The queue as :class:`QueueEntry` objects, from the tracker's still-queued messages
+    (:class:`postfix_diag.track.Message`, as ``Tracker.finish()`` returns them).
+
+    Queue name, arrival time and sender come from the message (a sender the log never named is
+    :data:`UNKNOWN_SENDER`); the recipients are the pending ones (no final status yet), plus one
+    :data:`UNKNOWN_RECIPIENT` for each recipient qmgr counted (``nrcpt=``) that no delivery line
+    has named, or one alone when nothing at all is known about the recipients.  Messages that
+    never reached a queue file (smtpd transactions that did not finish, see
+    ``Message.in_queue``) are left out.
+    """
+    out: list[QueueEntry] = []
+    for m in messages:
+        if not m.in_queue:
+            continue
+        rcpts = list(m.pending)
+        reasons: list[str | None] = [m.recipients[a].reason for a in rcpts]
+        if m.nrcpt is not None:
+            unknown = m.nrcpt - len(m.recipients)
+        else:
+            unknown = 0 if m.recipients else 1
+        rcpts += [UNKNOWN_RECIPIENT] * max(0, unknown)
+        reasons += [None] * max(0, unknown)
+        arrival = m.arrival_ts if m.arrival_ts is not None else (m.first_ts or 0.0)
+        out.append(
+            QueueEntry(
+                queue_name=m.queue,
+                queue_id=m.qid,
+                arrival_time=arrival,
+                sender=m.sender if m.sender is not None else UNKNOWN_SENDER,
+                recipients=rcpts,
+                message_size=m.size,
+                forced_expire=m.expired,
+                delay_reasons=reasons,
+            )
+        )
+    out.sort(key=lambda e: (e.arrival_time, e.queue_id))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
-# Findings (plain dicts; the rule engine wraps them)
+# Findings (plain dicts; the rule engine's QSH001..QSH004 in rules/queue_shape.py wrap them)
 # ---------------------------------------------------------------------------------------------
+
+# The IDs are the rule IDs, so `qshape --format json` and `postfix-diag explain` agree.
+BACKSCATTER_ID = "QSH001"
+OLD_MAIL_ID = "QSH002"
+ACTIVE_CONGESTION_ID = "QSH003"
+INCOMING_GROWING_ID = "QSH004"
+
+# Default thresholds (the rules' documentation quotes these).
+BACKSCATTER_MIN_MESSAGES = 10  # deferred messages from <> ...
+BACKSCATTER_MIN_SHARE = 0.5  # ... that are at least this share of the deferred queue
+OLD_MAIL_MIN_AGE_MINUTES = 240  # queued at least this long counts as old
+OLD_MAIL_MIN_RECIPIENTS = 10  # old recipients at one domain ...
+OLD_MAIL_MIN_SHARE = 0.5  # ... that are at least this share of all old queued recipients
+ACTIVE_MIN_MESSAGES = 20  # active-queue messages ...
+ACTIVE_MIN_AGE_MINUTES = 10  # ... that arrived at least this long ago
+INCOMING_MIN_MESSAGES = 20  # incoming-queue messages ...
+INCOMING_MIN_AGE_MINUTES = 5  # ... that arrived at least this long ago
+SAMPLE_IDS = 5  # queue ids of the oldest messages concerned, listed in a finding's evidence
+
+# What to do, QSHAPE_README's advice in our own words (also the rules' "How to fix it").
+REMEDIES: dict[str, str] = {
+    BACKSCATTER_ID: (
+        "Bounces that cannot be delivered usually go back to forged senders: this is "
+        "backscatter, often from a dictionary attack or spam sent to addresses that do not "
+        "exist here. Reject unknown recipients during the SMTP dialogue instead of accepting "
+        "and bouncing later (local_recipient_maps, relay_recipient_maps, virtual mailbox maps, "
+        "smtpd_reject_unlisted_recipient = yes), reject spam before queueing, and consider a "
+        "shorter bounce_queue_lifetime so undeliverable bounces leave the queue sooner."
+    ),
+    OLD_MAIL_ID: (
+        "One destination is not taking mail: look at the deferral reasons for it (postqueue -j "
+        "delay_reason, or the log) - a dead or blocking server, broken DNS or MX records, a "
+        "block list, TLS trouble. If it is a site you relay for, fix its server or route it "
+        "elsewhere with transport_maps; if the destination is gone, remove its mail (postsuper "
+        "-d) rather than retrying it for days. Give slow or unreliable destinations their own "
+        "transport so they cannot hold up the rest."
+    ),
+    ACTIVE_CONGESTION_ID: (
+        "Deliveries are slower than the incoming flow. Usually a few slow destinations (servers "
+        "that time out, tarpits) tie up the delivery agents: give them their own transport with "
+        "a lower concurrency, shorten smtp_connect_timeout and smtp_helo_timeout, and send mail "
+        "that was already deferred through a fallback relay. If all destinations are slow, "
+        "raise default_process_limit and the destination concurrency limits carefully, and "
+        "check DNS and network latency. Look at content filters too: a slow filter in the "
+        "delivery path backs up the active queue."
+    ),
+    INCOMING_GROWING_ID: (
+        "The queue manager is not keeping up with new mail. Check that qmgr runs (postfix "
+        "status, fatal errors in the log); whether the active queue is full "
+        "(qmgr_message_active_limit) because deliveries are slow; and disk I/O on the queue "
+        "file system, the usual bottleneck. Slow the inflow if needed (in_flow_delay, smtpd "
+        "rate limits), and find out where the burst comes from."
+    ),
+}
+
+
+def _oldest_ids(entries: Iterable[QueueEntry]) -> list[str]:
+    return [e.queue_id for e in sorted(entries, key=lambda e: (e.arrival_time, e.queue_id))[:SAMPLE_IDS]]
 
 
 def _age_minutes(e: QueueEntry, now: float) -> float:
@@ -844,7 +972,10 @@ def _rcpt_domain(addr: str) -> str:
 
 
 def detect_mailer_daemon_backscatter(
-    entries: Sequence[QueueEntry], now: float, min_messages: int = 10, min_share: float = 0.5
+    entries: Sequence[QueueEntry],
+    now: float,
+    min_messages: int = BACKSCATTER_MIN_MESSAGES,
+    min_share: float = BACKSCATTER_MIN_SHARE,
 ) -> list[dict[str, Any]]:
     """Deferred queue dominated by bounces (sender ``<>``, MAILER-DAEMON)."""
     deferred = [e for e in entries if e.queue_name == "deferred" and e.recipients]
@@ -859,7 +990,7 @@ def detect_mailer_daemon_backscatter(
     top = sorted(doms.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
     return [
         {
-            "id": "qshape.mailer_daemon_deferred",
+            "id": BACKSCATTER_ID,
             "severity": "warning",
             "title": "Deferred queue dominated by MAILER-DAEMON bounces",
             "count": len(bounces),
@@ -871,16 +1002,9 @@ def detect_mailer_daemon_backscatter(
                 "deferred_messages": len(deferred),
                 "bounce_messages": len(bounces),
                 "top_recipient_domains": [{"domain": d, "recipients": n} for d, n in top],
+                "queue_ids": _oldest_ids(bounces),
             },
-            "remedy": (
-                "Bounces that cannot be delivered usually go back to forged senders: this is "
-                "backscatter, often from a dictionary attack or spam sent to addresses that do not "
-                "exist here. Reject unknown recipients during the SMTP dialogue instead of accepting "
-                "and bouncing later (local_recipient_maps, relay_recipient_maps, virtual mailbox "
-                "maps, smtpd_reject_unlisted_recipient = yes), reject spam before queueing, and "
-                "consider a shorter bounce_queue_lifetime so undeliverable bounces leave the queue "
-                "sooner."
-            ),
+            "remedy": REMEDIES[BACKSCATTER_ID],
         }
     ]
 
@@ -888,13 +1012,14 @@ def detect_mailer_daemon_backscatter(
 def detect_old_mail_for_destination(
     entries: Sequence[QueueEntry],
     now: float,
-    min_age_minutes: float = 240,
-    min_recipients: int = 10,
-    min_share: float = 0.5,
+    min_age_minutes: float = OLD_MAIL_MIN_AGE_MINUTES,
+    min_recipients: int = OLD_MAIL_MIN_RECIPIENTS,
+    min_share: float = OLD_MAIL_MIN_SHARE,
 ) -> list[dict[str, Any]]:
     """Old mail piling up for one recipient domain (deferred, incoming or active queue)."""
     old: dict[str, int] = {}
     oldest: dict[str, float] = {}
+    msgs: dict[str, list[QueueEntry]] = {}
     total_old = 0
     for e in entries:
         if e.queue_name not in ("deferred", "incoming", "active"):
@@ -907,13 +1032,16 @@ def detect_old_mail_for_destination(
             old[d] = old.get(d, 0) + 1
             oldest[d] = max(oldest.get(d, 0.0), age)
             total_old += 1
+            ms = msgs.setdefault(d, [])
+            if not ms or ms[-1] is not e:
+                ms.append(e)
     out = []
     for d, n in sorted(old.items(), key=lambda kv: (-kv[1], kv[0])):
         if n < min_recipients or n / total_old < min_share:
             continue
         out.append(
             {
-                "id": "qshape.old_mail_for_destination",
+                "id": OLD_MAIL_ID,
                 "severity": "warning",
                 "title": f"Old mail piling up for {d}",
                 "count": n,
@@ -927,22 +1055,19 @@ def detect_old_mail_for_destination(
                     "recipients": n,
                     "oldest_minutes": round(oldest[d], 1),
                     "old_recipients_total": total_old,
+                    "queue_ids": _oldest_ids(msgs[d]),
                 },
-                "remedy": (
-                    "One destination is not taking mail: look at the deferral reasons for it "
-                    "(postqueue -j delay_reason, or the log) - a dead or blocking server, broken DNS "
-                    "or MX records, a block list, TLS trouble. If it is a site you relay for, fix its "
-                    "server or route it elsewhere with transport_maps; if the destination is gone, "
-                    "remove its mail (postsuper -d) rather than retrying it for days. Give slow or "
-                    "unreliable destinations their own transport so they cannot hold up the rest."
-                ),
+                "remedy": REMEDIES[OLD_MAIL_ID],
             }
         )
     return out
 
 
 def detect_active_congestion(
-    entries: Sequence[QueueEntry], now: float, min_messages: int = 20, min_age_minutes: float = 10
+    entries: Sequence[QueueEntry],
+    now: float,
+    min_messages: int = ACTIVE_MIN_MESSAGES,
+    min_age_minutes: float = ACTIVE_MIN_AGE_MINUTES,
 ) -> list[dict[str, Any]]:
     """Mail staying in the active queue: delivery agents are not keeping up."""
     act = [e for e in entries if e.queue_name == "active"]
@@ -957,7 +1082,7 @@ def detect_active_congestion(
     top = sorted(doms.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
     return [
         {
-            "id": "qshape.active_congestion",
+            "id": ACTIVE_CONGESTION_ID,
             "severity": "warning",
             "title": "Active queue congested",
             "count": len(stuck),
@@ -969,22 +1094,18 @@ def detect_active_congestion(
                 "active_messages": len(act),
                 "old_active_messages": len(stuck),
                 "top_recipient_domains": [{"domain": d, "recipients": n} for d, n in top],
+                "queue_ids": _oldest_ids(stuck),
             },
-            "remedy": (
-                "Deliveries are slower than the incoming flow. Usually a few slow destinations "
-                "(servers that time out, tarpits) tie up the delivery agents: give them their own "
-                "transport with a lower concurrency, shorten smtp_connect_timeout and "
-                "smtp_helo_timeout, and send mail that was already deferred through a "
-                "fallback relay. If all destinations are slow, raise default_process_limit and the "
-                "destination concurrency limits carefully, and check DNS and network latency. Look "
-                "at content filters too: a slow filter in the delivery path backs up the active queue."
-            ),
+            "remedy": REMEDIES[ACTIVE_CONGESTION_ID],
         }
     ]
 
 
 def detect_incoming_growing(
-    entries: Sequence[QueueEntry], now: float, min_messages: int = 20, min_age_minutes: float = 5
+    entries: Sequence[QueueEntry],
+    now: float,
+    min_messages: int = INCOMING_MIN_MESSAGES,
+    min_age_minutes: float = INCOMING_MIN_AGE_MINUTES,
 ) -> list[dict[str, Any]]:
     """Mail waiting in the incoming queue: the queue manager does not take it in."""
     inc = [e for e in entries if e.queue_name == "incoming"]
@@ -993,7 +1114,7 @@ def detect_incoming_growing(
         return []
     return [
         {
-            "id": "qshape.incoming_growing",
+            "id": INCOMING_GROWING_ID,
             "severity": "warning",
             "title": "Incoming queue growing",
             "count": len(old),
@@ -1005,14 +1126,9 @@ def detect_incoming_growing(
                 "incoming_messages": len(inc),
                 "old_incoming_messages": len(old),
                 "oldest_minutes": round(max(_age_minutes(e, now) for e in old), 1),
+                "queue_ids": _oldest_ids(old),
             },
-            "remedy": (
-                "The queue manager is not keeping up with new mail. Check that qmgr runs (postfix "
-                "status, fatal errors in the log); whether the active queue is full "
-                "(qmgr_message_active_limit) because deliveries are slow; and disk I/O on the queue "
-                "file system, the usual bottleneck. Slow the inflow if needed (in_flow_delay, "
-                "smtpd rate limits), and find out where the burst comes from."
-            ),
+            "remedy": REMEDIES[INCOMING_GROWING_ID],
         }
     ]
 

@@ -40,7 +40,10 @@ class Message:
     first_line: int = 0
     last_ts: float | None = None
     queue: str = INCOMING
-    arrival_ts: float | None = None  # when cleanup/pickup/smtpd first saw it
+    arrival_ts: float | None = None  # when cleanup/pickup/smtpd first saw it (see arrival_known)
+    # True once the log showed the message's start (smtpd client=, pickup, cleanup, a bounce
+    # notice creating it); until then arrival_ts is backdated from delivery lines' delay=
+    arrival_known: bool = False
     sender: str | None = None  # "" is the null sender <> (MAILER-DAEMON)
     size: int | None = None
     nrcpt: int | None = None
@@ -55,6 +58,15 @@ class Message:
     expired: bool = False
     removed_ts: float | None = None
     bounce_of: str | None = None  # this message is a notification about another queue id
+
+    @property
+    def in_queue(self) -> bool:
+        """False for an smtpd transaction the log never showed reaching a queue file (no cleanup
+        line, no qmgr line, no recipient, not held): the client went away before the end of DATA,
+        and Postfix deleted the file without logging "removed"."""
+        return not (self.queue == INCOMING and self.size is None and self.message_id is None
+                    and self.origin not in ("pickup",) and self.bounce_of is None
+                    and not self.recipients and not self.held)
 
     @property
     def pending(self) -> list[str]:
@@ -151,6 +163,7 @@ class Tracker:
         m = self._msg(ev)
         if m is None:
             return
+        m.arrival_known = True
         m.client = ev.client
         m.client_ip = ev.f.get("client_ip")
         m.origin = ev.service
@@ -162,6 +175,7 @@ class Tracker:
         m = self._msg(ev)
         if m is not None:
             m.origin = "pickup"
+            m.arrival_known = True
             if m.sender is None:
                 m.sender = ev.f.get("from")
 
@@ -169,6 +183,7 @@ class Tracker:
         m = self._msg(ev)
         if m is not None and ev.program == "cleanup":
             m.message_id = ev.f.get("message_id")
+            m.arrival_known = True
 
     def _queued(self, ev):
         m = self._msg(ev)
@@ -194,6 +209,12 @@ class Tracker:
         r.status, r.relay, r.dsn, r.reason, r.ts, r.program = (
             status, f.get("relay"), f.get("dsn"), f.get("reason"), ev.ts, ev.program)
         r.attempts += 1
+        if not m.arrival_known:  # queued before the log began: delay= counts from its arrival
+            delay = f.get("delay")
+            if isinstance(delay, int | float) and ev.ts is not None:
+                start = ev.ts - delay
+                if m.arrival_ts is None or start < m.arrival_ts:
+                    m.arrival_ts = start
         if status == "deferred":
             m.deferrals += 1
             if not m.held:
@@ -246,6 +267,7 @@ class Tracker:
             m = self.messages[key] = Message(qid=new, host=ev.host, first_ts=ev.ts, first_file=ev.file,
                                              first_line=ev.lineno, arrival_ts=ev.ts, instance=ev.instance)
         m.bounce_of = ev.qid
+        m.arrival_known = True
         if m.sender is None:
             m.sender = ""
 

@@ -410,7 +410,7 @@ def test_findings_old_destination_active_incoming():
     assert qs.detect_incoming_growing(inc, NOW)[0]["count"] == 30
     assert qs.detect_incoming_growing([entry("E1", "incoming", age=60)] * 30, NOW) == []
     ids = {x["id"] for x in qs.detect_findings(es + act + inc, NOW)}
-    assert ids == {"qshape.old_mail_for_destination", "qshape.active_congestion", "qshape.incoming_growing"}
+    assert ids == {"QSH002", "QSH003", "QSH004"}  # the rule IDs (rules/queue_shape.py)
     for x in qs.detect_findings(es + act + inc, NOW):
         json.dumps(x)
 

@@ -6,7 +6,7 @@
     findings = engine.finish(queued=[...], end_ts=...)
 
 Each rule lives in the module of its area (dns, chroot, limits, connection, delivery, queue,
-security, config, tls, resources, generic) and carries its own documentation; ``explain(ID)``
+queue_shape, security, config, tls, resources, generic) and carries its own documentation; ``explain(ID)``
 prints it and ``docs_markdown()`` generates docs/rules.md.
 """
 
@@ -21,6 +21,7 @@ from . import (  # noqa: F401  (importing registers the rules)
     generic,
     limits,
     queue,
+    queue_shape,
     resources,
     security,
     tls,

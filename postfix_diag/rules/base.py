@@ -146,6 +146,10 @@ class Rule:
     remediation: ClassVar[tuple[str, ...]] = ()  # default steps for a finding, first step first
     parameters: ClassVar[tuple[tuple[str, str, str], ...]] = ()  # (parameter, default, role)
     references: ClassVar[tuple[str, ...]] = ()
+    # Rules that own what this rule would also report: when one of them has a finding in the
+    # same run, the engine passes each of this rule's findings through defer() (which drops it
+    # unless overridden). Say in both rules' `what` how they relate.
+    defers_to: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, max_samples: int = 5):
         self.max_samples = max_samples
@@ -167,6 +171,11 @@ class Rule:
 
     def finish(self, queued: list, end_ts: float | None) -> list[Finding]:
         return []
+
+    def defer(self, finding: Finding, owners: list[Finding]) -> Finding | None:
+        """A finding of this rule when rules of ``defers_to`` found ``owners``: the finding to
+        keep (possibly changed), or None to drop it (the default)."""
+        return None
 
     # --- helpers ------------------------------------------------------------------------------
     def group(self) -> Group:

@@ -442,7 +442,12 @@ class Backscatter(Rule):
     count_unit = "null-sender (<>) messages deferred or bounced"
     what = """Most of the mail that fails delivery has the null sender `<>` (MAILER-DAEMON): these are
     non-delivery notifications, typically for spam sent with forged sender addresses that your server
-    accepted and then could not deliver (QSHAPE_README's dictionary-attack example)."""
+    accepted and then could not deliver (QSHAPE_README's dictionary-attack example).
+
+    QSH001 sees the same problem in the queue left at the end of the log (deferred queue
+    dominated by MAILER-DAEMON, as `qshape -s deferred` shows it). This rule owns it: when both
+    would fire, only this one reports; QSH001 alone covers a queue where the bounces remain
+    although they were not most of the failed deliveries, and `qshape --format json` snapshots."""
     why = """Backscatter clogs the deferred queue (the forged senders' domains often do not accept mail),
     slows down real deliveries, and gets your server listed as a backscatter source. The root cause is
     accepting mail for recipients that do not exist, or for content that is later rejected."""

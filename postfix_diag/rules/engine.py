@@ -76,7 +76,12 @@ class Engine:
     def finish(self, queued=None, end_ts: float | None = None) -> list[Finding]:
         queued = list(queued or [])
         end = end_ts if end_ts is not None else self.end_ts
+        per_rule = [(r, r.finish(queued, end)) for r in self.rules]
+        ids = {f.id for _, fs in per_rule for f in fs}
         out: list[Finding] = []
-        for r in self.rules:
-            out.extend(r.finish(queued, end))
+        for r, fs in per_rule:
+            if r.defers_to and ids.intersection(r.defers_to):
+                owners = [f for _, ofs in per_rule for f in ofs if f.id in r.defers_to]
+                fs = [k for k in (r.defer(f, owners) for f in fs) if k is not None]
+            out.extend(fs)
         return sort_findings(out)

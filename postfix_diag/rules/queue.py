@@ -29,7 +29,12 @@ class StillQueued(Rule):
     wants_queue = True
     count_unit = "messages (queued, never removed, by the end of the log)"
     what = """Messages that entered the queue but were not removed by the end of the log: still waiting
-    in the active, deferred or hold queue (or the log ends in the middle of their delivery)."""
+    in the incoming, active, deferred or hold queue (or the log ends in the middle of their
+    delivery).
+
+    This rule counts the whole queue; the QSH rules read its shape. Old mail for one destination is
+    QSH002's: when QSH002 fires, this finding stays at notice (instead of warning for old mail) and
+    names the QSH002 domains."""
     why = """Mail that stays queued is late. A handful of fresh messages at the end of a log is normal;
     old ones (hours) or many ones mean a destination or the whole outbound path is failing (see
     DLV001/DLV002), or mail sits in the hold queue waiting for an admin."""
@@ -51,6 +56,7 @@ class StillQueued(Rule):
     references = ("QSHAPE_README: Trouble shooting with qshape", "QSHAPE_README: Postfix queue directories")
 
     kinds = ("qmgr_queued", "delivery", "removed")
+    defers_to = ("QSH002",)
     MAX_TRACKED = 100_000
 
     def __init__(self, max_samples: int = 5):
@@ -68,7 +74,7 @@ class StillQueued(Rule):
     def finish(self, queued, end_ts):
         msgs = []
         for m in queued:
-            if m.size is None and not m.recipients and not m.held and m.queue == "incoming":
+            if not m.in_queue:
                 continue  # smtpd never finished receiving it: Postfix deleted it silently
             if m.recipients and not m.pending and (m.nrcpt is None or len(m.recipients) >= m.nrcpt):
                 continue  # every recipient has a final status; only the "removed" line is missing
@@ -100,6 +106,14 @@ class StillQueued(Rule):
             severity="warning" if old else self.severity,
             evidence={"by_queue": dict(by_queue.most_common()), "top_domains": domains.top(),
                       "oldest_seconds": round(oldest, 3), "held": sum(1 for m in msgs if m.held)})]
+
+    def defer(self, finding, owners):
+        """QSH002 already warns about the old mail (per destination): keep the count, at notice."""
+        domains = sorted({f.key for f in owners if f.key})
+        finding.severity = self.severity
+        finding.summary += f" Old mail for {', '.join(domains)}: see QSH002."
+        finding.evidence["old_mail_reported_by"] = {"QSH002": domains}
+        return finding
 
 
 @register
