@@ -48,6 +48,7 @@ UNIT = {"": 1, " ": 1, "k": 1024, "m": 1048576}
 # Case names → the totals they change (docs/summary-parity.md has one section per case).
 QID_REUSE = "qid-reuse"  # a queue id used again later for another message
 BARE_TO = "bare-to"  # "to=addr," without angle brackets (CSV-damaged export)
+OTHER_SERVICE = "other-service"  # smtpd under a master.cf name other than smtps/submission: pflogsumm skips it
 GENERATOR_EXPONENT = "exponent-delays"  # bench generator writes delays=8.5e-05, which Postfix never logs
 
 # Logs checked against pflogsumm: name → (path relative to the repo root, {total: case}).
@@ -66,7 +67,10 @@ CORPUS_LOGS = {
     "infohtreasure-mailog2": ("../shared/corpus/infohtreasure-postfix-maillog-dump/mailog2", {
         "bytes_received": QID_REUSE}),
 }
-LOGS = {f"sample-{n}": (f"sample_logs/{n}/maillog", {}) for n in SAMPLE_LOGS} | CORPUS_LOGS
+# config-mistakes runs smtpd services named bogus/missingmap/milter/sasl (one per mistake); pflogsumm
+# reads only postfix/smtpd, postfix/smtps/smtpd and postfix/submission/smtpd, so it misses their rejects.
+SAMPLE_DIFFERENCES = {"config-mistakes": {"rejected": OTHER_SERVICE}}
+LOGS = {f"sample-{n}": (f"sample_logs/{n}/maillog", SAMPLE_DIFFERENCES.get(n, {})) for n in SAMPLE_LOGS} | CORPUS_LOGS
 
 
 def parse_grand_totals(report: str, exact: bool = True) -> dict:

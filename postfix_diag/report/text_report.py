@@ -12,8 +12,12 @@ def render(analysis, top: int = 10) -> str:
     cov = analysis.coverage
     d = cov.as_dict(top)
     out = [f"postfix-diag: {len(analysis.sources)} file(s), {span_text(d)}"]
+    by_assumption: dict = {}
     for src, assumption in analysis.year_assumptions.items():
-        out.append(f"  {t(src)}: {assumption}")
+        by_assumption.setdefault(assumption, []).append(src)
+    for assumption, srcs in by_assumption.items():
+        names = t(srcs[0]) if len(srcs) == 1 else f"{len(srcs)} files"
+        out.append(f"  {names}: {assumption}")
     out.append("")
     if analysis.findings:
         rows = [[f.severity.upper(), f.id, f.count, t(f.title), t(f.key or "")] for f in analysis.findings]

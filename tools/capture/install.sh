@@ -4,7 +4,8 @@
 set -euo pipefail
 need=()
 command -v postconf >/dev/null 2>&1 || need+=(postfix)
-for p in iproute2 util-linux procps; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+[ -x /usr/bin/python3 ] || need+=(python3)
+for p in iproute2 util-linux procps cpio; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then
     echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
     echo "postfix postfix/mailname string capture.example" | debconf-set-selections

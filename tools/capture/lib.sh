@@ -16,6 +16,11 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 SMTPC=("$PY" "$CAPTURE_DIR/smtpc.py")
 
+# Command prefix for Postfix commands that read main.cf: a scenario running
+# Postfix inside its own network namespace sets NSX=(ip netns exec NAME),
+# because `postfix`/`postqueue` check inet_interfaces against local addresses.
+NSX=()
+
 # Test mailbox users (real local accounts, no login shell).
 PFD_USERS="alice bob carol dave"
 
@@ -50,17 +55,27 @@ scenario_begin() {
 
 scenario_cleanup() {
     local rc=$?
+    set +e
     # Always leave no Postfix of ours running, and helpers stopped.
     pf_stop || true
     kill_helpers
     if [ -n "${NETNS:-}" ]; then ip netns del "$NETNS" 2>/dev/null || true; fi
     pf_restore_pristine || true
+    # Leave the chroot as Debian's init script makes it (scenarios break it).
+    /usr/lib/postfix/configure-instance.sh - >/dev/null 2>&1 || true
     rm -rf "${WORK:-/nonexistent}"
     exit $rc
 }
 
-# pf_running: true while a master runs (master -t: exit 0 when NOT running).
-# Avoids `postfix status`, which would log a line to the captured log.
+# pf_running: true while a master runs. Checks master.pid and /proc instead of
+# `postfix status` (which would log a line) or `master -t` (which reads
+# main.cf and fails when inet_interfaces names an address of another netns).
+pf_running() {
+    local pid
+    pid="$(tr -d ' \n' <"$SPOOL/pid/master.pid" 2>/dev/null)" || return 1
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = master ]
+}
+
 # kill_helpers: stop background helpers we started (by pid) and reap them.
 kill_helpers() {
     local p
@@ -69,21 +84,13 @@ kill_helpers() {
     HELPER_PIDS=""
 }
 
-pf_running() { ! /usr/lib/postfix/sbin/master -t >/dev/null 2>&1; }
-
 pf_stop() {
     local i
     if pf_running; then
-        postfix stop >/dev/null 2>&1 || true
+        "${NSX[@]}" postfix stop >/dev/null 2>&1 || true
         for i in $(seq 1 60); do pf_running || break; sleep 0.5; done
-        if pf_running; then postfix abort >/dev/null 2>&1 || true; sleep 1; fi
+        if pf_running; then "${NSX[@]}" postfix abort >/dev/null 2>&1 || true; sleep 1; fi
     fi
-    # postfix status only sees a master that matches our config; also wait
-    # for the master pid file to disappear.
-    for i in $(seq 1 20); do
-        [ -s "$SPOOL/pid/master.pid" ] && kill -0 "$(tr -d ' ' <"$SPOOL/pid/master.pid")" 2>/dev/null || break
-        sleep 0.5
-    done
 }
 
 pf_restore_pristine() {
@@ -190,7 +197,7 @@ start_sink() {
 # scenario_end: collect artifacts, stop Postfix, copy the log out.
 scenario_end() {
     sleep 1
-    postqueue -j >"$OUT/postqueue.json" 2>/dev/null || : >"$OUT/postqueue.json"
+    "${NSX[@]}" postqueue -j >"$OUT/postqueue.json" 2>/dev/null || : >"$OUT/postqueue.json"
     postconf -n >"$OUT/postconf-n.txt"
     cp /etc/postfix/master.cf "$OUT/master.cf"
     printf '%s\n' "postfix stop" >>"$CMDLOG"

@@ -53,6 +53,8 @@ check_log "unknown service" 'postfix/smtp\[[0-9]+\]: fatal: unknown service: ssm
 check_log "unknown clients" 'connect from unknown\[127\.0\.0\.1\]' $((N_MSG + N_RELAY))
 check_log "bad command startup" 'warning: /usr/lib/postfix/sbin/smtp: bad command startup -- throttling' 1
 check_none "localhost clients" 'connect from localhost\['
+N_UNK=$(count_log 'smtpd\[[0-9]+\]: connect from unknown\[')
+[ "$N_UNK" -eq $((N_MSG + N_RELAY)) ] || { log "FAIL unknown connects $N_UNK"; CHECK_FAILED=1; }
 N_DIFFER=$(count_log 'postfix-script\[[0-9]+\]: warning: /var/spool/postfix/etc/.* and /etc/.* differ')
 
 write_expected <<EOF

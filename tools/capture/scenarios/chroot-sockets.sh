@@ -28,7 +28,11 @@ Traffic: $N_POLICY messages to alice@capture.example on port 25 (each rejected
 \`451 4.3.5 Server configuration problem\` after the policy socket connect
 fails), and $N_SASL EHLO on port 587 (smtpd cannot reach the dovecot auth
 socket, exits with \`fatal: no SASL authentication mechanisms\`; master logs
-the exit and throttles the service)."
+the exit and throttles the service).
+
+expected.json: CHR003 and CFG005. \`max_severity_of_others\` is \`error\` because
+the \`fatal: no SASL authentication mechanisms\` line is a consequence of the
+missing socket: it may be reported under CHR003 or on its own (GEN001)."
 
 x postconf -e "smtpd_recipient_restrictions = check_policy_service unix:/run/policyd.sock, permit_mynetworks, reject_unauth_destination"
 x postconf -M "127.0.0.1:submission/inet=127.0.0.1:submission inet n - y - - smtpd -o syslog_name=postfix/submission -o smtpd_sasl_auth_enable=yes -o smtpd_sasl_type=dovecot -o smtpd_sasl_path=/run/dovecot/auth-client"

@@ -45,18 +45,22 @@ one recipient alice@capture.example):
 x postconf -e "mynetworks = 127.0.0.1/32" \
     "smtpd_client_restrictions = permit_mynetworks, reject_unknown_reverse_client_hostname, reject_unknown_client_hostname"
 
-x dnsmasq --keep-in-foreground --no-hosts --no-resolv --no-poll --user=nobody --pid-file= \
-    --listen-address=$DNS_IP --bind-interfaces --port=53 --log-facility=- \
-    --local=/capture.example/ --local=/127.in-addr.arpa/ \
-    --host-record=good2.capture.example,127.0.0.2 \
-    --host-record=good3.capture.example,127.0.0.3 \
-    --host-record=good4.capture.example,127.0.0.4 \
-    --ptr-record=5.0.0.127.in-addr.arpa,liar.capture.example \
-    --address=/liar.capture.example/127.0.0.6 \
-    --ptr-record=7.0.0.127.in-addr.arpa,ghost.capture.example \
-    >"$WORK/dnsmasq.log" 2>&1 &
-HELPER_PIDS="${HELPER_PIDS:-} $!"
+DNSMASQ=(dnsmasq --keep-in-foreground --no-hosts --no-resolv --no-poll --user=nobody --pid-file=
+    --listen-address=$DNS_IP --bind-interfaces --port=53 --log-facility=-
+    --local=/capture.example/ --local=/127.in-addr.arpa/
+    --host-record=good2.capture.example,127.0.0.2
+    --host-record=good3.capture.example,127.0.0.3
+    --host-record=good4.capture.example,127.0.0.4
+    --ptr-record=5.0.0.127.in-addr.arpa,liar.capture.example
+    --address=/liar.capture.example/127.0.0.6
+    --ptr-record=7.0.0.127.in-addr.arpa,ghost.capture.example)
+printf '%s &\n' "${DNSMASQ[*]}" >>"$CMDLOG"
+# Started directly (not through x) so that $! is dnsmasq's own pid.
+"${DNSMASQ[@]}" >"$WORK/dnsmasq.log" 2>&1 &
+DNSMASQ_PID=$!
+HELPER_PIDS="${HELPER_PIDS:-} $DNSMASQ_PID"
 sleep 1
+kill -0 "$DNSMASQ_PID" 2>/dev/null || { log "dnsmasq did not start:"; cat "$WORK/dnsmasq.log" >&2; exit 1; }
 
 pf_start_init
 wait_port 127.0.0.1 25

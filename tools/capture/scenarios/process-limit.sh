@@ -20,7 +20,6 @@ N_CLIENTS=5
 HOLD=3
 
 NETNS=pfd-capture
-NSX=()
 if [ -z "${PFD_NO_NETNS:-}" ] && ip netns add "$NETNS" 2>/dev/null && ip -n "$NETNS" link set lo up &&
     ip -n "$NETNS" addr add 192.0.2.1/32 dev lo; then
     MODE=netns
