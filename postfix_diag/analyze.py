@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from .coverage import Coverage
 from .findings import Finding, at_least, sort_findings
-from .parse import Parser
 from .inputs import resolve
+from .parse import Parser
 from .rules import Engine
 from .track import Message, Tracker
 

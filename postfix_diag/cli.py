@@ -365,7 +365,8 @@ def summary(
     connections, warnings; then postscreen/DNSBL, TLS, session errors by stage and a per-instance
     breakdown. Totals equal pflogsumm's except where docs/summary-parity.md says why.
     """
-    from .summary import parse_when, render, summary as run_summary
+    from .summary import parse_when, render
+    from .summary import summary as run_summary
 
     try:
         lo = parse_when(since) if since else None
