@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""CPU time per log line of each pipeline stage, cumulatively: parse, + coverage, + tracker, + rules.
+
+Usage: .venv/bin/python tools/bench/stages.py [LOG]   (default: bench-out/bench-1000000.log, made by
+`make bench`). Each stage runs over the whole log again, so the differences are what a stage costs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from postfix_diag.coverage import Coverage
+from postfix_diag.inputs import resolve
+from postfix_diag.parse import Parser
+from postfix_diag.rules import Engine
+from postfix_diag.track import Tracker
+
+
+def main() -> int:
+    source = resolve([sys.argv[1] if len(sys.argv) > 1 else "bench-out/bench-1000000.log"])[0]
+    for stage in ("parse", "+coverage", "+tracker", "+rules"):
+        parser, coverage, engine = Parser(), Coverage(), Engine()
+        tracker = Tracker(engine.feed_message, engine.feed_session)
+        start, n = time.process_time(), 0
+        for ev in parser.parse_source(source):
+            n += 1
+            if stage != "parse":
+                coverage.feed(ev)
+            if stage in ("+tracker", "+rules"):
+                tracker.feed(ev)
+            if stage == "+rules":
+                engine.feed(ev)
+        secs = time.process_time() - start
+        print(f"{stage:<10} {secs / n * 1e6:6.2f} us/line  {n / secs:>10,.0f} lines/s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
