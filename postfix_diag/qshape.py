@@ -6,8 +6,10 @@ an ordinary user can get:
 
 * a ``postqueue -j`` snapshot (Postfix 3.1+; one JSON object per message), see
   :func:`load_postqueue_json`;
-* the mail log alone: :func:`rebuild_queue_from_events` replays the log's events and returns
-  the messages still queued at the end of the log (or at a given time), in the same form.
+* the mail log alone: :func:`rebuild_queue_from_events` feeds the log's events to the
+  tracker (:class:`postfix_diag.track.Tracker`, the same queue state the rules read) and
+  returns the messages still queued at the end of the log (or at a given time), in the same
+  form.
 
 :func:`render_qshape` then prints the table.  The arithmetic follows the Perl source
 exactly (bucket boundaries through ``log(m)/log(2)``, ASCII-only lower-casing, the domain
@@ -35,6 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .events import Event
+from .track import Tracker
+
 __all__ = [
     "ALL_QUEUES",
     "DEFAULT_QUEUES",
@@ -43,7 +48,6 @@ __all__ = [
     "UNKNOWN_SENDER",
     "QshapeError",
     "QueueEntry",
-    "QueueRebuilder",
     "QueueShape",
     "Row",
     "canonical_tie_order",
@@ -522,342 +526,27 @@ def render_qshape_json(entries: Iterable[QueueEntry], **kwargs: Any) -> str:
 UNKNOWN_RECIPIENT = "(recipient-not-in-log)"
 UNKNOWN_SENDER = "(sender-not-in-log)"
 
-_QID_PREFIX = re.compile(r"^([0-9A-F]{6,}|[0-9B-Zb-z]{10,}z[0-9B-Zb-z]+): ")
-_RE_FROM = re.compile(r"\bfrom=<((?:[^>]|>(?!,|\s|$))*)>")
-_RE_TO = re.compile(r"\bto=<((?:[^>]|>(?!,|\s|$))*)>")
-_RE_ORIG_TO = re.compile(r"\borig_to=<((?:[^>]|>(?!,|\s|$))*)>")
-_RE_STATUS = re.compile(r"\bstatus=([a-z-]+)(?: \((.*)\))?")
-_RE_NRCPT = re.compile(r"\bnrcpt=(\d+)")
-_RE_DELAY = re.compile(r"\bdelay=([\d.]+)")
-_RE_SIZE = re.compile(r"\bsize=(\d+)")
-_RE_QUEUE = re.compile(r"\(queue (\w+)\)")
-_RE_NEWQID = re.compile(r"(?:notification|forwarded as|orig_id=)[: ]*\s*([0-9A-Za-z]{6,})")
-_RE_ORIG_ID = re.compile(r"\borig_id=([0-9A-Za-z]+)")
-
-_DONE_STATUSES = frozenset({"sent", "bounced", "expired", "undeliverable", "deliverable", "force-expired"})
-
-
-@dataclass
-class _Msg:
-    qid: str
-    arrival: float
-    queue: str = "embryo"  # embryo (smtpd transaction not yet committed), incoming, active, ...
-    sender: str | None = None
-    size: int | None = None
-    forced_expire: bool = False
-    pending: dict[str, str | None] = field(default_factory=dict)  # deferred recipient → reason
-    done: set[str] = field(default_factory=set)
-    nrcpt: int | None = None
-    seen: set[str] = field(default_factory=set)  # recipients reported since the last activation
-    deferred_this_run: bool = False
-    hold_rcpt: str | None = None
-    last_ts: float = 0.0
-    created_in_log: bool = True  # False: first seen mid-life; arrival then comes from delay=
-    will_hold: bool = False  # smtpd HOLD action: cleanup puts the message in the hold queue
-    will_discard: bool = False  # smtpd DISCARD action: the message is never queued
-
-
-def _ev_text(ev: Any) -> tuple[str | None, str]:
-    """(qid, text after the "QID: " prefix) of an event, whatever the parser captured."""
-    text = getattr(ev, "text", None) or ""
-    qid = getattr(ev, "qid", None)
-    m = _QID_PREFIX.match(text)
-    if m:
-        text = text[m.end() :]
-        if not qid:
-            qid = m.group(1)
-    if qid == "NOQUEUE":
-        qid = None
-    return qid, text
-
-
-def _field(ev: Any, names: Sequence[str], regex: re.Pattern[str], text: str, group: int = 1) -> str | None:
-    f = getattr(ev, "f", None) or {}
-    for n in names:
-        v = f.get(n)
-        if isinstance(v, str):
-            return v
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return str(v)
-    m = regex.search(text)
-    return m.group(group) if m else None
-
-
-class QueueRebuilder:
-    """Replays a log's events and keeps the state of every message still queued.
-
-    Feed events in log order with :meth:`feed`; :meth:`entries` gives the queue as
-    :class:`QueueEntry` objects (as ``postqueue -j`` would list them).  Works from each
-    event's ``program``, ``qid``, ``text`` and ``ts`` (and the named fields ``f`` when the
-    parser provides them), so it does not depend on the exact event kind names.
-
-    What the log can't say is marked: recipients of a message that no delivery attempt has
-    named yet are listed as :data:`UNKNOWN_RECIPIENT` (as many as qmgr's ``nrcpt=`` says), a
-    sender never logged (smtpd mail not yet taken in by qmgr) as :data:`UNKNOWN_SENDER`.
-
-    ``track.Tracker`` keeps queue state too (the rule engine's QSH rules read it through
-    :func:`entries_from_messages`).  Merging the two is pending; what differs today:
-
-    * input: this class reads ``program`` + the qid-prefixed ``text`` of any event object (the
-      tests feed it bare namespaces and a minimal syslog splitter); Tracker dispatches on the
-      parser's event ``kind`` and named fields only;
-    * ``postsuper -r`` then ``pickup ... orig_id=OLD``: here the new queue id inherits the old
-      one's arrival time and pending recipients and the old id disappears; Tracker puts the old
-      id back in incoming and keeps it (no "removed" follows), and the new id starts afresh (on
-      the real captures: one extra incoming message, one deferred message 100 s younger);
-    * cleanup ``hold:`` (header/body checks): the ``to=`` recipient is kept here; Tracker lists
-      an :data:`UNKNOWN_RECIPIENT` instead;
-    * smtpd ``discard:`` and cleanup ``discard:`` / ``milter-discard``: the message is never
-      queued here; Tracker keeps it (in incoming).  smtpd ``hold:`` before cleanup: both hold it;
-    * master ``daemon started``: qmgr's restart moves active mail back to incoming here; Tracker
-      leaves it active;
-    * the end of a delivery run: here a message stays active until every one of qmgr's
-      ``nrcpt=`` recipients of this run was reported, then goes to deferred if any was deferred;
-      Tracker moves it to deferred at the first deferred recipient.  Placeholders count the
-      recipients named since the last activation here, all recipients ever named in Tracker;
-    * local delivery with ``orig_to=``: the queue-file recipient (``orig_to``) is the key here,
-      the expanded ``to=`` in Tracker;
-    * messages are keyed by queue id here, by (syslog host, queue id) in Tracker; Tracker also
-      drops unfinished smtpd transactions after 6 h of silence, and has no ``now`` cut-off.
-    Both take a message first seen mid-life (queued before the log began) as arriving at the
-    earliest ``ts - delay=`` of its delivery lines.
-    """
-
-    def __init__(self) -> None:
-        self.msgs: dict[str, _Msg] = {}
-        self.last_ts: float | None = None
-        self.gone = 0
-
-    # -- helpers ---------------------------------------------------------------------------
-    def _new(self, qid: str, ts: float, queue: str) -> _Msg:
-        m = _Msg(qid=qid, arrival=ts, queue=queue, last_ts=ts)
-        self.msgs[qid] = m
-        return m
-
-    def _get_or_new(self, qid: str, ts: float, queue: str) -> _Msg:
-        m = self.msgs.get(qid)
-        if m is None:
-            m = self._new(qid, ts, queue)
-        return m
-
-    def _drop(self, qid: str) -> None:
-        if self.msgs.pop(qid, None) is not None:
-            self.gone += 1
-
-    def _maybe_finish_run(self, m: _Msg) -> None:
-        """qmgr is done with an active message once every recipient was reported."""
-        if m.queue != "active" or m.nrcpt is None:
-            return
-        if len(m.seen) >= m.nrcpt and m.pending:
-            m.queue = "deferred"
-
-    # -- the state machine -------------------------------------------------------------------
-    def feed(self, ev: Any) -> None:
-        ts = getattr(ev, "ts", None)
-        if ts is not None:
-            self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
-        prog = getattr(ev, "program", None) or ""
-        qid, text = _ev_text(ev)
-        if ts is None:
-            ts = self.last_ts or 0.0
-
-        if qid is None:
-            if prog == "master" and text.startswith("daemon started"):
-                # a starting qmgr moves whatever was left in the active queue back to incoming
-                for m in self.msgs.values():
-                    if m.queue == "active":
-                        m.queue = "incoming"
-                        m.seen.clear()
-            return
-
-        m = self.msgs.get(qid)
-
-        if prog == "postsuper":
-            if m is None:
-                m = self._new(qid, ts, "deferred")  # older than the log
-                m.created_in_log = False
-            if text.startswith("placed on hold"):
-                m.queue = "hold"
-            elif text.startswith("released from hold"):
-                m.queue = "deferred"
-            elif text.startswith("requeued"):
-                # moved to maildrop; pickup gives it a new queue id (logged with orig_id=)
-                m.queue = "requeued"
-            elif text.startswith("removed"):
-                self._drop(qid)
-            elif "expired" in text:
-                m.forced_expire = True
-            return
-
-        if prog == "pickup":
-            sender = _field(ev, ("from", "sender"), _RE_FROM, text)
-            orig = _RE_ORIG_ID.search(text)
-            old = self.msgs.get(orig.group(1)) if orig else None
-            m = self._new(qid, ts, "incoming")
-            m.sender = sender
-            if old is not None:  # a requeued message keeps its arrival time and recipients
-                m.arrival = old.arrival
-                m.pending = dict(old.pending)
-                m.done = set(old.done)
-                self._drop(old.qid)
-            return
-
-        if prog in ("smtpd", "qmqpd", "postscreen"):
-            if text.startswith("client="):
-                if m is None or m.queue == "embryo":
-                    self._new(qid, ts, "embryo")
-            elif m is not None and m.queue == "embryo":
-                action = text.split(":", 1)[0]
-                if action in ("hold", "milter-hold"):
-                    m.will_hold = True
-                elif action in ("discard", "milter-discard"):
-                    m.will_discard = True
-                elif action == "proxy-reject" and "END-OF-MESSAGE" in text:
-                    self._drop(qid)
-            return
-
-        if prog == "cleanup":
-            low = text.split(":", 1)[0]
-            if low in ("reject", "milter-reject", "discard", "milter-discard"):
-                self._drop(qid)
-                return
-            m = self._get_or_new(qid, ts, "incoming")
-            if m.will_discard:
-                self._drop(qid)
-                return
-            if m.queue == "embryo":
-                m.queue = "hold" if m.will_hold else "incoming"
-            if low in ("hold", "milter-hold"):
-                m.queue = "hold"
-                if m.sender is None:
-                    m.sender = _field(ev, ("from", "sender"), _RE_FROM, text)
-                m.hold_rcpt = _field(ev, ("to", "recipient"), _RE_TO, text)
-            return
-
-        if prog == "bounce" or prog == "local" or prog == "virtual" or prog == "pipe":
-            mm = re.search(
-                r"(?:non-delivery notification|delivery status notification|"
-                r"delay status notification|forwarded as): ([0-9A-Za-z]{6,})",
-                text,
-            )
-            if mm:
-                nm = self._get_or_new(mm.group(1), ts, "incoming")
-                if nm.queue == "embryo":
-                    nm.queue = "incoming"
-                if "notification" in text and nm.sender is None:
-                    nm.sender = ""
-                elif m is not None and nm.sender is None:
-                    nm.sender = m.sender
-                return
-
-        status = _field(ev, ("status",), _RE_STATUS, text)
-        to = _field(ev, ("to", "recipient"), _RE_TO, text)
-
-        if prog in ("qmgr", "nqmgr", "oqmgr") and to is None:
-            if text.startswith("removed"):
-                self._drop(qid)
-                return
-            frm = _field(ev, ("from", "sender"), _RE_FROM, text)
-            if frm is not None and status is None:
-                if m is None:
-                    m = self._new(qid, ts, "active")
-                    m.created_in_log = False
-                m.queue = "active"
-                m.sender = frm
-                n = _field(ev, ("nrcpt",), _RE_NRCPT, text)
-                m.nrcpt = int(n) if n is not None else None
-                s = _field(ev, ("size",), _RE_SIZE, text)
-                m.size = int(s) if s is not None else m.size
-                m.seen = set()
-                m.hold_rcpt = None
-                return
-            if status in ("expired", "force-expired"):
-                # returned to sender; a "removed" follows
-                if m is not None:
-                    m.pending.clear()
-                return
-            return
-
-        if to is not None and status is not None:
-            if m is None:
-                m = self._new(qid, ts, "active")
-                m.created_in_log = False
-            if not m.created_in_log:
-                d = _field(ev, ("delay",), _RE_DELAY, text)
-                try:
-                    m.arrival = min(m.arrival, ts - float(d)) if d is not None else m.arrival
-                except ValueError:
-                    pass
-            orig_to = _field(ev, ("orig_to",), _RE_ORIG_TO, text)
-            key = orig_to if (orig_to and prog == "local") else to
-            m.seen.add(orig_to or to)
-            if status == "deferred":
-                reason = None
-                mr = _RE_STATUS.search(text)
-                if mr:
-                    reason = mr.group(2)
-                if key not in m.done:
-                    m.pending[key] = reason
-                m.deferred_this_run = True
-            elif status in _DONE_STATUSES:
-                for a in (to, orig_to, key):
-                    if a:
-                        m.pending.pop(a, None)
-                        m.done.add(a)
-            self._maybe_finish_run(m)
-
-    # -- results -----------------------------------------------------------------------------
-    def entries(self) -> list[QueueEntry]:
-        out = []
-        for m in self.msgs.values():
-            if m.queue in ("embryo", "requeued"):
-                continue
-            rcpts = list(m.pending)
-            reasons = list(m.pending.values())
-            if m.nrcpt is not None and m.queue in ("active", "incoming", "deferred", "hold"):
-                unknown = m.nrcpt - len(m.seen | set(m.pending))
-            elif m.nrcpt is None and not rcpts:
-                unknown = 1
-                if m.hold_rcpt:
-                    rcpts.append(m.hold_rcpt)
-                    reasons.append(None)
-                    unknown = 0
-            else:
-                unknown = 0
-            for _ in range(max(0, unknown)):
-                rcpts.append(UNKNOWN_RECIPIENT)
-                reasons.append(None)
-            out.append(
-                QueueEntry(
-                    queue_name=m.queue,
-                    queue_id=m.qid,
-                    arrival_time=m.arrival,
-                    sender=m.sender if m.sender is not None else UNKNOWN_SENDER,
-                    recipients=rcpts,
-                    message_size=m.size,
-                    forced_expire=m.forced_expire,
-                    delay_reasons=reasons,
-                )
-            )
-        out.sort(key=lambda e: (e.arrival_time, e.queue_id))
-        return out
-
 
 def rebuild_queue_from_events(
-    events: Iterable[Any], now: float | None = None
+    events: Iterable[Event], now: float | None = None
 ) -> tuple[list[QueueEntry], float]:
     """The messages still queued at the end of the events (or at ``now``), and that "now".
 
-    Events after ``now`` are ignored.  Without ``now`` it is the time of the last event.
+    The events (the parser's, in log order) go through :class:`postfix_diag.track.Tracker`,
+    whose still-queued messages :func:`entries_from_messages` converts.  Events after ``now``
+    are not fed.  Without ``now`` it is the time of the last event.
     """
-    rb = QueueRebuilder()
+    tracker = Tracker()
+    last: float | None = None
     for ev in events:
-        ts = getattr(ev, "ts", None)
-        if now is not None and ts is not None and ts > now:
-            continue
-        rb.feed(ev)
-    end = now if now is not None else (rb.last_ts if rb.last_ts is not None else 0.0)
-    return rb.entries(), end
+        ts = ev.ts
+        if ts is not None:
+            if now is not None and ts > now:
+                continue
+            last = ts if last is None or ts > last else last
+        tracker.feed(ev)
+    end = now if now is not None else (last if last is not None else 0.0)
+    return entries_from_messages(tracker.finish()), end
 
 
 def entries_from_messages(messages: Iterable[Any]) -> list[QueueEntry]:
@@ -866,8 +555,8 @@ def entries_from_messages(messages: Iterable[Any]) -> list[QueueEntry]:
 
     Queue name, arrival time and sender come from the message (a sender the log never named is
     :data:`UNKNOWN_SENDER`); the recipients are the pending ones (no final status yet), plus one
-    :data:`UNKNOWN_RECIPIENT` for each recipient qmgr counted (``nrcpt=``) that no delivery line
-    has named, or one alone when nothing at all is known about the recipients.  Messages that
+    :data:`UNKNOWN_RECIPIENT` for each one the log has not named (``Message.unnamed``: of qmgr's
+    ``nrcpt=``, or one alone when nothing at all is known about the recipients).  Messages that
     never reached a queue file (smtpd transactions that did not finish, see
     ``Message.in_queue``) are left out.
     """
@@ -877,12 +566,8 @@ def entries_from_messages(messages: Iterable[Any]) -> list[QueueEntry]:
             continue
         rcpts = list(m.pending)
         reasons: list[str | None] = [m.recipients[a].reason for a in rcpts]
-        if m.nrcpt is not None:
-            unknown = m.nrcpt - len(m.recipients)
-        else:
-            unknown = 0 if m.recipients else 1
-        rcpts += [UNKNOWN_RECIPIENT] * max(0, unknown)
-        reasons += [None] * max(0, unknown)
+        rcpts += [UNKNOWN_RECIPIENT] * m.unnamed
+        reasons += [None] * m.unnamed
         arrival = m.arrival_ts if m.arrival_ts is not None else (m.first_ts or 0.0)
         out.append(
             QueueEntry(

@@ -19,7 +19,6 @@ import os
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,35 +27,65 @@ from .events import FOREIGN, UNRECOGNIZED
 from .inputs import STDIN, Source, resolve
 
 # ---------------------------------------------------------------------------------------------
-# Stage 1: events -> compact rows
+# Stage 1: events -> joined rows -> partial aggregates
 # ---------------------------------------------------------------------------------------------
 
-# Row layouts (one tuple per event; the names become DataFrame columns).
-COLUMNS = {
+# Joined rows, one tuple per event of interest; the names become DataFrame columns. A batch of
+# rows lives only until the next flush (every FLUSH_EVERY events), when pandas groups it into
+# partial aggregates (see _PARTIALS) and the rows are dropped.
+ROWS = {
     # message received: smtpd "client=" (any instance/service) or pickup "uid=... from=<>"
-    "recv": ("seq", "ts", "host", "qid", "instance", "service", "client_host", "client_ip"),
-    # qmgr "from=<...>, size=N, nrcpt=M (queue active)"
-    "queued": ("seq", "host", "qid", "sender", "size"),
-    # per-recipient status lines (delivery agents)
-    "dlv": ("seq", "ts", "host", "qid", "instance", "program", "pid", "rcpt", "relay", "delay",
-            "status", "reason", "dsn", "conn_use"),
+    "recv": ("ts", "instance", "service"),
+    # qmgr "from=<...>, size=N" paired with the receipt before it (one per receipt)
+    "got": ("sender", "size", "client_host", "client_ip"),
+    # per-recipient status lines, with the size of the qmgr line before them
+    "dlv": ("ts", "khost", "kqid", "instance", "program", "pid", "rcpt", "relay", "delay", "status",
+            "reason", "conn_use", "size"),
     # access decisions: reject, reject_warning, hold, discard (smtpd, postscreen, cleanup)
-    "access": ("ts", "instance", "program", "action", "stage", "code", "dsn", "reason", "tail", "sender",
-               "rcpt", "client_host", "client_ip"),
-    # smtpd connect (1) / disconnect (0), paired by (host, pid) for connection times
-    "conn": ("seq", "ts", "host", "pid", "instance", "is_connect", "client_host", "client_ip"),
+    "access": ("ts", "instance", "action", "stage", "code", "reason", "tail"),
+    # smtpd connect/disconnect times (for the first/last time and the days)
+    "conn_ts": ("ts",),
+    # smtpd sessions: a disconnect paired with the connect before it in the same process
+    "closed": ("secs", "client_host", "client_ip"),
     # lines with a warning/error/fatal/panic severity
-    "problem": ("ts", "instance", "program", "severity", "kind", "text"),
+    "problem": ("ts", "program", "severity", "text"),
     # smtp/lmtp "connect to host[ip]:25: reason"
-    "smtp_fail": ("program", "relay_host", "reason"),
+    "smtp_fail": ("relay_host", "reason"),
     # postscreen verdicts and dnsblog hits
-    "postscreen": ("verdict", "client_ip"),
+    "postscreen": ("verdict",),
     "dnsbl": ("dnsbl", "client_ip"),
     # "... TLS connection established from/to ..."
-    "tls": ("instance", "program", "direction", "protocol", "cipher"),
+    "tls": ("program", "direction", "protocol"),
     # smtpd "too many errors / lost connection / timeout after STAGE"
-    "session_error": ("instance", "kind", "stage"),
+    "session_error": ("kind", "stage"),
 }
+
+# Partial aggregates: name -> (key columns, {value column: how partials combine}). Every table of
+# the summary is computed from these; each holds one row per distinct key, so their size is
+# bounded by distinct senders, recipients, domains, causes..., not by the number of lines.
+_PARTIALS = {
+    "traffic": (["day", "hour", "what"], {"n": "sum"}),
+    "days": (["day"], {"n": "sum"}),
+    "by_service": (["instance", "service"], {"n": "sum"}),
+    "instances": (["instance", "what"], {"n": "sum"}),
+    "senders": (["sender"], {"messages": "sum", "bytes": "sum"}),
+    "sender_domains": (["domain"], {"messages": "sum", "bytes": "sum"}),
+    "rcpts": (["rcpt"], {"messages": "sum", "bytes": "sum"}),
+    "dom_dlv": (["domain"], {"sent": "sum", "bytes": "sum", "defers": "sum", "delay_us": "sum",
+                             "max_delay": "max"}),
+    "deferrals": (["program", "cause"], {"n": "sum"}),
+    "bounces": (["relay", "cause"], {"n": "sum"}),
+    "access": (["action", "stage", "code", "cause"], {"n": "sum"}),
+    "closed": (["domain"], {"connections": "sum", "total_time": "sum", "max_time": "max"}),
+    "problems": (["severity", "program", "cause"], {"n": "sum"}),
+    "smtp_fail": (["reason", "relay_host"], {"n": "sum"}),
+    "postscreen": (["verdict"], {"n": "sum"}),
+    "dnsbl": (["dnsbl", "client_ip"], {"n": "sum"}),
+    "tls": (["direction", "program", "protocol"], {"n": "sum"}),
+    "session_error": (["stage", "kind"], {"n": "sum"}),
+}
+_COMPACT_AT = 12  # partials of one name combined into one when this many are waiting
+FLUSH_EVERY = 100_000  # events between two groupings of the row batch
 
 # Kinds the summary never looks at: skipped before any other test.
 _SKIP = frozenset((
@@ -68,156 +97,461 @@ _SKIP = frozenset((
 _ACCESS = frozenset(("reject", "reject_warning", "hold", "discard"))
 _SESSION_ERRORS = frozenset(("error_limit", "lost_connection", "timeout"))
 
-
-@dataclass
-class Rows:
-    """What one pass over (part of) the event stream produced: row lists, turned into DataFrames
-    by ``finish`` (in the process that collected them, so that parallel parts do that work in
-    parallel and travel back as arrays)."""
-
-    tables: dict = field(default_factory=lambda: {name: [] for name in COLUMNS})
-    parts: list = field(default_factory=list)  # finished parts: {table name: DataFrame}
-    lines: int = 0
-    unrecognized: int = 0
-    foreign: int = 0
-    without_ts: int = 0
-    filtered: int = 0
-
-    def finish(self) -> Rows:
-        if any(self.tables.values()):
-            self.parts.append({name: _frame(rows, name) for name, rows in self.tables.items()})
-            self.tables = {name: [] for name in COLUMNS}
-        return self
-
-    def extend(self, other: Rows) -> None:
-        self.finish()
-        other.finish()
-        self.parts.extend(other.parts)
-        self.lines += other.lines
-        self.unrecognized += other.unrecognized
-        self.foreign += other.foreign
-        self.without_ts += other.without_ts
-        self.filtered += other.filtered
-
-    def frame(self, name: str) -> pd.DataFrame:
-        """All rows of one table as one DataFrame, in log order."""
-        self.finish()
-        frames = [p[name] for p in self.parts if len(p[name])]
-        if not frames:
-            return _frame([], name)
-        if len(frames) == 1:
-            return frames[0].copy()
-        return pd.concat(frames, ignore_index=True)
+# Per-message state of a stretch parsed without the state of the stretches before it (parallel
+# parts): _MISSING = never touched here, so the answer comes from the earlier stretches; _DONE =
+# touched here, and nothing is left (receipt consumed, message removed, connection closed).
+_MISSING = object()
+_DONE = object()
 
 
-def collect_events(events: Iterable, since: float | None = None, until: float | None = None,
-                   seq0: int = 0) -> Rows:
-    """One pass over events: append a compact tuple per event of interest (see COLUMNS).
+class Part:
+    """Joined rows, partial aggregates and per-message state of one stretch of the event stream.
 
-    ``since`` (inclusive) and ``until`` (exclusive) are wall-clock epochs like ``Event.ts``; when
-    either is given, lines without a timestamp are left out. ``seq0`` numbers this part of the
-    stream so that rows of several parts keep the log's order.
+    Per-message state is only what is in flight: a receipt waiting for its qmgr line (dropped when
+    that line comes), a message's size (dropped when qmgr logs "removed"), an open smtpd
+    connection (dropped at its disconnect). Messages are keyed by (syslog host, queue id).
+
+    ``inherit``: this stretch follows others that were parsed elsewhere (a parallel part). Events
+    whose answer depends on state from before the stretch are kept aside (``pending_*``) and
+    resolved by ``absorb`` in the process that has that state.
     """
-    out = Rows()
-    t = out.tables
-    recv, queued, dlv, access = (t["recv"].append, t["queued"].append, t["dlv"].append,
-                                 t["access"].append)
-    conn, problem, smtp_fail = t["conn"].append, t["problem"].append, t["smtp_fail"].append
-    postscreen, dnsbl, tls, sess = (t["postscreen"].append, t["dnsbl"].append, t["tls"].append,
-                                    t["session_error"].append)
-    skip = _SKIP
-    access_kinds = _ACCESS
-    session_errors = _SESSION_ERRORS
-    filtering = since is not None or until is not None
-    lo = since if since is not None else float("-inf")
-    hi = until if until is not None else float("inf")
-    seq = seq0
-    unrec = foreign = no_ts = dropped = 0
-    for ev in events:
-        seq += 1
-        k = ev.kind
-        if k in skip:
-            continue
-        if k == UNRECOGNIZED:
-            unrec += 1
-            continue
-        if k == FOREIGN:
-            foreign += 1
-            continue
-        ts = ev.ts
-        if filtering and (ts is None or ts < lo or ts >= hi):
-            dropped += 1
-            continue
-        if ts is None:
-            no_ts += 1
-        f = ev.f
-        if k == "connect":
-            conn((seq, ts, ev.host, ev.pid, ev.instance, 1, None, None))
-        elif k == "disconnect":
-            conn((seq, ts, ev.host, ev.pid, ev.instance, 0, f.get("client_host"), f.get("client_ip")))
-        elif k == "delivery":
-            status = f.get("status")
-            reason = f.get("reason")
-            if status == "sent" and (reason is None or "forwarded as " not in reason):
-                reason = None  # the reason of an ordinary delivery is not needed: save memory
-            dlv((seq, ts, ev.host, ev.qid, ev.instance, ev.program, ev.pid, f.get("to"), f.get("relay"),
-                 f.get("delay"), status, reason, f.get("dsn"), f.get("conn_use")))
-        elif k == "qmgr_queued":
-            queued((seq, ev.host, ev.qid, f.get("from"), f.get("size")))
-        elif k == "client":
-            if ev.program == "smtpd":
-                recv((seq, ts, ev.host, ev.qid, ev.instance, ev.service, f.get("client_host"),
-                      f.get("client_ip")))
-        elif k == "pickup":
-            recv((seq, ts, ev.host, ev.qid, ev.instance, ev.service, "pickup", None))
-        elif k in access_kinds or (k == "access" and f.get("action") == "warning"
-                                   and ev.program == "cleanup"):
-            action = "reject_warning" if k == "access" else k
-            access((ts, ev.instance, ev.program, action, f.get("stage"), f.get("code"), f.get("dsn"),
-                    f.get("reason") or f.get("data"), f.get("tail"), f.get("from"), f.get("to"), f.get("client_host"),
-                    f.get("client_ip")))
-        elif k == "proxy_reject":
-            access((ts, ev.instance, ev.program, "reject", f.get("stage"), None, None, f.get("reason"),
-                    None, None, None, None, None))
-        elif k == "tls_established":
-            tls((ev.instance, ev.program, f.get("direction"), f.get("protocol"), f.get("cipher")))
-        elif k in session_errors:
-            sess((ev.instance, k, f.get("stage")))
-        elif k == "postscreen":
-            postscreen((f.get("verdict"), f.get("client_ip")))
-        elif k == "dnsbl_listed":
-            dnsbl((f.get("dnsbl"), f.get("client_ip")))
-        elif k == "connect_error":
-            smtp_fail((ev.program, f.get("relay_host"), f.get("reason")))
-        if ev.severity != "info":
-            problem((ts, ev.instance, ev.program, ev.severity, k, ev.text))
-    out.lines = seq - seq0
-    out.unrecognized = unrec
-    out.foreign = foreign
-    out.without_ts = no_ts
-    out.filtered = dropped
-    return out
+
+    def __init__(self, inherit: bool = False):
+        self.inherit = inherit
+        self.rows = {name: [] for name in ROWS}
+        self.partials = {name: [] for name in _PARTIALS}
+        self.recv: dict = {}   # key -> (client_host, client_ip) of a receipt not yet queued
+        self.sizes: dict = {}  # key -> size of the latest qmgr line
+        self.conns: dict = {}  # (host, pid) -> ts of an open smtpd connection
+        self.pending_got: list = []   # (key, sender, size): qmgr lines with no receipt here
+        self.pending_dlv: list = []   # (key, row without size): status lines with no qmgr line here
+        self.pending_disc: list = []  # ((host, pid), ts, client_host, client_ip)
+        self.deferred_keys: set = set()  # messages with a deferral (pflogsumm's "deferred")
+        self.out_sessions: list = []     # sorted unique byte strings "host\0qid\0pid" (outbound sessions)
+        self.n = dict.fromkeys(("received", "delivered", "forwarded", "deferrals", "bounced",
+                                "bytes_received", "bytes_delivered", "connections"), 0)
+        self.ts_min = float("inf")
+        self.ts_max = float("-inf")
+        self.lines = self.unrecognized = self.foreign = self.without_ts = self.filtered = 0
+
+    # -- pass over events ------------------------------------------------------------------------
+
+    def removed(self, host, qid) -> None:
+        key = (host or "", qid or "")
+        if self.inherit:
+            self.sizes[key] = _DONE
+        else:
+            self.sizes.pop(key, None)
+
+    def consume(self, events: Iterable, since: float | None = None, until: float | None = None) -> None:
+        """One pass over events: join them with the per-message state into rows (see ROWS),
+        grouped into partial aggregates every FLUSH_EVERY events.
+
+        ``since`` (inclusive) and ``until`` (exclusive) are wall-clock epochs like ``Event.ts``;
+        when either is given, lines without a timestamp are left out.
+        """
+        t = self.rows
+        recv, got, dlv, access = t["recv"].append, t["got"].append, t["dlv"].append, t["access"].append
+        conn_ts, closed, problem = t["conn_ts"].append, t["closed"].append, t["problem"].append
+        smtp_fail, postscreen, dnsbl = t["smtp_fail"].append, t["postscreen"].append, t["dnsbl"].append
+        tls, sess = t["tls"].append, t["session_error"].append
+        recv_state, sizes, conns = self.recv, self.sizes, self.conns
+        inherit = self.inherit
+        pend_got, pend_dlv, pend_disc = (self.pending_got.append, self.pending_dlv.append,
+                                         self.pending_disc.append)
+        missing, done = _MISSING, _DONE
+        skip = _SKIP
+        access_kinds = _ACCESS
+        session_errors = _SESSION_ERRORS
+        filtering = since is not None or until is not None
+        lo = since if since is not None else float("-inf")
+        hi = until if until is not None else float("inf")
+        seq = 0
+        n_conn = 0
+        flush_at = FLUSH_EVERY
+        unrec = foreign = no_ts = dropped = 0
+        for ev in events:
+            seq += 1
+            if seq >= flush_at:
+                flush_at += FLUSH_EVERY
+                self.n["connections"] += n_conn
+                n_conn = 0
+                self.flush()
+            k = ev.kind
+            if k in skip:
+                if k == "removed":
+                    self.removed(ev.host, ev.qid)
+                continue
+            if k == UNRECOGNIZED:
+                unrec += 1
+                continue
+            if k == FOREIGN:
+                foreign += 1
+                continue
+            ts = ev.ts
+            if filtering and (ts is None or ts < lo or ts >= hi):
+                dropped += 1
+                continue
+            if ts is None:
+                no_ts += 1
+            f = ev.f
+            if k == "delivery":
+                status = f.get("status")
+                reason = f.get("reason")
+                if status == "sent" and (reason is None or "forwarded as " not in reason):
+                    reason = None  # the reason of an ordinary delivery is not needed
+                kh, kq = ev.host or "", ev.qid or ""
+                row = (ts, kh, kq, ev.instance, ev.program, ev.pid, f.get("to"), f.get("relay"),
+                       f.get("delay"), status, reason, f.get("conn_use"))
+                size = sizes.get((kh, kq), missing)
+                if size is missing:
+                    if inherit:
+                        pend_dlv(((kh, kq), row))
+                    else:
+                        dlv((*row, 0))
+                elif size is done:
+                    dlv((*row, 0))
+                else:
+                    dlv((*row, size))
+            elif k == "qmgr_queued":
+                key = (ev.host or "", ev.qid or "")
+                size = f.get("size")
+                if size is None:
+                    size = 0
+                r = recv_state.get(key, missing)
+                if r is missing:
+                    if inherit:
+                        pend_got((key, f.get("from"), size))
+                        recv_state[key] = done
+                elif r is not done:
+                    got((f.get("from"), size, r[0], r[1]))
+                    if inherit:
+                        recv_state[key] = done
+                    else:
+                        del recv_state[key]
+                sizes[key] = size
+            elif k == "connect":
+                n_conn += 1
+                conn_ts(ts)
+                pid = ev.pid
+                if pid is not None:
+                    host = ev.host
+                    if host is not None:
+                        conns[(host, pid)] = ts
+                    elif inherit:
+                        conns[("", pid)] = done
+                    else:
+                        conns.pop(("", pid), None)
+            elif k == "disconnect":
+                conn_ts(ts)
+                pid = ev.pid
+                if pid is not None:
+                    host = ev.host
+                    hp = (host or "", pid)
+                    st = conns.get(hp, missing)
+                    if host is not None:
+                        if st is missing:
+                            if inherit:
+                                pend_disc((hp, ts, f.get("client_host"), f.get("client_ip")))
+                        elif st is not done:
+                            closed((_secs(ts, st), f.get("client_host"), f.get("client_ip")))
+                    if inherit:
+                        conns[hp] = done
+                    elif st is not missing:
+                        del conns[hp]
+            elif k == "client":
+                if ev.program == "smtpd":
+                    recv((ts, ev.instance, ev.service))
+                    recv_state[(ev.host or "", ev.qid or "")] = (f.get("client_host"), f.get("client_ip"))
+            elif k == "pickup":
+                recv((ts, ev.instance, ev.service))
+                recv_state[(ev.host or "", ev.qid or "")] = ("pickup", None)
+            elif k in access_kinds or (k == "access" and f.get("action") == "warning"
+                                       and ev.program == "cleanup"):
+                action = "reject_warning" if k == "access" else k
+                access((ts, ev.instance, action, f.get("stage"), f.get("code"), f.get("reason") or f.get("data"),
+                        f.get("tail")))
+            elif k == "proxy_reject":
+                access((ts, ev.instance, "reject", f.get("stage"), None, f.get("reason"), None))
+            elif k == "tls_established":
+                tls((ev.program, f.get("direction"), f.get("protocol")))
+            elif k in session_errors:
+                sess((k, f.get("stage")))
+            elif k == "postscreen":
+                postscreen((f.get("verdict"),))
+            elif k == "dnsbl_listed":
+                dnsbl((f.get("dnsbl"), f.get("client_ip")))
+            elif k == "connect_error":
+                smtp_fail((f.get("relay_host"), f.get("reason")))
+            if ev.severity != "info":
+                problem((ts, ev.program, ev.severity, ev.text))
+        self.n["connections"] += n_conn
+        self.lines += seq
+        self.unrecognized += unrec
+        self.foreign += foreign
+        self.without_ts += no_ts
+        self.filtered += dropped
+        self.flush()
+
+    # -- rows -> partial aggregates ----------------------------------------------------------------
+
+    def _add(self, name: str, df: pd.DataFrame) -> None:
+        if not len(df):
+            return
+        parts = self.partials[name]
+        parts.append(df)
+        if len(parts) >= _COMPACT_AT:
+            self.partials[name] = [_combine(name, parts)]
+
+    def partial(self, name: str) -> pd.DataFrame:
+        """Every partial of one name combined: one row per distinct key."""
+        parts = self.partials[name]
+        if len(parts) != 1:
+            self.partials[name] = parts = [_combine(name, parts)]
+        return parts[0]
+
+    def flush(self) -> None:
+        """Group the row batch into partial aggregates and drop it."""
+        rows = self.rows
+        if not any(rows.values()):
+            return
+        self.rows = {name: [] for name in ROWS}
+        frames = {name: _frame(data, name) for name, data in rows.items()}
+        add = self._add
+        n = self.n
+        recv, got, dlv, acc = frames["recv"], frames["got"], frames["dlv"], frames["access"]
+        prob, closed = frames["problem"], frames["closed"]
+
+        # received
+        n["received"] += len(recv)
+        if len(recv):
+            add("by_service", _counts(recv.assign(instance=recv["instance"].fillna("?")), ["instance", "service"]))
+        if len(got):
+            got["sender"] = _mapped(got["sender"].fillna(""), lambda a: normalize_address(a) if a else "from=<>")
+            pickup = got["client_host"] == "pickup"
+            dom = _mapped(got["sender"], sender_domain)
+            no_domain = dom.isna()
+            if no_domain.any():
+                dom = dom.where(~(no_domain & pickup), got["sender"])
+                via_client = no_domain & ~pickup
+                dom[via_client] = _domains(got.loc[via_client, "client_host"], got.loc[via_client, "client_ip"])
+            got["domain"] = dom
+            n["bytes_received"] += int(got["size"].sum())
+            add("senders", got.groupby("sender", sort=False).agg(messages=("size", "size"), bytes=("size", "sum"))
+                .reset_index())
+            add("sender_domains", got.groupby("domain", sort=False)
+                .agg(messages=("size", "size"), bytes=("size", "sum")).reset_index())
+
+        # deliveries
+        dlv["rcpt"] = _mapped(dlv["rcpt"].fillna(""), normalize_address)
+        dlv["rcpt_domain"] = _mapped(dlv["rcpt"], address_domain)
+        is_sent = dlv["status"] == "sent"
+        forwarded = is_sent & dlv["reason"].fillna("").str.contains("forwarded as ", regex=False)
+        delivered = is_sent & ~forwarded
+        deferred = dlv["status"] == "deferred"
+        bounced = dlv["status"] == "bounced"
+        sent = dlv[delivered]
+        n["delivered"] += int(delivered.sum())
+        n["forwarded"] += int(forwarded.sum())
+        n["deferrals"] += int(deferred.sum())
+        n["bounced"] += int(bounced.sum())
+        n["bytes_delivered"] += int(sent["size"].sum())
+        if deferred.any():
+            self.deferred_keys.update(zip(dlv.loc[deferred, "khost"], dlv.loc[deferred, "kqid"], strict=True))
+        if len(sent):
+            add("rcpts", sent.groupby("rcpt", sort=False).agg(messages=("size", "size"), bytes=("size", "sum"))
+                .reset_index())
+        d = dlv[delivered | deferred]
+        if len(d):
+            dd = delivered[d.index]
+            dom_dlv = d.assign(sent=dd.astype("int64"), deferred=deferred[d.index].astype("int64"),
+                               sent_bytes=np.where(dd, d["size"], 0),
+                               delay_us=np.where(dd, np.rint(d["delay"].fillna(0).to_numpy() * 1e6), 0)
+                               .astype("int64"))
+            add("dom_dlv", dom_dlv.groupby("rcpt_domain", sort=False)
+                .agg(sent=("sent", "sum"), bytes=("sent_bytes", "sum"), defers=("deferred", "sum"),
+                     delay_us=("delay_us", "sum"), max_delay=("delay", "max"))
+                .reset_index().rename(columns={"rcpt_domain": "domain"}))
+        if deferred.any():
+            dfr = dlv[deferred]
+            add("deferrals", _counts(dfr.assign(cause=_mapped(dfr["reason"], cause)), ["program", "cause"]))
+        if bounced.any():
+            bnc = dlv[bounced]
+            add("bounces", _counts(bnc.assign(cause=_mapped(bnc["reason"], cause), relay=bnc["relay"].fillna("")),
+                                   ["relay", "cause"]))
+        smtp_out = dlv[dlv["program"].isin(("smtp", "lmtp")) & dlv["relay"].fillna("none").ne("none")]
+        smtp_out = smtp_out[smtp_out["conn_use"].fillna(1) <= 1]
+        if len(smtp_out):
+            pids = smtp_out["pid"].fillna(-1).astype("int64")
+            keys = np.unique(np.array([f"{h}\0{q}\0{p}".encode() for h, q, p in
+                                       zip(smtp_out["khost"], smtp_out["kqid"], pids, strict=True)], dtype=object)
+                             .astype(bytes))
+            self.out_sessions.append(keys)
+            if len(self.out_sessions) >= _COMPACT_AT:
+                self.out_sessions = [np.unique(np.concatenate(self.out_sessions))]
+
+        # access decisions
+        if len(acc):
+            if acc["tail"].notna().any():
+                acc["reason"] = [full_reason(r, t) for r, t in zip(acc["reason"], acc["tail"], strict=True)]
+            acc = acc.assign(cause=_mapped(acc["reason"], cause), stage=acc["stage"].fillna(""),
+                             code=acc["code"].astype("Int64"))
+            add("access", _counts(acc, ["action", "stage", "code", "cause"]))
+
+        # traffic over time, per instance
+        traffic = pd.concat([
+            pd.DataFrame({"ts": recv["ts"], "what": "received"}),
+            pd.DataFrame({"ts": sent["ts"], "what": "delivered"}),
+            pd.DataFrame({"ts": dlv.loc[deferred, "ts"], "what": "deferred"}),
+            pd.DataFrame({"ts": dlv.loc[bounced, "ts"], "what": "bounced"}),
+            # pflogsumm's "rejected" column counts every access decision: rejects, reject
+            # warnings, holds and discards
+            pd.DataFrame({"ts": acc["ts"], "what": "rejected"}),
+        ], ignore_index=True)
+        traffic = traffic[traffic["ts"].notna()]
+        if len(traffic):
+            tsv = traffic["ts"].astype("float64")
+            traffic = traffic.assign(day=(tsv // 86400).astype("int64"), hour=((tsv % 86400) // 3600).astype("int64"))
+            add("traffic", _counts(traffic, ["day", "hour", "what"]))
+        all_ts = pd.concat([recv["ts"], dlv["ts"], acc["ts"], frames["conn_ts"]["ts"], prob["ts"]],
+                           ignore_index=True).dropna().astype("float64")
+        if len(all_ts):
+            self.ts_min = min(self.ts_min, float(all_ts.min()))
+            self.ts_max = max(self.ts_max, float(all_ts.max()))
+            add("days", _counts(pd.DataFrame({"day": (all_ts // 86400).astype("int64")}), ["day"]))
+        inst = pd.concat([
+            pd.DataFrame({"instance": recv["instance"], "what": "received"}),
+            pd.DataFrame({"instance": sent["instance"], "what": "delivered"}),
+            pd.DataFrame({"instance": dlv.loc[forwarded, "instance"], "what": "forwarded"}),
+            pd.DataFrame({"instance": dlv.loc[deferred, "instance"], "what": "deferrals"}),
+            pd.DataFrame({"instance": dlv.loc[bounced, "instance"], "what": "bounced"}),
+            pd.DataFrame({"instance": acc.loc[acc["action"] == "reject", "instance"], "what": "rejected"}),
+        ], ignore_index=True)
+        if len(inst):
+            add("instances", _counts(inst.assign(instance=inst["instance"].fillna("?")), ["instance", "what"]))
+
+        # smtpd sessions
+        if len(closed):
+            closed["domain"] = _domains(closed["client_host"], closed["client_ip"])
+            add("closed", closed.groupby("domain", sort=False)
+                .agg(connections=("secs", "size"), total_time=("secs", "sum"), max_time=("secs", "max"))
+                .reset_index())
+
+        # problems and the rest
+        if len(prob):
+            add("problems", _counts(prob.assign(cause=_mapped(prob["text"], cause)), ["severity", "program", "cause"]))
+        sf = frames["smtp_fail"]
+        if len(sf):
+            add("smtp_fail", _counts(sf.assign(reason=sf["reason"].fillna("").str.lower()), ["reason", "relay_host"]))
+        for name, by in (("postscreen", ["verdict"]), ("dnsbl", ["dnsbl", "client_ip"]),
+                         ("session_error", ["stage", "kind"])):
+            if len(frames[name]):
+                add(name, _counts(frames[name], by))
+        tl = frames["tls"]
+        if len(tl):
+            tl = tl.assign(direction=tl["direction"].map({"from": "inbound", "to": "outbound"}).fillna("?"))
+            add("tls", _counts(tl, ["direction", "program", "protocol"]))
+
+    # -- joining stretches ---------------------------------------------------------------------------
+
+    def absorb(self, part: Part) -> None:
+        """Add a stretch parsed elsewhere that follows everything absorbed so far: resolve its
+        pending events with this state, take over its state and merge its aggregates."""
+        recv_state, sizes, conns = self.recv, self.sizes, self.conns
+        for key, sender, size in part.pending_got:
+            r = recv_state.get(key)
+            if r is not None:
+                self.rows["got"].append((sender, size, r[0], r[1]))
+        for key, row in part.pending_dlv:
+            self.rows["dlv"].append((*row, sizes.get(key, 0)))
+        for hp, ts, host, ip in part.pending_disc:
+            st = conns.get(hp, _MISSING)
+            if st is not _MISSING:
+                self.rows["closed"].append((_secs(ts, st), host, ip))
+        for state, theirs in ((recv_state, part.recv), (sizes, part.sizes), (conns, part.conns)):
+            for key, value in theirs.items():
+                if value is _DONE:
+                    state.pop(key, None)
+                else:
+                    state[key] = value
+        self.flush()
+        for name, parts in part.partials.items():
+            for df in parts:
+                self._add(name, df)
+        self.deferred_keys |= part.deferred_keys
+        if part.out_sessions:
+            self.out_sessions = [np.unique(np.concatenate(self.out_sessions + part.out_sessions))]
+        for name, value in part.n.items():
+            self.n[name] += value
+        self.ts_min = min(self.ts_min, part.ts_min)
+        self.ts_max = max(self.ts_max, part.ts_max)
+        self.lines += part.lines
+        self.unrecognized += part.unrecognized
+        self.foreign += part.foreign
+        self.without_ts += part.without_ts
+        self.filtered += part.filtered
+
+    def __getstate__(self):
+        # sentinels do not survive pickling: send _DONE as a marker the receiver recognizes
+        state = self.__dict__.copy()
+        for name in ("recv", "sizes", "conns"):
+            state[name] = {k: (_DoneMark if v is _DONE else v) for k, v in state[name].items()}
+        return state
+
+    def __setstate__(self, state):
+        for name in ("recv", "sizes", "conns"):
+            state[name] = {k: (_DONE if v is _DoneMark else v) for k, v in state[name].items()}
+        self.__dict__.update(state)
+
+
+class _DoneMark:
+    """Stands for _DONE while a Part travels between processes."""
+
+
+def _secs(ts, connected) -> float:
+    if ts is None or connected is None:
+        return float("nan")
+    return max(ts - connected, 0.0)
+
+
+def _counts(df: pd.DataFrame, by: list) -> pd.DataFrame:
+    """Rows per distinct value of ``by`` (missing values are a value too), as column "n"."""
+    return df.groupby(by, sort=False, dropna=False).size().reset_index(name="n")
+
+
+def _combine(name: str, parts: list) -> pd.DataFrame:
+    keys, how = _PARTIALS[name]
+    if not parts:
+        return pd.DataFrame(columns=[*keys, *how])
+    if len(parts) == 1:
+        return parts[0]
+    df = pd.concat(parts, ignore_index=True)
+    return df.groupby(keys, sort=False, dropna=False).agg(how).reset_index()
 
 
 # Lines the summary would drop anyway (cleanup's message-id=, qmgr's removed: about a fifth of a
-# busy log) are recognized by their syslog envelope and tag, and never parsed. The match is
-# anchored at the line start, so text a client controls (a HELO name, a reject reason) cannot make
-# another line look like one of these.
+# busy log) are recognized by their syslog envelope and tag, and never parsed (a "removed" line
+# only ends its message's state). The match is anchored at the line start, so text a client
+# controls (a HELO name, a reject reason) cannot make another line look like one of these.
 _SKIP_LINE = re.compile(
     r"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\d[T ][\d:.,+Z-]+) "
-    r"[^\s\[\]:]+ [\w.-]*/(?:cleanup|qmgr)\[\d+\]: [0-9A-Za-z]+: (?:message-id=|removed$)"
+    r"([^\s\[\]:]+) [\w.-]*/(?:cleanup|qmgr)\[\d+\]: ([0-9A-Za-z]+): (?:message-id=|(removed)$)"
 )
 
 
-def _parsed(parse, lines, display: str, years, skipped: list):
+def _parsed(parse, lines, display: str, years, skipped: list, removed):
     """Events of ``lines`` (parse = Parser.parse_line), leaving out the lines _SKIP_LINE names;
-    adds their number to skipped[0]."""
+    adds their number to skipped[0] and calls removed(host, qid) for each "removed" line."""
     match = _SKIP_LINE.match
     n = 0
     for line in lines:
-        if ("message-id=" in line or line[-9:] == ": removed") and match(line):
-            n += 1
-            continue
+        if "message-id=" in line or line[-9:] == ": removed":
+            m = match(line)
+            if m:
+                n += 1
+                if m.group(3):
+                    removed(m.group(1), m.group(2))
+                continue
         yield parse(line, display, 0, years)
     skipped[0] += n
 
@@ -225,7 +559,8 @@ def _parsed(parse, lines, display: str, years, skipped: list):
 # -- parallel parsing of big plain files ------------------------------------------------------
 
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024  # below this, one process is faster than starting others
-_CHUNK_SHIFT = 40  # rows of chunk i are numbered from i << 40
+PIECE_BYTES = 32 * 1024 * 1024  # big files are parsed in pieces of about this size
+_READ_BLOCK = 4 * 1024 * 1024
 _WORKER: dict = {}
 
 
@@ -256,37 +591,53 @@ def _split(path: str, parts: int) -> list[tuple[int, int]]:
 
 
 def _chunk_lines(path: str, start: int, end: int):
+    """The lines of a byte range (which starts at a line start), read a block at a time."""
     with open(path, "rb") as fh:
         fh.seek(start)
-        data = fh.read(end - start)
-    lines = data.decode("utf-8", errors="replace").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for line in lines:
-        yield line[:-1] if line.endswith("\r") else line
+        left = end - start
+        rest = b""
+        while left > 0:
+            data = fh.read(min(_READ_BLOCK, left))
+            if not data:
+                break
+            left -= len(data)
+            if rest:
+                data = rest + data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            rest = data[cut + 1:]
+            for line in data[:cut].decode("utf-8", errors="replace").split("\n"):
+                yield line[:-1] if line.endswith("\r") else line
+        if rest:
+            line = rest.decode("utf-8", errors="replace")
+            yield line[:-1] if line.endswith("\r") else line
 
 
-def _parse_chunk(job) -> Rows:
-    """Worker: parse one byte range of a plain file into rows (same results as read_lines)."""
+def _parse_chunk(job) -> Part:
+    """Worker: parse one byte range of a plain file (same results as read_lines)."""
     from .parse import Parser, YearGuesser
 
-    path, display, mtime, start, end, index, since, until = job
+    path, display, mtime, start, end, since, until = job
     parser = _WORKER.get("parser") or Parser()
     years = YearGuesser(None, mtime)
     skipped = [0]
-    events = _parsed(parser.parse_line, _chunk_lines(path, start, end), display, years, skipped)
-    rows = collect_events(events, since, until, seq0=index << _CHUNK_SHIFT)
-    rows.lines += skipped[0]
-    return rows.finish()
+    part = Part(inherit=True)
+    part.consume(_parsed(parser.parse_line, _chunk_lines(path, start, end), display, years, skipped,
+                         part.removed), since, until)
+    part.lines += skipped[0]
+    return part
 
 
 def collect(paths, year: int | None = None, since: float | None = None, until: float | None = None,
-            jobs: int | None = None) -> tuple[Rows, list[str], dict]:
-    """Rows of every line of the given paths (see ``inputs.resolve``).
+            jobs: int | None = None) -> tuple[Part, list[str], dict]:
+    """Partial aggregates of every line of the given paths (see ``inputs.resolve``).
 
-    Plain files larger than PARALLEL_MIN_BYTES are parsed by up to ``jobs`` processes (default:
-    the number of CPUs) when no explicit year is given (an explicit year makes the December →
-    January rollover depend on every earlier line). Returns (rows, source names, year assumptions).
+    Plain files larger than PARALLEL_MIN_BYTES are parsed in pieces by up to ``jobs`` processes
+    (default: the number of CPUs) when no explicit year is given (an explicit year makes the
+    December → January rollover depend on every earlier line). Returns (aggregates, source
+    names, year assumptions).
     """
     from .inputs import read_lines
     from .parse import Parser, YearGuesser
@@ -295,53 +646,46 @@ def collect(paths, year: int | None = None, since: float | None = None, until: f
     parser = Parser(year=year)
     if jobs is None:
         jobs = os.cpu_count() or 1
-    rows = Rows()
-    index = 0
+    total = Part()
     for source in sources:
         big = (jobs > 1 and year is None and _is_plain_file(source.path)
                and os.path.getsize(source.path) >= PARALLEL_MIN_BYTES)
         if big:
-            index = _collect_parallel(parser, source, jobs, since, until, rows, index)
+            _collect_parallel(parser, source, jobs, since, until, total)
         else:
             years = YearGuesser(year, source.mtime)
             skipped = [0]
-            events = _parsed(parser.parse_line, read_lines(source), source.display, years, skipped)
-            part = collect_events(events, since, until, seq0=index << _CHUNK_SHIFT)
-            part.lines += skipped[0]
-            rows.extend(part)
+            total.consume(_parsed(parser.parse_line, read_lines(source), source.display, years, skipped,
+                                  total.removed), since, until)
+            total.lines += skipped[0]
             if years.years_used:
                 parser.assumptions[source.display] = years.describe()
-            index += 1
     assumptions = dict(parser.assumptions)
-    return rows, [s.display for s in sources], assumptions
+    return total, [s.display for s in sources], assumptions
 
 
-def _collect_parallel(parser, source: Source, jobs: int, since, until, rows: Rows, index: int) -> int:
+def _collect_parallel(parser, source: Source, jobs: int, since, until, total: Part) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from .parse import YearGuesser
 
-    ranges = _split(source.path, jobs)
+    pieces = max(jobs, -(-os.path.getsize(source.path) // PIECE_BYTES))
+    ranges = _split(source.path, pieces)
     mtime = source.mtime
-    todo = [(source.path, source.display, mtime, s, e, index + i, since, until)
-            for i, (s, e) in enumerate(ranges)]
+    todo = [(source.path, source.display, mtime, s, e, since, until) for s, e in ranges]
     _WORKER["parser"] = parser
     try:
         ctx = multiprocessing.get_context("fork")
     except ValueError:  # pragma: no cover - platforms without fork
         ctx = multiprocessing.get_context()
-    results: list = [None] * len(todo)
-    with ProcessPoolExecutor(max_workers=max(1, len(todo) - 1), mp_context=ctx) as pool:
-        futures = [pool.submit(_parse_chunk, job) for job in todo[1:]]
-        results[0] = _parse_chunk(todo[0])  # this process parses the first part meanwhile
-        for i, fut in enumerate(futures, 1):
-            results[i] = fut.result()
-    for part in results:
-        rows.extend(part)
-    if rows.lines:
+    lines = total.lines
+    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo))), mp_context=ctx) as pool:
+        # pieces come back in order; each is folded in (and dropped) as soon as it arrives
+        for part in pool.map(_parse_chunk, todo):
+            total.absorb(part)
+    if total.lines > lines:
         parser.assumptions[source.display] = YearGuesser(None, mtime).describe()
-    return index + len(todo)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,8 +770,8 @@ def cause(reason) -> str:
     return s
 
 
-_NUMERIC = {"seq": "int64", "ts": "float64", "pid": "float64", "size": "float64", "delay": "float64",
-            "code": "float64", "conn_use": "float64", "is_connect": "int8"}
+_NUMERIC = {"ts": "float64", "pid": "float64", "size": "int64", "delay": "float64", "code": "float64",
+            "conn_use": "float64", "secs": "float64"}
 
 
 _TAIL_END = re.compile(r";? (?:from|to)=<|;? proto=|;? helo=<")
@@ -445,30 +789,17 @@ def full_reason(reason, tail) -> str | None:
 def _frame(data: list, name: str) -> pd.DataFrame:
     """Row tuples → DataFrame, column by column: numbers as float/int arrays (None → NaN),
     text as object columns (cheaper to factorize than pandas' string dtype)."""
-    cols = COLUMNS[name]
-    table = np.array(data, dtype=object) if data else np.empty((0, len(cols)), dtype=object)
+    cols = ROWS[name]
+    columns = list(zip(*data, strict=True)) if data else [()] * len(cols)
     out = {}
-    for i, col in enumerate(cols):
+    for col, values in zip(cols, columns, strict=True):
         dtype = _NUMERIC.get(col)
-        values = table[:, i]
         if dtype is None:
-            out[col] = pd.Series(values.copy(), dtype=object)
+            out[col] = pd.Series(values, dtype=object)
         else:
-            out[col] = pd.Series(values.astype("float64").astype(dtype) if dtype != "float64"
-                                 else values.astype("float64"))
+            arr = np.array(values, dtype="float64")
+            out[col] = pd.Series(arr if dtype == "float64" else arr.astype(dtype))
     return pd.DataFrame(out, columns=list(cols))
-
-
-def _message_keys(*frames: pd.DataFrame) -> None:
-    """Add an integer "key" column naming the message, (syslog host, queue id), across frames."""
-    hosts = pd.concat([f["host"] for f in frames], ignore_index=True).fillna("")
-    qids = pd.concat([f["qid"] for f in frames], ignore_index=True).fillna("")
-    values = qids if hosts.nunique() <= 1 else hosts + "\x00" + qids
-    codes, _ = pd.factorize(values)
-    start = 0
-    for f in frames:
-        f["key"] = codes[start:start + len(f)]
-        start += len(f)
 
 
 def _domains(hosts: pd.Series, ips: pd.Series) -> pd.Series:
@@ -514,216 +845,152 @@ def _share(part, whole) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def summarize(rows: Rows, top: int = 10, detail: int = 10, sources=(), assumptions=None) -> dict:
+def _grouped(df: pd.DataFrame, by: list, label: str = "count") -> pd.DataFrame:
+    """Counts (column "n" of a partial) per distinct ``by``, largest first."""
+    if not len(df):
+        return pd.DataFrame(columns=[label, *by])
+    g = df.groupby(by, sort=False, dropna=False)["n"].sum().reset_index(name=label)
+    return g.sort_values([label, *by], ascending=[False] + [True] * len(by))[[label, *by]]
+
+
+def _crosstab(df: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
+    """pd.crosstab of the rows a partial counts (column "n"): rows or columns with a missing
+    key are left out, index and columns sorted."""
+    df = df.dropna(subset=[index, columns])
+    return df.groupby([index, columns])["n"].sum().unstack(fill_value=0)
+
+
+def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptions=None) -> dict:
     """Every table of the summary as plain data (the JSON format; the text and Markdown writers
     render this dict). ``top`` limits the host/domain and sender/recipient tables, ``detail``
     the reason, warning and other detail tables (negative: no limit, 0: left out)."""
-    recv = rows.frame("recv")
-    queued = rows.frame("queued")
-    dlv = rows.frame("dlv")
-    acc = rows.frame("access")
-    conn = rows.frame("conn")
-    prob = rows.frame("problem")
+    n = part.n
+    P = part.partial
 
-    _message_keys(recv, queued, dlv)
-
-    # -- received messages: the qmgr line after each receipt gives sender and size -------------
-    recv["rseq"] = recv["seq"]
-    queued["size"] = queued["size"].fillna(0).astype("int64")
-    if len(queued) and len(recv):
-        qr = pd.merge_asof(queued, recv[["seq", "key", "rseq", "client_host", "client_ip"]],
-                           on="seq", by="key", direction="backward")
-    else:
-        qr = queued.assign(rseq=np.nan, client_host=None, client_ip=None)
-    # one qmgr line per receipt (qmgr logs from=/size again each time a deferred message returns)
-    got = qr[qr["rseq"].notna()].drop_duplicates(["key", "rseq"], keep="first").copy()
-    got["sender"] = _mapped(got["sender"].fillna(""), lambda a: normalize_address(a) if a else "from=<>")
-    pickup = got["client_host"] == "pickup"
-    dom = _mapped(got["sender"], sender_domain)
-    no_domain = dom.isna()
-    if no_domain.any():
-        dom = dom.where(~(no_domain & pickup), got["sender"])
-        via_client = no_domain & ~pickup
-        dom[via_client] = _domains(got.loc[via_client, "client_host"], got.loc[via_client, "client_ip"])
-    got["sender_domain"] = dom
-
-    # -- deliveries: the qmgr line before each status line gives the message size ---------------
-    if len(dlv) and len(queued):
-        sizes = queued[["seq", "key", "size"]]
-        dlv = pd.merge_asof(dlv, sizes, on="seq", by="key", direction="backward")
-        dlv["size"] = dlv["size"].fillna(0).astype("int64")
-    else:
-        dlv["size"] = 0
-    dlv["rcpt"] = _mapped(dlv["rcpt"].fillna(""), normalize_address)
-    dlv["rcpt_domain"] = _mapped(dlv["rcpt"], address_domain)
-    is_sent = dlv["status"] == "sent"
-    forwarded = is_sent & dlv["reason"].fillna("").str.contains("forwarded as ", regex=False)
-    delivered = is_sent & ~forwarded
-    deferred = dlv["status"] == "deferred"
-    bounced = dlv["status"] == "bounced"
-    sent = dlv[delivered]
-
-    counts = acc["action"].value_counts()
+    acc = P("access")
+    counts = acc.groupby("action")["n"].sum() if len(acc) else pd.Series(dtype="int64")
     n_rejected = int(counts.get("reject", 0))
     n_discarded = int(counts.get("discard", 0))
-    n_delivered = int(delivered.sum())
+    n_delivered = n["delivered"]
     base = n_delivered + n_rejected + n_discarded
+    senders = P("senders")
+    sender_domains = P("sender_domains")
+    rcpts = P("rcpts")
+    dom_dlv = P("dom_dlv")
     totals = {
-        "received": len(recv),
+        "received": n["received"],
         "delivered": n_delivered,
-        "forwarded": int(forwarded.sum()),
-        "deferred": int(dlv.loc[deferred, "key"].nunique()),
-        "deferrals": int(deferred.sum()),
-        "bounced": int(bounced.sum()),
+        "forwarded": n["forwarded"],
+        "deferred": len(part.deferred_keys),
+        "deferrals": n["deferrals"],
+        "bounced": n["bounced"],
         "rejected": n_rejected,
         "rejected_pct": int(100 * n_rejected / base) if base else 0,
         "reject_warnings": int(counts.get("reject_warning", 0)),
         "held": int(counts.get("hold", 0)),
         "discarded": n_discarded,
         "discarded_pct": int(100 * n_discarded / base) if base else 0,
-        "bytes_received": int(got["size"].sum()),
-        "bytes_delivered": int(sent["size"].sum()),
-        "senders": int(got["sender"].nunique()),
-        "sending_domains": int(got["sender_domain"].nunique()),
-        "recipients": int(sent["rcpt"].nunique()),
-        "recipient_domains": int(sent["rcpt_domain"].nunique()),
+        "bytes_received": n["bytes_received"],
+        "bytes_delivered": n["bytes_delivered"],
+        "senders": len(senders),
+        "sending_domains": len(sender_domains),
+        "recipients": len(rcpts),
+        "recipient_domains": int((dom_dlv["sent"] > 0).sum()) if len(dom_dlv) else 0,
     }
 
     # -- traffic over time ---------------------------------------------------------------------
-    parts = [
-        pd.DataFrame({"ts": recv["ts"], "what": "received"}),
-        pd.DataFrame({"ts": sent["ts"], "what": "delivered"}),
-        pd.DataFrame({"ts": dlv.loc[deferred, "ts"], "what": "deferred"}),
-        pd.DataFrame({"ts": dlv.loc[bounced, "ts"], "what": "bounced"}),
-        # pflogsumm's "rejected" column counts every access decision: rejects, reject warnings,
-        # holds and discards
-        pd.DataFrame({"ts": acc["ts"], "what": "rejected"}),
-    ]
-    traffic = pd.concat([p for p in parts if len(p)] or [pd.DataFrame({"ts": [], "what": []})],
-                        ignore_index=True)
-    traffic = traffic[traffic["ts"].notna()]
+    traffic = P("traffic")
     cols = ["received", "delivered", "deferred", "bounced", "rejected"]
     if len(traffic):
-        tsv = traffic["ts"].astype("float64")
-        traffic = traffic.assign(day=(tsv // 86400).astype("int64"), hour=((tsv % 86400) // 3600).astype("int64"))
-        per_day = pd.crosstab(traffic["day"], traffic["what"]).reindex(columns=cols, fill_value=0)
-        per_hour = (pd.crosstab(traffic["hour"], traffic["what"]).reindex(index=range(24), columns=cols,
-                                                                          fill_value=0))
+        per_day = _crosstab(traffic, "day", "what").reindex(columns=cols, fill_value=0)
+        per_hour = _crosstab(traffic, "hour", "what").reindex(index=range(24), columns=cols, fill_value=0)
     else:
         per_day = pd.DataFrame(columns=cols)
         per_hour = pd.DataFrame(0, index=range(24), columns=cols)
-    all_ts = pd.concat([recv["ts"], dlv["ts"], acc["ts"], conn["ts"], prob["ts"]], ignore_index=True).dropna()
-    days = int((all_ts.astype("float64") // 86400).nunique()) if len(all_ts) else 0
+    days = len(P("days"))
     per_day = per_day.reset_index()
     per_day.insert(0, "date", [_day_string(d) for d in per_day.pop("day")] if len(per_day) else [])
     per_hour = per_hour.reset_index(names="hour").fillna(0)
 
     # -- host/domain tables --------------------------------------------------------------------
-    d = dlv[delivered | deferred]
-    if len(d):
-        dom_dlv = d.assign(sent=delivered[d.index].astype("int64"), deferred=deferred[d.index].astype("int64"),
-                           sent_bytes=np.where(delivered[d.index], d["size"], 0),
-                           sent_delay=np.where(delivered[d.index], d["delay"].fillna(0), 0.0))
-        dom_dlv = (dom_dlv.groupby("rcpt_domain", sort=False)
-                   .agg(sent=("sent", "sum"), bytes=("sent_bytes", "sum"), defers=("deferred", "sum"),
-                        delay_sum=("sent_delay", "sum"), max_delay=("delay", "max"))
-                   .reset_index().rename(columns={"rcpt_domain": "domain"}))
+    if len(dom_dlv):
+        dom_dlv = dom_dlv.assign(delay_sum=dom_dlv["delay_us"] / 1e6)
         dom_dlv["avg_delay"] = (dom_dlv["delay_sum"] / dom_dlv["sent"].where(dom_dlv["sent"] > 0)).fillna(0.0).round(1)
         dom_dlv["max_delay"] = dom_dlv["max_delay"].fillna(0.0)
-        dom_dlv = dom_dlv.drop(columns="delay_sum").sort_values(["sent", "bytes", "domain"],
-                                                                ascending=[False, False, True])
+        dom_dlv = dom_dlv.sort_values(["sent", "bytes", "domain"], ascending=[False, False, True])
         dom_dlv = dom_dlv[["sent", "bytes", "defers", "avg_delay", "max_delay", "domain"]]
     else:
         dom_dlv = pd.DataFrame(columns=["sent", "bytes", "defers", "avg_delay", "max_delay", "domain"])
-    dom_rcv = (got.groupby("sender_domain", sort=False).agg(messages=("size", "size"), bytes=("size", "sum"))
-               .reset_index().rename(columns={"sender_domain": "domain"})
-               .sort_values(["messages", "bytes", "domain"], ascending=[False, False, True]))
+    dom_rcv = (sender_domains.sort_values(["messages", "bytes", "domain"], ascending=[False, False, True])
+               [["domain", "messages", "bytes"]])
 
-    def top_by(df, key, value, label, how):
-        g = df.groupby(key, sort=False)[value].agg(how).reset_index()
+    def top_by(df, key, value, label):
+        g = df[[key, value]]
         g.columns = [label, "value"]
         return g.sort_values(["value", label], ascending=[False, True])[["value", label]]
 
-    senders_count = top_by(got, "sender", "size", "sender", "size").rename(columns={"value": "messages"})
-    senders_size = top_by(got, "sender", "size", "sender", "sum").rename(columns={"value": "bytes"})
-    rcpts_count = top_by(sent, "rcpt", "size", "recipient", "size").rename(columns={"value": "messages"})
-    rcpts_size = top_by(sent, "rcpt", "size", "recipient", "sum").rename(columns={"value": "bytes"})
+    senders_count = top_by(senders, "sender", "messages", "sender").rename(columns={"value": "messages"})
+    senders_size = top_by(senders, "sender", "bytes", "sender").rename(columns={"value": "bytes"})
+    rcpts_count = top_by(rcpts, "rcpt", "messages", "recipient").rename(columns={"value": "messages"})
+    rcpts_size = top_by(rcpts, "rcpt", "bytes", "recipient").rename(columns={"value": "bytes"})
 
     # -- reasons -------------------------------------------------------------------------------
-    def grouped(df, by, label_counts="count"):
-        if not len(df):
-            return pd.DataFrame(columns=[label_counts, *by])
-        g = df.groupby(by, sort=False, dropna=False).size().reset_index(name=label_counts)
-        return g.sort_values([label_counts, *by], ascending=[False] + [True] * len(by))[[label_counts, *by]]
-
-    dfr = dlv[deferred]
-    dfr = dfr.assign(cause=_mapped(dfr["reason"], cause))
-    deferral_detail = grouped(dfr, ["program", "cause"])
-    bnc = dlv[bounced]
-    bnc = bnc.assign(cause=_mapped(bnc["reason"], cause), relay=bnc["relay"].fillna(""))
-    bounce_detail = grouped(bnc, ["relay", "cause"])
-    if acc["tail"].notna().any():
-        acc["reason"] = [full_reason(r, t) for r, t in zip(acc["reason"], acc["tail"], strict=True)]
-    acc = acc.assign(cause=_mapped(acc["reason"], cause), stage=acc["stage"].fillna(""),
-                     code=acc["code"].astype("Int64"))
+    deferral_detail = _grouped(P("deferrals"), ["program", "cause"])
+    bounce_detail = _grouped(P("bounces"), ["relay", "cause"])
+    if len(acc):
+        acc = acc.assign(code=acc["code"].astype("Int64"))
     reject_detail = {}
     for action in ("reject", "reject_warning", "hold", "discard"):
-        sub = acc[acc["action"] == action]
-        reject_detail[action] = grouped(sub, ["stage", "code", "cause"])
-    sf = rows.frame("smtp_fail")
-    sf = sf.assign(reason=sf["reason"].fillna("").str.lower())
+        sub = acc[acc["action"] == action] if len(acc) else acc
+        reject_detail[action] = _grouped(sub, ["stage", "code", "cause"])
+    sf = P("smtp_fail")
     smtp_failures = (sf.groupby("reason", sort=False)
-                     .agg(count=("relay_host", "size"), hosts=("relay_host", "nunique"))
+                     .agg(count=("n", "sum"), hosts=("relay_host", "nunique"))
                      .reset_index().sort_values(["count", "reason"], ascending=[False, True])
                      [["count", "hosts", "reason"]]) if len(sf) else pd.DataFrame(columns=["count", "hosts", "reason"])
 
-    # -- smtpd connections: a disconnect closes the previous connect of the same process -------
-    order = np.lexsort((conn["seq"].to_numpy(), conn["pid"].fillna(-1).to_numpy(),
-                        pd.factorize(conn["host"].fillna(""))[0]))
-    conn = conn.iloc[order].reset_index(drop=True)
-    same = (conn["host"].eq(conn["host"].shift()) & conn["pid"].eq(conn["pid"].shift()))
-    prev_connect = conn["is_connect"].shift().eq(1) & same
-    closed = conn[(conn["is_connect"] == 0) & prev_connect].copy()
-    closed["secs"] = (closed["ts"] - conn["ts"].shift()[closed.index]).clip(lower=0)
-    closed["domain"] = _domains(closed["client_host"], closed["client_ip"])
-    n_conn = int(conn["is_connect"].sum())
-    total_secs = float(closed["secs"].sum()) if len(closed) else 0.0
+    # -- smtpd connections ---------------------------------------------------------------------
+    closed = P("closed")
+    n_conn = n["connections"]
+    n_closed = int(closed["connections"].sum()) if len(closed) else 0
+    total_secs = float(closed["total_time"].sum()) if len(closed) else 0.0
     smtpd = {
         "connections": n_conn,
-        "sessions_timed": len(closed),
-        "hosts_domains": int(closed["domain"].nunique()),
-        "avg_connect_time": round(total_secs / len(closed), 1) if len(closed) else 0.0,
-        "max_connect_time": float(closed["secs"].max()) if len(closed) else 0.0,
+        "sessions_timed": n_closed,
+        "hosts_domains": len(closed),
+        "avg_connect_time": round(total_secs / n_closed, 1) if n_closed else 0.0,
+        "max_connect_time": float(closed["max_time"].max()) if len(closed) else 0.0,
         "total_connect_time": total_secs,
     }
-    smtpd_domains = (closed.groupby("domain", sort=False).agg(connections=("secs", "size"), total_time=("secs", "sum"),
-                                                              max_time=("secs", "max"))
-                     .reset_index().sort_values(["connections", "total_time", "domain"], ascending=[False, False, True]))
-    smtpd_domains["avg_time"] = (smtpd_domains["total_time"] / smtpd_domains["connections"]).round(1)
-    smtpd_domains = smtpd_domains[["connections", "total_time", "avg_time", "max_time", "domain"]]
+    if len(closed):
+        smtpd_domains = closed.sort_values(["connections", "total_time", "domain"], ascending=[False, False, True])
+        smtpd_domains["avg_time"] = (smtpd_domains["total_time"] / smtpd_domains["connections"]).round(1)
+        smtpd_domains = smtpd_domains[["connections", "total_time", "avg_time", "max_time", "domain"]]
+    else:
+        smtpd_domains = pd.DataFrame(columns=["connections", "total_time", "avg_time", "max_time", "domain"])
 
     # -- warnings, errors, fatals, panics ------------------------------------------------------
-    prob = prob.assign(cause=_mapped(prob["text"], cause))
+    prob = P("problems")
     problems = {}
     for sev in ("warning", "error", "fatal", "panic"):
-        problems[sev] = grouped(prob[prob["severity"] == sev], ["program", "cause"])
-    problems_by_program = grouped(prob, ["severity", "program"])
+        problems[sev] = _grouped(prob[prob["severity"] == sev] if len(prob) else prob, ["program", "cause"])
+    problems_by_program = _grouped(prob, ["severity", "program"])
 
     # -- beyond pflogsumm ----------------------------------------------------------------------
-    ps = rows.frame("postscreen")
-    postscreen_verdicts = grouped(ps, ["verdict"])
-    db = rows.frame("dnsbl")
-    dnsbl = (db.groupby("dnsbl", sort=False).agg(hits=("client_ip", "size"), clients=("client_ip", "nunique"))
+    postscreen_verdicts = _grouped(P("postscreen"), ["verdict"])
+    db = P("dnsbl")
+    dnsbl = (db.groupby("dnsbl", sort=False).agg(hits=("n", "sum"), clients=("client_ip", "nunique"))
              .reset_index().sort_values(["hits", "dnsbl"], ascending=[False, True])[["hits", "clients", "dnsbl"]]
              if len(db) else pd.DataFrame(columns=["hits", "clients", "dnsbl"]))
-    tl = rows.frame("tls")
-    tl = tl.assign(direction=tl["direction"].map({"from": "inbound", "to": "outbound"}).fillna("?"))
-    tls_protocols = grouped(tl, ["direction", "program", "protocol"])
-    smtp_out = dlv[dlv["program"].isin(("smtp", "lmtp")) & dlv["relay"].fillna("none").ne("none")]
-    smtp_out = smtp_out[smtp_out["conn_use"].fillna(1) <= 1]
-    out_sessions = int(smtp_out[["key", "pid"]].drop_duplicates().shape[0])
-    tls_in = int(((tl["direction"] == "inbound") & (tl["program"] == "smtpd")).sum())
-    tls_out = int(((tl["direction"] == "outbound") & tl["program"].isin(("smtp", "lmtp"))).sum())
+    tl = P("tls")
+    tls_protocols = _grouped(tl, ["direction", "program", "protocol"])
+    if len(tl):
+        tls_in = int(tl.loc[(tl["direction"] == "inbound") & (tl["program"] == "smtpd"), "n"].sum())
+        tls_out = int(tl.loc[(tl["direction"] == "outbound") & tl["program"].isin(("smtp", "lmtp")), "n"].sum())
+    else:
+        tls_in = tls_out = 0
+    out_sessions = sum(len(a) for a in part.out_sessions[:1]) if len(part.out_sessions) <= 1 else \
+        len(np.unique(np.concatenate(part.out_sessions)))
     tls = {
         "inbound_sessions": n_conn,
         "inbound_tls": tls_in,
@@ -732,45 +999,38 @@ def summarize(rows: Rows, top: int = 10, detail: int = 10, sources=(), assumptio
         "outbound_tls": tls_out,
         "outbound_share": _share(min(tls_out, out_sessions), out_sessions),
     }
-    se = rows.frame("session_error")
+    se = P("session_error")
     names = {"error_limit": "too many errors", "lost_connection": "lost connection", "timeout": "timeout"}
     if len(se):
-        session_errors = pd.crosstab(se["stage"], se["kind"].map(names))
+        session_errors = _crosstab(se.assign(kind=se["kind"].map(names)), "stage", "kind")
         session_errors = session_errors.reindex(columns=list(names.values()), fill_value=0)
         session_errors["total"] = session_errors.sum(axis=1)
         session_errors = session_errors.sort_values("total", ascending=False).reset_index()
     else:
         session_errors = pd.DataFrame(columns=["stage", *names.values(), "total"])
 
-    inst = pd.concat([
-        pd.DataFrame({"instance": recv["instance"], "what": "received"}),
-        pd.DataFrame({"instance": sent["instance"], "what": "delivered"}),
-        pd.DataFrame({"instance": dlv.loc[forwarded, "instance"], "what": "forwarded"}),
-        pd.DataFrame({"instance": dlv.loc[deferred, "instance"], "what": "deferrals"}),
-        pd.DataFrame({"instance": dlv.loc[bounced, "instance"], "what": "bounced"}),
-        pd.DataFrame({"instance": acc.loc[acc["action"] == "reject", "instance"], "what": "rejected"}),
-    ], ignore_index=True)
     icols = ["received", "delivered", "forwarded", "deferrals", "bounced", "rejected"]
+    inst = P("instances")
     if len(inst):
-        instances = (pd.crosstab(inst["instance"].fillna("?"), inst["what"])
-                     .reindex(columns=icols, fill_value=0).reset_index())
+        instances = _crosstab(inst, "instance", "what").reindex(columns=icols, fill_value=0).reset_index()
     else:
         instances = pd.DataFrame(columns=["instance", *icols])
-    received_by_service = grouped(recv.assign(instance=recv["instance"].fillna("?")), ["instance", "service"])
+    received_by_service = _grouped(P("by_service"), ["instance", "service"])
 
-    def lim(df, n):
-        return _records(_limit(df, n))
+    def lim(df, k):
+        return _records(_limit(df, k))
 
+    have_ts = part.ts_min <= part.ts_max
     return {
         "meta": {
             "sources": list(sources),
             "year_assumptions": dict(assumptions or {}),
-            "lines": rows.lines,
-            "unrecognized": rows.unrecognized,
-            "foreign": rows.foreign,
-            "filtered_out": rows.filtered,
-            "first": _iso(all_ts.min()) if len(all_ts) else None,
-            "last": _iso(all_ts.max()) if len(all_ts) else None,
+            "lines": part.lines,
+            "unrecognized": part.unrecognized,
+            "foreign": part.foreign,
+            "filtered_out": part.filtered,
+            "first": _iso(part.ts_min) if have_ts else None,
+            "last": _iso(part.ts_max) if have_ts else None,
             "days": days,
             "top": top,
             "detail": detail,

@@ -3,6 +3,19 @@
 Memory grows with what is in flight, not with the log: a message is handed to ``on_message``
 and forgotten when qmgr logs ``removed``; a session when smtpd logs ``disconnect``.
 Queue ids are unique per host at a time, so the key is (syslog host, queue id).
+
+The queue a message is in follows Postfix (what ``postqueue -j`` would show; ``qshape``'s log
+mode and the QSH rules read it through ``qshape.entries_from_messages``):
+
+* an smtpd transaction is in no queue until cleanup writes the file (``Message.in_queue``); an
+  smtpd HOLD action puts it in hold then, an smtpd DISCARD action makes cleanup drop it;
+* qmgr's ``from=..., nrcpt=N (queue active)`` makes it active; the delivery run ends once N
+  recipients were reported (``Message.run``), and the message goes to deferred if one is
+  pending; without ``nrcpt=`` (activated before the log began) at the first deferral;
+* master's ``daemon started`` (a restarted qmgr) moves active mail back to incoming;
+* ``postsuper -r`` moves it to maildrop; pickup's ``orig_id=`` then gives it a new queue id, and
+  the new message inherits the old one's arrival time and recipients;
+* local delivery keys a recipient by ``orig_to=`` (the queue file's address, before aliasing).
 """
 
 from __future__ import annotations
@@ -13,7 +26,7 @@ from dataclasses import dataclass, field
 from .events import Event
 
 # Queue names as Postfix uses them (QSHAPE_README, postqueue -j).
-INCOMING, ACTIVE, DEFERRED, HOLD = "incoming", "active", "deferred", "hold"
+INCOMING, ACTIVE, DEFERRED, HOLD, MAILDROP = "incoming", "active", "deferred", "hold", "maildrop"
 SWEEP_EVERY = 200_000  # tracked events between sweeps for abandoned messages
 ABANDONED_AFTER = 6 * 3600  # seconds without news before an unfinished incoming message is dropped
 
@@ -58,15 +71,28 @@ class Message:
     expired: bool = False
     removed_ts: float | None = None
     bounce_of: str | None = None  # this message is a notification about another queue id
+    orig_qid: str | None = None  # requeued (postsuper -r): the queue id it had before pickup's orig_id=
+    run: set = field(default_factory=set)  # recipients reported since qmgr's last nrcpt= line
+    discard: bool = False  # smtpd DISCARD action: cleanup drops the message instead of queueing it
 
     @property
     def in_queue(self) -> bool:
         """False for an smtpd transaction the log never showed reaching a queue file (no cleanup
-        line, no qmgr line, no recipient, not held): the client went away before the end of DATA,
-        and Postfix deleted the file without logging "removed"."""
+        line, no qmgr line, no recipient; an smtpd HOLD action alone does not queue it): the
+        client went away before the end of DATA, and Postfix deleted the file without logging
+        "removed"."""
         return not (self.queue == INCOMING and self.size is None and self.message_id is None
                     and self.origin not in ("pickup",) and self.bounce_of is None
-                    and not self.recipients and not self.held)
+                    and not self.recipients)
+
+    @property
+    def unnamed(self) -> int:
+        """Recipients in the queue file that no line has named: of qmgr's last ``nrcpt=``, those
+        not reported in this delivery run nor pending from an earlier one; without ``nrcpt=``,
+        one when nothing at all is known about the recipients."""
+        if self.nrcpt is not None:
+            return max(0, self.nrcpt - len(self.run.union(self.pending)))
+        return 0 if self.recipients else 1
 
     @property
     def pending(self) -> list[str]:
@@ -113,6 +139,8 @@ class Tracker:
             "expired": self._expired,
             "postsuper": self._postsuper,
             "hold": self._hold,
+            "discard": self._discard,
+            "master_start": self._master_start,
             "bounce_notice": self._bounce_notice,
             "connect": self._connect,
             "disconnect": self._disconnect,
@@ -139,24 +167,35 @@ class Tracker:
         if now is None:
             return
         stale = [k for k, m in self.messages.items()
-                 if m.queue == INCOMING and m.size is None and m.last_ts is not None
-                 and now - m.last_ts > ABANDONED_AFTER]
+                 if not m.in_queue and m.last_ts is not None and now - m.last_ts > ABANDONED_AFTER]
         for k in stale:
             del self.messages[k]
         self.abandoned += len(stale)
 
-    def _msg(self, ev: Event) -> Message | None:
-        qid = ev.qid
+    def _msg(self, ev: Event, qid: str | None = None, queue: str = INCOMING) -> Message | None:
+        """The message ``qid`` (default: the event's), created in ``queue`` when new."""
+        qid = qid or ev.qid
         if not qid or qid == "NOQUEUE":
             return None
         key = (ev.host, qid)
         m = self.messages.get(key)
         if m is None:
             m = Message(qid=qid, host=ev.host, first_ts=ev.ts, first_file=ev.file, first_line=ev.lineno,
-                        arrival_ts=ev.ts, instance=ev.instance)
+                        arrival_ts=ev.ts, instance=ev.instance, queue=queue)
             self.messages[key] = m
         m.last_ts = ev.ts
         return m
+
+    def _finish(self, ev: Event) -> None:
+        """The message left the queue (removed, or rejected or discarded whole)."""
+        m = self.messages.pop((ev.host, ev.qid), None)
+        if m is None:
+            return
+        m.removed_ts = ev.ts
+        m.last_ts = ev.ts
+        self.completed += 1
+        if self.on_message is not None:
+            self.on_message(m)
 
     # --- message life -------------------------------------------------------------------------
     def _client(self, ev):
@@ -173,17 +212,29 @@ class Tracker:
 
     def _pickup(self, ev):
         m = self._msg(ev)
-        if m is not None:
-            m.origin = "pickup"
-            m.arrival_known = True
-            if m.sender is None:
-                m.sender = ev.f.get("from")
+        if m is None:
+            return
+        m.origin = "pickup"
+        m.arrival_known = True
+        if m.sender is None:
+            m.sender = ev.f.get("from")
+        old = self.messages.pop((ev.host, ev.f.get("orig_id")), None)
+        if old is not None:  # requeued (postsuper -r): same message, new queue file
+            m.orig_qid = old.qid
+            m.arrival_ts, m.arrival_known = old.arrival_ts, old.arrival_known
+            m.recipients, m.deferrals = old.recipients, old.deferrals
 
     def _message_id(self, ev):
         m = self._msg(ev)
-        if m is not None and ev.program == "cleanup":
-            m.message_id = ev.f.get("message_id")
-            m.arrival_known = True
+        if m is None or ev.program != "cleanup":
+            return
+        if m.discard:
+            self._finish(ev)
+            return
+        m.message_id = ev.f.get("message_id")
+        m.arrival_known = True
+        if m.held:
+            m.queue = HOLD
 
     def _queued(self, ev):
         m = self._msg(ev)
@@ -193,18 +244,24 @@ class Tracker:
         m.sender = f.get("from", m.sender)
         m.size = f.get("size", m.size)
         m.nrcpt = f.get("nrcpt", m.nrcpt)
+        m.run = set()
         if not m.held:
             m.queue = ACTIVE
 
     def _delivery(self, ev):
-        m = self._msg(ev)
+        m = self._msg(ev, queue=ACTIVE)
         if m is None:
             return
         f = ev.f
-        to = f.get("to", "")
+        orig_to = f.get("orig_to")
+        # local expands aliases: the queue file's recipient is orig_to
+        to = orig_to if orig_to and ev.program == "local" else f.get("to", "")
         r = m.recipients.get(to)
         if r is None:
-            r = m.recipients[to] = Recipient(to, orig_to=f.get("orig_to"))
+            r = m.recipients[to] = Recipient(to, orig_to=orig_to)
+        m.run.add(to)
+        if m.queue == INCOMING:
+            m.queue = ACTIVE  # qmgr's line was missed: deliveries are made from the active queue
         status = f.get("status")
         r.status, r.relay, r.dsn, r.reason, r.ts, r.program = (
             status, f.get("relay"), f.get("dsn"), f.get("reason"), ev.ts, ev.program)
@@ -217,19 +274,13 @@ class Tracker:
                     m.arrival_ts = start
         if status == "deferred":
             m.deferrals += 1
-            if not m.held:
-                m.queue = DEFERRED
+        # the delivery run ends when every recipient qmgr counted was reported
+        if m.queue == ACTIVE and m.pending and (
+                len(m.run) >= m.nrcpt if m.nrcpt is not None else status == "deferred"):
+            m.queue = DEFERRED
 
     def _removed(self, ev):
-        key = (ev.host, ev.qid)
-        m = self.messages.pop(key, None)
-        if m is None:
-            return
-        m.removed_ts = ev.ts
-        m.last_ts = ev.ts
-        self.completed += 1
-        if self.on_message is not None:
-            self.on_message(m)
+        self._finish(ev)
 
     def _expired(self, ev):
         m = self._msg(ev)
@@ -239,7 +290,7 @@ class Tracker:
                 m.sender = ev.f.get("from")
 
     def _postsuper(self, ev):
-        m = self._msg(ev)
+        m = self._msg(ev, queue=DEFERRED)  # new: queued before the log began
         if m is None:
             return
         action = ev.f.get("action")
@@ -247,25 +298,47 @@ class Tracker:
             m.held, m.queue = True, HOLD
         elif action == "released from hold":
             m.held, m.queue = False, DEFERRED
-        elif action == "requeued":
-            m.queue = INCOMING if not m.held else HOLD
+        elif action == "requeued":  # to maildrop; pickup gives it a new queue id (orig_id=)
+            m.held, m.queue = False, MAILDROP
         elif action == "expired":
             m.expired = True
 
-    def _hold(self, ev):  # smtpd/cleanup access "hold" action puts the message on hold
+    def _hold(self, ev):
+        """An access HOLD action: cleanup's (header/body checks) holds the queue file and names a
+        recipient; smtpd's holds the message once cleanup has written it."""
         m = self._msg(ev)
+        if m is None:
+            return
+        m.held = True
+        if ev.program == "cleanup":
+            m.queue = HOLD
+            if m.sender is None:
+                m.sender = ev.f.get("from")
+            to = ev.f.get("to")
+            if to and to not in m.recipients:
+                m.recipients[to] = Recipient(to)
+
+    def _discard(self, ev):
+        """An access DISCARD action: cleanup's drops the message; smtpd's makes cleanup drop it."""
+        if ev.program == "cleanup":
+            self._finish(ev)
+            return
+        m = self.messages.get((ev.host, ev.qid))
         if m is not None:
-            m.held, m.queue = True, HOLD
+            m.discard = True
+
+    def _master_start(self, ev):
+        """A (re)started master starts a new qmgr, which moves active mail back to incoming."""
+        for m in self.messages.values():
+            if m.queue == ACTIVE and m.host == ev.host and m.instance == ev.instance:
+                m.queue = INCOMING
+                m.run = set()
 
     def _bounce_notice(self, ev):
         new = ev.f.get("new_qid")
         if not new:
             return
-        key = (ev.host, new)
-        m = self.messages.get(key)
-        if m is None:
-            m = self.messages[key] = Message(qid=new, host=ev.host, first_ts=ev.ts, first_file=ev.file,
-                                             first_line=ev.lineno, arrival_ts=ev.ts, instance=ev.instance)
+        m = self._msg(ev, new)
         m.bounce_of = ev.qid
         m.arrival_known = True
         if m.sender is None:
@@ -311,12 +384,7 @@ class Tracker:
         if ev.qid and ev.qid != "NOQUEUE" and (
             ev.program == "cleanup" or ev.f.get("stage") in ("END-OF-MESSAGE", "DATA", "BDAT")
         ):
-            m = self.messages.pop((ev.host, ev.qid), None)
-            if m is not None:
-                m.removed_ts = ev.ts
-                self.completed += 1
-                if self.on_message is not None:
-                    self.on_message(m)
+            self._finish(ev)
 
     # --- end of input -------------------------------------------------------------------------
     def finish(self) -> list[Message]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-from types import SimpleNamespace
+import time
 
 import pytest
 
 from postfix_diag import qshape as qs
+from postfix_diag.parse import Parser
 from postfix_diag.qshape import (
     UNKNOWN_RECIPIENT,
     QshapeError,
@@ -227,22 +228,17 @@ def test_parse_now():
         qs.parse_now("yesterday-ish", 0)
 
 
-# -- log mode state machine (synthetic events in the parser's Event shape) -------------------
+# -- log mode: the tracker's queue state, fed real log lines through the parser ----------------
+
+_PARSER = Parser(year=2025)  # NOW is in November 2025
 
 
-def ev(ts, program, text, qid=None, **f):
-    return SimpleNamespace(
-        kind="x",
-        ts=float(ts),
-        program=program,
-        qid=qid,
-        text=text,
-        f=f,
-        service=program,
-        instance="postfix",
-        pid=1,
-        severity="info",
-    )
+def ev(ts, program, text):
+    """The event of one classic syslog line at ``ts`` (the log's wall clock is read as UTC)."""
+    stamp = time.strftime("%b %e %H:%M:%S", time.gmtime(ts))
+    e = _PARSER.parse_line(f"{stamp} mail postfix/{program}[1]: {text}", "<test>", 1)
+    assert e.kind != "unrecognized" and e.ts == ts, (e, text)
+    return e
 
 
 def test_log_mode_lifecycle():
@@ -299,7 +295,7 @@ def test_log_mode_lifecycle():
         # 6: delivered and removed
         ev(t + 10, "pickup", "ABC777: uid=0 from=<ok@corp.example>"),
         ev(t + 10, "qmgr", "ABC777: from=<ok@corp.example>, size=1, nrcpt=1 (queue active)"),
-        ev(t + 11, "local", "ABC777: to=<root@capture.example>, relay=local, status=sent (delivered)"),
+        ev(t + 11, "local", "ABC777: to=<root@capture.example>, relay=local, delay=1, status=sent (delivered)"),
         ev(t + 11, "qmgr", "ABC777: removed"),
     ]
     # postsuper moves
@@ -334,16 +330,16 @@ def test_log_mode_requeue_expire_remove_and_restart():
     events = [
         ev(t, "pickup", "AAA111: uid=0 from=<a@x.example>"),
         ev(t + 1, "qmgr", "AAA111: from=<a@x.example>, size=1, nrcpt=1 (queue active)"),
-        ev(t + 2, "smtp", "AAA111: to=<r@y.example>, relay=none, status=deferred (refused)"),
+        ev(t + 2, "smtp", "AAA111: to=<r@y.example>, relay=none, delay=1, status=deferred (refused)"),
         ev(t + 3, "postsuper", "AAA111: requeued"),
         ev(t + 4, "pickup", "BBB222: uid=0 from=<a@x.example> orig_id=AAA111"),
         ev(t + 5, "pickup", "CCC333: uid=0 from=<b@x.example>"),
         ev(t + 6, "qmgr", "CCC333: from=<b@x.example>, size=1, nrcpt=1 (queue active)"),
-        ev(t + 7, "smtp", "CCC333: to=<r@y.example>, relay=none, status=deferred (refused)"),
+        ev(t + 7, "smtp", "CCC333: to=<r@y.example>, relay=none, delay=1, status=deferred (refused)"),
         ev(t + 8, "postsuper", "CCC333: removed"),
         ev(t + 9, "pickup", "DDD444: uid=0 from=<c@x.example>"),
         ev(t + 10, "qmgr", "DDD444: from=<c@x.example>, size=1, nrcpt=1 (queue active)"),
-        ev(t + 11, "smtp", "DDD444: to=<r@y.example>, relay=none, status=deferred (refused)"),
+        ev(t + 11, "smtp", "DDD444: to=<r@y.example>, relay=none, delay=1, status=deferred (refused)"),
         ev(t + 12, "qmgr", "DDD444: from=<c@x.example>, status=expired, returned to sender"),
         ev(t + 12, "qmgr", "DDD444: removed"),
         ev(t + 13, "pickup", "EEE555: uid=0 from=<d@x.example>"),
@@ -351,36 +347,46 @@ def test_log_mode_requeue_expire_remove_and_restart():
         ev(t + 15, "master", "daemon started -- version 3.7.11, configuration /etc/postfix"),
         ev(t + 16, "postsuper", "FFF666: placed on hold"),  # older than the log
     ]
+    events += [  # header_checks DISCARD: cleanup drops the message, no "removed" follows
+        ev(t + 17, "pickup", "ABC777: uid=0 from=<e@x.example>"),
+        ev(t + 17, "cleanup", "ABC777: discard: header Subject: junk from local; from=<e@x.example> "
+                              "to=<r@y.example>: spam"),
+    ]
     es, _ = rebuild_queue_from_events(events)
     by = {e.queue_id: e for e in es}
     assert set(by) == {"BBB222", "EEE555", "FFF666"}
     assert by["BBB222"].queue_name == "incoming" and by["BBB222"].arrival_time == t
     assert by["EEE555"].queue_name == "incoming"
     assert by["FFF666"].queue_name == "hold"
+    # between postsuper -r and pickup, the message waits in maildrop
+    mid, _ = rebuild_queue_from_events(events, now=t + 3)
+    assert [(e.queue_id, e.queue_name, e.recipients) for e in mid] == [("AAA111", "maildrop", ["r@y.example"])]
 
 
-def test_log_mode_uses_parser_fields_when_present():
+def test_log_mode_uses_parser_fields():
     t = NOW
     events = [
         ev(t, "pickup", "AAA111: uid=0 from=<a@x.example>"),
-        ev(
-            t + 1,
-            "qmgr",
-            "AAA111: from=<a@x.example>, size=1, nrcpt=1 (queue active)",
-            qid="AAA111",
-            **{"from": "a@x.example", "nrcpt": "1"},
-        ),
-        ev(
-            t + 2,
-            "smtp",
-            "to=<r@y.example>, relay=none, status=deferred (refused)",
-            qid="AAA111",
-            to="r@y.example",
-            status="deferred",
-        ),
+        ev(t + 1, "qmgr", "AAA111: from=<a@x.example>, size=1, nrcpt=1 (queue active)"),
+        ev(t + 2, "smtp", "AAA111: to=<r@y.example>, relay=none, delay=2, status=deferred (refused)"),
     ]
+    assert events[2].f["to"] == "r@y.example" and events[2].f["status"] == "deferred"
     es, _ = rebuild_queue_from_events(events)
     assert [(e.queue_id, e.queue_name, e.recipients) for e in es] == [("AAA111", "deferred", ["r@y.example"])]
+
+
+def test_log_mode_local_delivery_keys_the_queue_files_recipient():
+    """local expands aliases: the queue file holds orig_to=, so that is the pending recipient."""
+    t = NOW
+    events = [
+        ev(t, "pickup", "AAA111: uid=0 from=<a@x.example>"),
+        ev(t + 1, "qmgr", "AAA111: from=<a@x.example>, size=1, nrcpt=2 (queue active)"),
+        ev(t + 2, "local", "AAA111: to=<admin@x.example>, orig_to=<root@x.example>, relay=local, delay=2, "
+                           "status=deferred (temporary failure)"),
+        ev(t + 2, "smtp", "AAA111: to=<r@y.example>, relay=y[192.0.2.1]:25, delay=2, status=sent (250 ok)"),
+    ]
+    es, _ = rebuild_queue_from_events(events)
+    assert [(e.queue_id, e.queue_name, e.recipients) for e in es] == [("AAA111", "deferred", ["root@x.example"])]
 
 
 # -- findings ---------------------------------------------------------------------------------

@@ -8,13 +8,13 @@ fixed "now" values (cases.json lists the runs).  Nothing there is written by han
 from __future__ import annotations
 
 import json
-import re
+import time
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
+from postfix_diag.parse import iter_events
 from postfix_diag.qshape import (
     UNKNOWN_RECIPIENT,
     canonical_tie_order,
@@ -64,64 +64,15 @@ def test_byte_identical_to_real_qshape(cap, case):
 
 # -- log mode: the rebuilt queue matches the snapshot ---------------------------------------------
 
-_SYSLOG = re.compile(r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d)(?:\.\d+)? (\S+) ([^\[:]+)(?:\[(\d+)\])?: (.*)$")
-
-
-def _simple_events(path: Path, year: int):
-    """A minimal classic-syslog splitter: enough for the log-mode state machine, which works from
-    program, qid-prefixed text and time.  Used alongside the project's parser."""
-    import calendar
-    import time
-
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        m = _SYSLOG.match(line)
-        if not m:
-            continue
-        ts = calendar.timegm(time.strptime(f"{year} {m.group(1)}", "%Y %b %d %H:%M:%S"))
-        tag = m.group(3)
-        text = m.group(5)
-        sev = "info"
-        for p in ("warning", "error", "fatal", "panic"):
-            if text.startswith(p + ": "):
-                sev, text = p, text[len(p) + 2 :]
-        yield SimpleNamespace(
-            kind="line",
-            ts=float(ts),
-            program=tag.split("/")[-1],
-            service=None,
-            instance=tag.split("/")[0],
-            pid=m.group(4),
-            qid=None,
-            severity=sev,
-            text=text,
-            f={},
-            file=str(path),
-            lineno=n,
-            line=line,
-        )
-
-
-def _project_events(path: Path, year: int):
-    try:
-        from postfix_diag.parse import iter_events
-
-        return list(iter_events([str(path)], year=year))
-    except Exception as exc:  # the parser or its grammar is not there yet
-        pytest.skip(f"postfix_diag.parse.iter_events unavailable: {exc!r}")
-
 
 @pytest.mark.parametrize("cap", CAPTURES, ids=[c.name for c in CAPTURES])
-@pytest.mark.parametrize("events_from", ["project_parser", "simple_splitter"])
-def test_log_mode_rebuilds_the_snapshot(cap, events_from):
-    import time
-
+def test_log_mode_rebuilds_the_snapshot(cap):
+    """The log's lines, through the project's parser and the tracker (the queue state the rules
+    read too), give the queue that `postqueue -j` showed."""
     meta = json.loads((cap / "cases.json").read_text())
     assert meta["timezone"] == "UTC"  # so the log's wall clock is epoch time
     year = time.gmtime(meta["captured_at"]).tm_year
-    log = cap / "maillog"
-    events = (
-        _project_events(log, year) if events_from == "project_parser" else list(_simple_events(log, year))
-    )
+    events = list(iter_events([str(cap / "maillog")], year=year))
     rebuilt, now = rebuild_queue_from_events(events, now=meta["captured_at"])
     snap = load_postqueue_json(cap / "postqueue.json")
 

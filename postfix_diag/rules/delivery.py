@@ -169,7 +169,8 @@ class Deferrals(Rule):
         n = len(self.deferred)
         if not n:
             return []
-        still = sum(1 for m in queued if (m.host, m.qid) in self.deferred)
+        still = sum(1 for m in queued  # a requeued message (postsuper -r) has a new queue id
+                    if (m.host, m.qid) in self.deferred or (m.host, m.orig_qid) in self.deferred)
         causes = sorted(self.by_cause.items(), key=lambda kv: -len(kv[1]))
         g = self.g
         # one sample per cause first, so that every cause is shown

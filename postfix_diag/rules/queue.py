@@ -76,7 +76,7 @@ class StillQueued(Rule):
         for m in queued:
             if not m.in_queue:
                 continue  # smtpd never finished receiving it: Postfix deleted it silently
-            if m.recipients and not m.pending and (m.nrcpt is None or len(m.recipients) >= m.nrcpt):
+            if m.recipients and not m.pending and not m.unnamed:
                 continue  # every recipient has a final status; only the "removed" line is missing
             msgs.append(m)
         if not msgs:
