@@ -1,12 +1,19 @@
 """Traffic summary: pflogsumm's numbers, plus what pflogsumm cannot see.
 
-Two stages, so that a million lines stay cheap:
+Memory does not grow with the log, so that millions of lines stay cheap:
 
-1. ``collect``: one pass over the event stream. Each event of interest becomes a short tuple in a
-   list (only the columns the summary needs); no Event object is kept. Large plain files are split
-   at line boundaries and parsed by several processes, each producing its own row lists.
-2. ``summarize``: the row lists become DataFrames once, and every table is a pandas groupby,
-   merge or crosstab over them.
+1. ``Part.consume``: one pass over the event stream. Each event of interest is joined with the
+   per-message state (a receipt waiting for its qmgr line, a message's size until it is removed,
+   an open smtpd connection) and becomes a short tuple in a row batch; no Event object is kept.
+2. ``Part.flush``: every FLUSH_EVERY events the batch becomes DataFrames, pandas groups them into
+   partial aggregates (counts, sums and maxima per sender, recipient, domain, cause...), and the
+   rows are dropped. Partials of the same table combine exactly (sum of sums, max of maxima);
+   distinct counts come from the keys of the combined partials.
+3. ``summarize``: the combined partials become the summary's tables.
+
+Large plain files are split at line boundaries into pieces parsed by several processes; each
+piece keeps aside the few events that need the state of the pieces before it, and the main
+process resolves them in order (``Part.absorb``).
 
 How each total is counted, and where it deliberately differs from pflogsumm 1.1.5, is written down
 in docs/summary-parity.md; tests/test_summary_parity.py checks it against pflogsumm's real output.
@@ -15,6 +22,7 @@ in docs/summary-parity.md; tests/test_summary_parity.py checks it against pflogs
 from __future__ import annotations
 
 import calendar
+import itertools
 import os
 import re
 import time
@@ -43,7 +51,7 @@ ROWS = {
             "reason", "conn_use", "size"),
     # access decisions: reject, reject_warning, hold, discard (smtpd, postscreen, cleanup)
     "access": ("ts", "instance", "action", "stage", "code", "reason", "tail"),
-    # smtpd connect/disconnect times (for the first/last time and the days)
+    # smtpd connect/disconnect times (for the first/last time and the days): plain values
     "conn_ts": ("ts",),
     # smtpd sessions: a disconnect paired with the connect before it in the same process
     "closed": ("secs", "client_host", "client_ip"),
@@ -84,6 +92,7 @@ _PARTIALS = {
     "tls": (["direction", "program", "protocol"], {"n": "sum"}),
     "session_error": (["stage", "kind"], {"n": "sum"}),
 }
+_GONE_KEEP = 32768  # sizes of removed messages kept (for status lines logged after "removed")
 _COMPACT_AT = 12  # partials of one name combined into one when this many are waiting
 FLUSH_EVERY = 100_000  # events between two groupings of the row batch
 
@@ -108,8 +117,9 @@ class Part:
     """Joined rows, partial aggregates and per-message state of one stretch of the event stream.
 
     Per-message state is only what is in flight: a receipt waiting for its qmgr line (dropped when
-    that line comes), a message's size (dropped when qmgr logs "removed"), an open smtpd
-    connection (dropped at its disconnect). Messages are keyed by (syslog host, queue id).
+    that line comes), a message's size (moved to a bounded list of recently removed messages when
+    qmgr logs "removed"), an open smtpd connection (dropped at its disconnect). Messages are
+    keyed by (syslog host, queue id).
 
     ``inherit``: this stretch follows others that were parsed elsewhere (a parallel part). Events
     whose answer depends on state from before the stretch are kept aside (``pending_*``) and
@@ -122,6 +132,8 @@ class Part:
         self.partials = {name: [] for name in _PARTIALS}
         self.recv: dict = {}   # key -> (client_host, client_ip) of a receipt not yet queued
         self.sizes: dict = {}  # key -> size of the latest qmgr line
+        self.gone: dict = {}   # key -> size, of the latest _GONE_KEEP..2*_GONE_KEEP removed messages
+        self.removed_before: list = []  # keys removed here whose size is known only before
         self.conns: dict = {}  # (host, pid) -> ts of an open smtpd connection
         self.pending_got: list = []   # (key, sender, size): qmgr lines with no receipt here
         self.pending_dlv: list = []   # (key, row without size): status lines with no qmgr line here
@@ -137,11 +149,19 @@ class Part:
     # -- pass over events ------------------------------------------------------------------------
 
     def removed(self, host, qid) -> None:
+        """qmgr "removed": the message's size moves to the short list of recently removed ones
+        (status lines after "removed" still find it, in damaged or edited logs)."""
         key = (host or "", qid or "")
-        if self.inherit:
-            self.sizes[key] = _DONE
-        else:
-            self.sizes.pop(key, None)
+        size = self.sizes.pop(key, None)
+        if size is not None:
+            gone = self.gone
+            gone.pop(key, None)
+            gone[key] = size
+            if len(gone) > 2 * _GONE_KEEP:
+                for old in list(itertools.islice(gone, len(gone) - _GONE_KEEP)):
+                    del gone[old]
+        elif self.inherit and key not in self.gone:
+            self.removed_before.append(key)
 
     def consume(self, events: Iterable, since: float | None = None, until: float | None = None) -> None:
         """One pass over events: join them with the per-message state into rows (see ROWS),
@@ -155,7 +175,7 @@ class Part:
         conn_ts, closed, problem = t["conn_ts"].append, t["closed"].append, t["problem"].append
         smtp_fail, postscreen, dnsbl = t["smtp_fail"].append, t["postscreen"].append, t["dnsbl"].append
         tls, sess = t["tls"].append, t["session_error"].append
-        recv_state, sizes, conns = self.recv, self.sizes, self.conns
+        recv_state, sizes, gone, conns = self.recv, self.sizes, self.gone, self.conns
         inherit = self.inherit
         pend_got, pend_dlv, pend_disc = (self.pending_got.append, self.pending_dlv.append,
                                          self.pending_disc.append)
@@ -203,16 +223,15 @@ class Part:
                 kh, kq = ev.host or "", ev.qid or ""
                 row = (ts, kh, kq, ev.instance, ev.program, ev.pid, f.get("to"), f.get("relay"),
                        f.get("delay"), status, reason, f.get("conn_use"))
-                size = sizes.get((kh, kq), missing)
-                if size is missing:
-                    if inherit:
-                        pend_dlv(((kh, kq), row))
-                    else:
-                        dlv((*row, 0))
-                elif size is done:
-                    dlv((*row, 0))
-                else:
+                size = sizes.get((kh, kq))
+                if size is None:
+                    size = gone.get((kh, kq))
+                if size is not None:
                     dlv((*row, size))
+                elif inherit:
+                    pend_dlv(((kh, kq), row))
+                else:
+                    dlv((*row, 0))
             elif k == "qmgr_queued":
                 key = (ev.host or "", ev.qid or "")
                 size = f.get("size")
@@ -230,6 +249,8 @@ class Part:
                     else:
                         del recv_state[key]
                 sizes[key] = size
+                if gone:
+                    gone.pop(key, None)
             elif k == "connect":
                 n_conn += 1
                 conn_ts(ts)
@@ -315,8 +336,9 @@ class Part:
         rows = self.rows
         if not any(rows.values()):
             return
-        self.rows = {name: [] for name in ROWS}
         frames = {name: _frame(data, name) for name, data in rows.items()}
+        for data in rows.values():
+            data.clear()  # in place: consume() holds their append methods
         add = self._add
         n = self.n
         recv, got, dlv, acc = frames["recv"], frames["got"], frames["dlv"], frames["access"]
@@ -462,13 +484,29 @@ class Part:
             r = recv_state.get(key)
             if r is not None:
                 self.rows["got"].append((sender, size, r[0], r[1]))
+        gone = self.gone
         for key, row in part.pending_dlv:
-            self.rows["dlv"].append((*row, sizes.get(key, 0)))
+            size = sizes.get(key)
+            self.rows["dlv"].append((*row, gone.get(key, 0) if size is None else size))
         for hp, ts, host, ip in part.pending_disc:
             st = conns.get(hp, _MISSING)
             if st is not _MISSING:
                 self.rows["closed"].append((_secs(ts, st), host, ip))
-        for state, theirs in ((recv_state, part.recv), (sizes, part.sizes), (conns, part.conns)):
+        for key in part.removed_before:
+            size = sizes.pop(key, None)
+            if size is not None:
+                gone[key] = size
+        for key, size in part.gone.items():
+            sizes.pop(key, None)
+            gone.pop(key, None)
+            gone[key] = size
+        for key, size in part.sizes.items():
+            sizes[key] = size
+            gone.pop(key, None)
+        if len(gone) > 2 * _GONE_KEEP:
+            for old in list(itertools.islice(gone, len(gone) - _GONE_KEEP)):
+                del gone[old]
+        for state, theirs in ((recv_state, part.recv), (conns, part.conns)):
             for key, value in theirs.items():
                 if value is _DONE:
                     state.pop(key, None)
@@ -494,12 +532,12 @@ class Part:
     def __getstate__(self):
         # sentinels do not survive pickling: send _DONE as a marker the receiver recognizes
         state = self.__dict__.copy()
-        for name in ("recv", "sizes", "conns"):
+        for name in ("recv", "conns"):
             state[name] = {k: (_DoneMark if v is _DONE else v) for k, v in state[name].items()}
         return state
 
     def __setstate__(self, state):
-        for name in ("recv", "sizes", "conns"):
+        for name in ("recv", "conns"):
             state[name] = {k: (_DONE if v is _DoneMark else v) for k, v in state[name].items()}
         self.__dict__.update(state)
 
@@ -790,7 +828,10 @@ def _frame(data: list, name: str) -> pd.DataFrame:
     """Row tuples → DataFrame, column by column: numbers as float/int arrays (None → NaN),
     text as object columns (cheaper to factorize than pandas' string dtype)."""
     cols = ROWS[name]
-    columns = list(zip(*data, strict=True)) if data else [()] * len(cols)
+    if name == "conn_ts":  # plain values, not tuples
+        columns = [data]
+    else:
+        columns = list(zip(*data, strict=True)) if data else [()] * len(cols)
     out = {}
     for col, values in zip(cols, columns, strict=True):
         dtype = _NUMERIC.get(col)

@@ -225,6 +225,40 @@ def test_parallel_parse_equals_one_process(tmp_path, monkeypatch):
     assert json.dumps(one, sort_keys=True) == json.dumps(many, sort_keys=True)
 
 
+def test_small_batches_and_pieces_equal_one_pass(tmp_path, monkeypatch):
+    """Messages, connections and removals split across row batches and parallel pieces (down to
+    a few lines each) give the same summary as one batch in one process."""
+    src = CORPUS / "kdent-postfix_log_analysis" / "mail.log"
+    text = src.read_text(errors="replace") if src.exists() else SYNTHETIC * 3
+    path = tmp_path / "big.log"
+    path.write_text(text)
+    one = S.summary([str(path)], jobs=1, top=-1, detail=-1)
+    monkeypatch.setattr(S, "FLUSH_EVERY", 200)
+    monkeypatch.setattr(S, "_GONE_KEEP", 1)
+    small = S.summary([str(path)], jobs=1, top=-1, detail=-1)
+    monkeypatch.setattr(S, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(S, "PIECE_BYTES", 64 * 1024)
+    pieces = S.summary([str(path)], jobs=2, top=-1, detail=-1)
+    for r in (one, small, pieces):
+        r.pop("meta")
+    assert json.dumps(one, sort_keys=True) == json.dumps(small, sort_keys=True)
+    assert json.dumps(one, sort_keys=True) == json.dumps(pieces, sort_keys=True)
+
+
+def test_status_lines_after_removed_keep_the_size(tmp_path):
+    """A status line logged after qmgr's "removed" (edited or replayed logs) still gets the
+    message's size, as the latest qmgr line before it."""
+    text = SYNTHETIC.replace(
+        "Mar  1 10:00:04 mx postfix/qmgr[102]: AAAA1: removed\n",
+        "Mar  1 10:00:04 mx postfix/qmgr[102]: AAAA1: removed\n"
+        "Mar  1 10:00:04 mx postfix/local[103]: AAAA1: to=<zed@here.example>, relay=local, delay=1, "
+        "delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)\n")
+    assert text != SYNTHETIC
+    path = tmp_path / "mail.log"
+    path.write_text(text)
+    assert run(path)["totals"]["bytes_delivered"] == 2500
+
+
 def test_skipped_lines_are_only_message_id_and_removed():
     skip = S._SKIP_LINE.match
     assert skip("Mar  1 10:00:04 mx postfix/qmgr[102]: AAAA1: removed")
