@@ -277,3 +277,22 @@ check_none() {
 write_expected() {
     "$PY" -c 'import json,sys; d=json.load(sys.stdin); f=open(sys.argv[1],"w"); json.dump(d, f, indent=2); f.write("\n")' "$OUT/expected.json"
 }
+
+# A private dnsmasq on $DNS_IP (loopback) for the scenarios that play DNS games, with the
+# scenario's own records as arguments. Started directly so that $! is dnsmasq's own pid.
+start_dnsmasq() {
+    local cmd=(dnsmasq --keep-in-foreground --no-hosts --no-resolv --no-poll --user=nobody --pid-file=
+        --listen-address="$DNS_IP" --bind-interfaces --port=53 --log-facility=- "$@")
+    printf '%s &\n' "${cmd[*]}" >>"$CMDLOG"
+    "${cmd[@]}" >"$WORK/dnsmasq.log" 2>&1 &
+    DNSMASQ_PID=$!
+    HELPER_PIDS="${HELPER_PIDS:-} $DNSMASQ_PID"
+    sleep 1
+    kill -0 "$DNSMASQ_PID" 2>/dev/null || { log "dnsmasq did not start:"; cat "$WORK/dnsmasq.log" >&2; exit 1; }
+}
+
+# Point the chroot's resolver at that dnsmasq (the host's own resolver files are never touched).
+use_private_dns() {
+    x sh -c "printf '127.0.0.1 localhost\n' > $SPOOL/etc/hosts"
+    x sh -c "printf 'nameserver $DNS_IP\noptions timeout:1 attempts:2\n' > $SPOOL/etc/resolv.conf"
+}

@@ -79,7 +79,7 @@ def cmd_script(a):
                 while time.time() < end:
                     try:
                         data = s.recv(4096)
-                    except socket.timeout:
+                    except TimeoutError:
                         break
                     if not data:
                         break
@@ -93,7 +93,7 @@ def cmd_script(a):
                         if not data:
                             break
                         print("S:", data.decode(errors="replace").rstrip())
-                except socket.timeout:
+                except TimeoutError:
                     pass
                 s.settimeout(a.timeout)
             elif kind == "send":

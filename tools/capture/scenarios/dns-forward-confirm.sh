@@ -45,27 +45,18 @@ one recipient alice@capture.example):
 x postconf -e "mynetworks = 127.0.0.1/32" \
     "smtpd_client_restrictions = permit_mynetworks, reject_unknown_reverse_client_hostname, reject_unknown_client_hostname"
 
-DNSMASQ=(dnsmasq --keep-in-foreground --no-hosts --no-resolv --no-poll --user=nobody --pid-file=
-    --listen-address=$DNS_IP --bind-interfaces --port=53 --log-facility=-
-    --local=/capture.example/ --local=/127.in-addr.arpa/
-    --host-record=good2.capture.example,127.0.0.2
-    --host-record=good3.capture.example,127.0.0.3
-    --host-record=good4.capture.example,127.0.0.4
-    --ptr-record=5.0.0.127.in-addr.arpa,liar.capture.example
-    --address=/liar.capture.example/127.0.0.6
-    --ptr-record=7.0.0.127.in-addr.arpa,ghost.capture.example)
-printf '%s &\n' "${DNSMASQ[*]}" >>"$CMDLOG"
-# Started directly (not through x) so that $! is dnsmasq's own pid.
-"${DNSMASQ[@]}" >"$WORK/dnsmasq.log" 2>&1 &
-DNSMASQ_PID=$!
-HELPER_PIDS="${HELPER_PIDS:-} $DNSMASQ_PID"
-sleep 1
-kill -0 "$DNSMASQ_PID" 2>/dev/null || { log "dnsmasq did not start:"; cat "$WORK/dnsmasq.log" >&2; exit 1; }
+start_dnsmasq \
+    --local=/capture.example/ --local=/127.in-addr.arpa/ \
+    --host-record=good2.capture.example,127.0.0.2 \
+    --host-record=good3.capture.example,127.0.0.3 \
+    --host-record=good4.capture.example,127.0.0.4 \
+    --ptr-record=5.0.0.127.in-addr.arpa,liar.capture.example \
+    --address=/liar.capture.example/127.0.0.6 \
+    --ptr-record=7.0.0.127.in-addr.arpa,ghost.capture.example
 
 pf_start_init
 wait_port 127.0.0.1 25
-x sh -c "printf '127.0.0.1 localhost\n' > $SPOOL/etc/hosts"
-x sh -c "printf 'nameserver $DNS_IP\noptions timeout:1 attempts:2\n' > $SPOOL/etc/resolv.conf"
+use_private_dns
 
 x "${SMTPC[@]}" send --source 127.0.0.1 --to alice@capture.example --count "$N_GOOD1" --subject good
 for n in 2 3 4; do

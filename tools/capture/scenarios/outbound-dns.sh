@@ -36,22 +36,14 @@ Bounces for the failed mail go back to alice@capture.example (local, delivered).
 
 x postconf -e "smtp_host_lookup = dns" "disable_dns_lookups = no"
 
-DNSMASQ=(dnsmasq --keep-in-foreground --no-hosts --no-resolv --no-poll --user=nobody --pid-file=
-    --listen-address=$DNS_IP --bind-interfaces --port=53 --log-facility=-
-    --server=/tempfail.example/$DEAD_DNS
-    --mx-host=noaddr.example,mx.noaddr.example,10
-    --local=/noaddr.example/ --local=/nxdomain.example/)
-printf '%s &\n' "${DNSMASQ[*]}" >>"$CMDLOG"
-"${DNSMASQ[@]}" >"$WORK/dnsmasq.log" 2>&1 &
-DNSMASQ_PID=$!
-HELPER_PIDS="${HELPER_PIDS:-} $DNSMASQ_PID"
-sleep 1
-kill -0 "$DNSMASQ_PID" 2>/dev/null || { log "dnsmasq did not start:"; cat "$WORK/dnsmasq.log" >&2; exit 1; }
+start_dnsmasq \
+    --server=/tempfail.example/$DEAD_DNS \
+    --mx-host=noaddr.example,mx.noaddr.example,10 \
+    --local=/noaddr.example/ --local=/nxdomain.example/
 
 pf_start_init
 wait_port 127.0.0.1 25
-x sh -c "printf '127.0.0.1 localhost\n' > $SPOOL/etc/hosts"
-x sh -c "printf 'nameserver $DNS_IP\noptions timeout:1 attempts:2\n' > $SPOOL/etc/resolv.conf"
+use_private_dns
 
 for i in $(seq 1 "$N_TEMP"); do
     x "${SMTPC[@]}" send --from alice@capture.example --to "user$i@tempfail.example" --subject tempfail

@@ -52,21 +52,13 @@ x postconf -e "postscreen_access_list =" \
     "postscreen_dnsbl_action = enforce" \
     "postscreen_cache_map = btree:$PSC_CACHE"
 
-DNSMASQ=(dnsmasq --keep-in-foreground --no-hosts --no-resolv --no-poll --user=nobody --pid-file=
-    --listen-address=$DNS_IP --bind-interfaces --port=53 --log-facility=-
-    --local=/bl.capture.example/ --local=/127.in-addr.arpa/
-    --host-record=20.0.0.127.bl.capture.example,127.0.0.2)
-printf '%s &\n' "${DNSMASQ[*]}" >>"$CMDLOG"
-"${DNSMASQ[@]}" >"$WORK/dnsmasq.log" 2>&1 &
-DNSMASQ_PID=$!
-HELPER_PIDS="${HELPER_PIDS:-} $DNSMASQ_PID"
-sleep 1
-kill -0 "$DNSMASQ_PID" 2>/dev/null || { log "dnsmasq did not start:"; cat "$WORK/dnsmasq.log" >&2; exit 1; }
+start_dnsmasq \
+    --local=/bl.capture.example/ --local=/127.in-addr.arpa/ \
+    --host-record=20.0.0.127.bl.capture.example,127.0.0.2
 
 pf_start_init
 wait_port 127.0.0.1 25
-x sh -c "printf '127.0.0.1 localhost\n' > $SPOOL/etc/hosts"
-x sh -c "printf 'nameserver $DNS_IP\noptions timeout:1 attempts:2\n' > $SPOOL/etc/resolv.conf"
+use_private_dns
 
 x "${SMTPC[@]}" send --source "$CLEAN_IP" --to alice@capture.example --count "$N_CLEAN" --subject clean
 for i in $(seq 1 "$N_PREGREET"); do
