@@ -28,30 +28,30 @@ def shape(text: str) -> str:
 
 class Coverage:
     def __init__(self):
-        self.total = 0
         self.unrecognized = 0
         self.foreign = 0
-        self.by_program: Counter = Counter()  # (instance, program, recognized?) -> lines
-        self.formats: Counter = Counter()
+        # (instance, program, recognized?, timestamp format) -> lines: one count per line, from
+        # which total, by_program and formats are summed when asked for
+        self.lines: Counter = Counter()
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self._shapes: dict = {}  # shape -> [count, file, line, program, text]
         self.other_shapes = 0
 
     def feed(self, ev: Event) -> None:
-        self.total += 1
         ts = ev.ts
         if ts is not None:
-            if self.first_ts is None or ts < self.first_ts:
-                self.first_ts = ts
-            if self.last_ts is None or ts > self.last_ts:
+            last = self.last_ts
+            if last is None:
+                self.first_ts = self.last_ts = ts
+            elif ts > last:
                 self.last_ts = ts
-        if ev.fmt is not None:
-            self.formats[ev.fmt] += 1
+            elif ts < self.first_ts:
+                self.first_ts = ts
         kind = ev.kind
         if kind == UNRECOGNIZED:
             self.unrecognized += 1
-            self.by_program[(ev.instance or "-", ev.program or "-", False)] += 1
+            self.lines[(ev.instance, ev.program, False, ev.fmt)] += 1
             key = shape(ev.text if ev.program else ev.line)
             entry = self._shapes.get(key)
             if entry is not None:
@@ -63,11 +63,32 @@ class Coverage:
             return
         if kind == FOREIGN:
             self.foreign += 1
-        self.by_program[(ev.instance or "-", ev.program or "-", True)] += 1
+        self.lines[(ev.instance, ev.program, True, ev.fmt)] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.lines.values())
 
     @property
     def recognized(self) -> int:
         return self.total - self.unrecognized
+
+    @property
+    def by_program(self) -> Counter:
+        """(instance, program, recognized?) -> lines ("-" when unknown)."""
+        out: Counter = Counter()
+        for (inst, prog, ok, _), n in self.lines.items():
+            out[(inst or "-", prog or "-", ok)] += n
+        return out
+
+    @property
+    def formats(self) -> Counter:
+        """Timestamp format -> lines, in the order the formats first appeared."""
+        out: Counter = Counter()
+        for (_, _, _, fmt), n in self.lines.items():
+            if fmt is not None:
+                out[fmt] += n
+        return out
 
     def top_unrecognized(self, n: int = 10) -> list[dict]:
         items = sorted(self._shapes.items(), key=lambda kv: -kv[1][0])[:n]

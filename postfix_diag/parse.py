@@ -131,7 +131,7 @@ class _Envelope:
     """One envelope format, compiled alone so the parser can try the last format that matched
     first, and read its fields by fixed group numbers."""
 
-    __slots__ = ("name", "match", "idx", "has_ts", "outer")
+    __slots__ = ("name", "match", "idx", "has_ts", "outer", "in_order")
 
     def __init__(self, rule, compiler):
         from .grammar.compiler import build_matcher
@@ -152,6 +152,8 @@ class _Envelope:
         # ts, host, tag, pid, body (0 = the whole match, used only where has_ts/host/pid say so)
         self.idx = tuple(pos.get(n, 0) for n in ("ts", "host", "tag", "pid", "body"))
         self.outer = pos.get("outer_ts")
+        # groups 1-5 are exactly ts, host, tag, pid, body, then the rule marker: m.groups() will do
+        self.in_order = self.idx == (1, 2, 3, 4, 5) and m.regex.groups == 6
 
 
 class Parser:
@@ -166,7 +168,7 @@ class Parser:
         self._known = frozenset(self.grammar.programs) | EXTRA_PROGRAMS
         envelope_rules = [r for gf in self.grammar.files for r in gf.rules if "envelope" in r.programs]
         self._formats = [_Envelope(r, self.grammar.compiler) for r in envelope_rules]
-        self._last_format = self._formats[0]
+        self.parse_line = self._make_parse_line()
 
     # -- tag → (instance, service, program, is_postfix) -----------------------------------------
     def _split_tag(self, tag: str):
@@ -200,96 +202,109 @@ class Parser:
         if years.years_used:
             self.assumptions[name] = years.describe()
 
-    def _envelope(self, line: str):
-        fmt = self._last_format
-        m = fmt.match(line)
-        if m is None:
-            for fmt in self._formats:
-                m = fmt.match(line)
-                if m is not None:
-                    self._last_format = fmt
-                    break
-            else:
-                return None, None
-        return fmt, m
+    def _make_parse_line(self):
+        """Build ``parse_line(line, file="<string>", lineno=0, years=None) -> Event``.
 
-    def parse_line(self, line: str, file: str = "<string>", lineno: int = 0,
-                   years: YearGuesser | None = None) -> Event:
-        if line[:1] == "\x00":
-            line = line.lstrip("\x00")
-        if len(line) > MAX_LINE:
-            return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
-                         line[:200], {"reason": "line too long"}, file, lineno, line[:MAX_LINE])
-        fmt, m = self._envelope(line)
-        if m is None:
-            return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
-                         line, {"reason": "no syslog envelope"}, file, lineno, line)
-        ts_s, host, tag, pid, body = m.group(*fmt.idx)
-        name = fmt.name
-        if not fmt.has_ts:
-            ts = None
-            if not fmt.idx[1]:
-                host = None
-        elif name == "classic":
-            if years is None:
-                years = YearGuesser(self.year, None)
-            ts = years.epoch(ts_s)
-        elif fmt.outer:
-            ts = iso_epoch(m.group(fmt.outer))[0]
-            if ts is None and years is not None:
-                ts = years.epoch(ts_s)
-        else:
-            ts, iso_name = iso_epoch(ts_s)
-            if name == "iso":  # name the ISO variant; other envelopes (rfc5424) keep their own name
-                name = iso_name
-        t = self._tags.get(tag) or self._split_tag(tag)
-        if pid is not None:
-            pid = int(pid) if pid.isdigit() else None
-        if body[-3:] == ",,,":  # damage from CSV exports of logs: a run of commas after the message
-            body = body.rstrip(",")
-        if not t[3]:
-            return Event(FOREIGN, ts, host, t[0], t[1], t[2], pid, "info", None, body, {},
-                         file, lineno, line, name)
-        severity = "info"
-        text = body
-        if body[:1] in "wefp" and body.startswith(_SEVERITY_PREFIXES):
-            severity, text = body.split(": ", 1)
-        program = t[2]
-        matcher = self._bodies.get((program, severity)) or self._body_matcher(program, severity)
-        hit = matcher[0](text)
-        if hit is None:
-            if severity == "info":
-                return Event(UNRECOGNIZED, ts, host, t[0], t[1], program, pid, severity, None, text,
-                             {"reason": "no grammar rule"}, file, lineno, line, name)
-            return Event(severity, ts, host, t[0], t[1], program, pid, severity, None, text, {},
-                         file, lineno, line, name)
-        kind, names, idx, conversions, single = matcher[1][hit.lastindex]
-        if not idx:
-            fields = {}
-        else:
-            values = (hit.group(idx[0]),) if single else hit.group(*idx)
-            if None in values:
-                fields = {k: v for k, v in zip(names, values, strict=True) if v is not None}
+        A closure rather than a method: the hot path reads the parser's tables and the module's
+        names as local variables instead of looking up attributes and globals on every line.
+        """
+        formats = self._formats
+        tags_get, split_tag = self._tags.get, self._split_tag
+        bodies_get, body_matcher = self._bodies.get, self._body_matcher
+        last_format = formats[0]
+
+        def parse_line(line: str, file: str = "<string>", lineno: int = 0,
+                       years: YearGuesser | None = None) -> Event:
+            nonlocal last_format
+            if line[:1] == "\x00":
+                line = line.lstrip("\x00")
+            if len(line) > MAX_LINE:
+                return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
+                             line[:200], {"reason": "line too long"}, file, lineno, line[:MAX_LINE])
+            fmt = last_format
+            m = fmt.match(line)
+            if m is None:
+                for fmt in formats:
+                    m = fmt.match(line)
+                    if m is not None:
+                        last_format = fmt
+                        break
+                else:
+                    return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
+                                 line, {"reason": "no syslog envelope"}, file, lineno, line)
+            if fmt.in_order:
+                ts_s, host, tag, pid, body, _ = m.groups()
             else:
-                fields = dict(zip(names, values, strict=True))
-            for key, conv in conversions:
-                value = fields.get(key)
-                if value is not None:
-                    try:
-                        fields[key] = conv(value)
-                    except ValueError:
-                        pass
-        if kind == "reject":
-            action = fields.pop("kind", None) or fields.get("action", "reject")
-            fields["action"] = action
-            kind = ACCESS_KINDS.get(action, ACCESS_OTHER)
-        return Event(kind, ts, host, t[0], t[1], program, pid, severity, fields.pop("qid", None), text,
-                     fields, file, lineno, line, name)
+                ts_s, host, tag, pid, body = m.group(*fmt.idx)
+            name = fmt.name
+            if not fmt.has_ts:
+                ts = None
+                if not fmt.idx[1]:
+                    host = None
+            elif name == "classic":
+                if years is None:
+                    years = YearGuesser(self.year, None)
+                ts = years.epoch(ts_s)
+            elif fmt.outer:
+                ts = iso_epoch(m.group(fmt.outer))[0]
+                if ts is None and years is not None:
+                    ts = years.epoch(ts_s)
+            else:
+                ts, iso_name = iso_epoch(ts_s)
+                if name == "iso":  # name the ISO variant; other envelopes (rfc5424) keep their own name
+                    name = iso_name
+            instance, service, program, is_postfix = tags_get(tag) or split_tag(tag)
+            if pid is not None:
+                pid = int(pid) if pid.isdigit() else None
+            if body[-3:] == ",,,":  # damage from CSV exports of logs: a run of commas after the message
+                body = body.rstrip(",")
+            if not is_postfix:
+                return Event(FOREIGN, ts, host, instance, service, program, pid, "info", None, body, {},
+                             file, lineno, line, name)
+            severity = "info"
+            text = body
+            if body[:1] in "wefp" and body.startswith(_SEVERITY_PREFIXES):
+                severity, text = body.split(": ", 1)
+            match, table = bodies_get((program, severity)) or body_matcher(program, severity)
+            hit = match(text)
+            if hit is None:
+                if severity == "info":
+                    return Event(UNRECOGNIZED, ts, host, instance, service, program, pid, severity, None,
+                                 text, {"reason": "no grammar rule"}, file, lineno, line, name)
+                return Event(severity, ts, host, instance, service, program, pid, severity, None, text, {},
+                             file, lineno, line, name)
+            kind, names, idx, conversions, single = table[hit.lastindex]
+            if not idx:
+                fields = {}
+            else:
+                values = (hit.group(idx[0]),) if single else hit.group(*idx)
+                # names and group numbers come in pairs from the compiler; zip(strict=...) would
+                # cost a keyword argument on every line
+                if None in values:
+                    fields = {k: v for k, v in zip(names, values) if v is not None}  # noqa: B905
+                else:
+                    fields = dict(zip(names, values))  # noqa: B905
+                for key, conv in conversions:
+                    value = fields.get(key)
+                    if value is not None:
+                        try:
+                            fields[key] = conv(value)
+                        except ValueError:
+                            pass
+            if kind == "reject":
+                action = fields.pop("kind", None) or fields.get("action", "reject")
+                fields["action"] = action
+                kind = ACCESS_KINDS.get(action, ACCESS_OTHER)
+            return Event(kind, ts, host, instance, service, program, pid, severity, fields.pop("qid", None),
+                         text, fields, file, lineno, line, name)
+
+        return parse_line
 
     def parse_lines(self, lines: Iterable[str], file: str = "<string>", year: int | None = None):
         years = YearGuesser(year if year is not None else self.year, None)
+        parse = self.parse_line
         for lineno, line in enumerate(lines, 1):
-            yield self.parse_line(line, file, lineno, years)
+            yield parse(line, file, lineno, years)
 
 
 def iter_events(paths, year: int | None = None, parser: Parser | None = None) -> Iterator[Event]:

@@ -130,9 +130,13 @@ class Rule:
     title: ClassVar[str] = ""
     category: ClassVar[str] = "other"
     severity: ClassVar[str] = "warning"
-    # inputs: event kinds dispatched to feed(); whether feed_message/feed_session are wanted;
+    # inputs: event kinds dispatched to feed(); for "delivery" events, the statuses (sent,
+    # deferred, bounced, ...) dispatched to feed(), None for all of them (most delivery lines
+    # are status=sent: a rule that ignores those says so here and is not called for them);
+    # whether feed_message/feed_session are wanted;
     # catch_all: daemon severities of unclaimed lines handed to catch() (the GEN rules only)
     kinds: ClassVar[tuple[str, ...]] = ()
+    delivery_statuses: ClassVar[tuple[str, ...] | None] = None
     wants_messages: ClassVar[bool] = False
     wants_sessions: ClassVar[bool] = False
     wants_queue: ClassVar[bool] = False
@@ -251,6 +255,11 @@ class LineRule(Rule):
         super().__init__(max_samples)
         self.g = self.group()
         self.subjects = BoundedCounter()
+        # the hooks this rule overrides (None: the no-op default, which feed() does not call)
+        cls = type(self)
+        self._tally_hook = self.tally if cls.tally is not LineRule.tally else None
+        self._subject_hook = self.subject if cls.subject is not LineRule.subject else None
+        self._claim_hook = self.claim_only if cls.claim_only is not LineRule.claim_only else None
 
     def match(self, ev: Event) -> bool:
         return True
@@ -270,13 +279,16 @@ class LineRule(Rule):
 
     def feed(self, ev: Event) -> bool | None:
         if self.match(ev):
-            self.g.add(ev)
-            self.tally(ev, self.g)
-            s = self.subject(ev)
-            if s is not None:
-                self.subjects.add(s)
+            g = self.g
+            g.add(ev)
+            if self._tally_hook is not None:
+                self._tally_hook(ev, g)
+            if self._subject_hook is not None:
+                s = self._subject_hook(ev)
+                if s is not None:
+                    self.subjects.add(s)
             return True
-        if self.claim_only(ev):
+        if self._claim_hook is not None and self._claim_hook(ev):
             self.g.see(ev, sample=False)
             return True
         return None

@@ -150,6 +150,7 @@ class ChrootSockets(LineRule):
     severity = "error"
     kinds = ("socket_error", "sasl_misc", "milter_error", "dns_error", "connect_error", "delivery",
              "warning", "error", "fatal")
+    delivery_statuses = ("deferred", "bounced")
     count_unit = "warning/error lines"
     what = """A daemon tried to connect to a UNIX-domain socket given as an absolute host path (a Dovecot
     SASL or LMTP socket, a policy service, a milter, a socketmap server) and got `No such file or

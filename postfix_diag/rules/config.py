@@ -279,7 +279,7 @@ class LoopsBack(LineRule):
     title = "Mail for a domain loops back to this server"
     category = "config"
     severity = "error"
-    kinds = ("loops_back", "delivery")
+    kinds = ("loops_back", "delivery")  # every delivery status: any reason may say "loops back"
     count_unit = "lines"
     what = """The SMTP client found that the next hop for a domain is this very server (the MX or relayhost
     points here), but Postfix is not configured to accept that domain as final destination: `mail for

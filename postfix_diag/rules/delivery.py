@@ -85,6 +85,7 @@ class Deferrals(Rule):
     category = "delivery"
     severity = "warning"
     kinds = ("delivery", "status_only")
+    delivery_statuses = ("deferred",)
     wants_messages = True
     count_unit = "deferred messages (distinct queue ids); key = the most frequent cause"
     what = """Delivery attempts ended with `status=deferred`: Postfix keeps the message in the deferred
@@ -216,6 +217,7 @@ class DestinationDown(Rule):
     category = "delivery"
     severity = "error"
     kinds = ("delivery", "connect_error", "conversation")
+    delivery_statuses = ("sent", "deferred", "bounced")  # sent: the relays that work
     count_unit = ("deferred messages to it (one finding per host, key = host[ip]:port); error for a host on "
                   "this host/network or one that holds most failing mail, warning for other remote ones (top 10)")
     what = """Every connection to a next-hop host failed (`Connection refused`, `Connection timed out`, no
@@ -347,7 +349,7 @@ class BounceStorm(Rule):
     title = "Many messages bounced"
     category = "delivery"
     severity = "warning"
-    kinds = ("delivery", "bounce_notice")
+    kinds = ("delivery", "bounce_notice")  # every delivery status: the share of bounced messages
     count_unit = "bounced messages (distinct queue ids)"
     what = """Deliveries ended with `status=bounced`: the mail was returned to its sender with a
     non-delivery notification (`sender non-delivery notification: QUEUEID`)."""
@@ -439,6 +441,7 @@ class Backscatter(Rule):
     category = "delivery"
     severity = "warning"
     kinds = ("qmgr_queued", "bounce_notice", "delivery", "removed")
+    delivery_statuses = ("deferred", "bounced")
     wants_queue = True
     count_unit = "null-sender (<>) messages deferred or bounced"
     what = """Most of the mail that fails delivery has the null sender `<>` (MAILER-DAEMON): these are

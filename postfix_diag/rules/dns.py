@@ -294,6 +294,7 @@ class DeliveryDnsErrors(Rule):
     category = "dns"
     severity = "warning"
     kinds = ("dns_error", "delivery", "lookup_error")
+    delivery_statuses = ("deferred", "bounced")
     count_unit = "delivery attempts (lines) that failed on a DNS lookup"
     what = """The SMTP/LMTP client could not look up the next-hop destination: `Host or domain name not
     found. Name service error for name=... type=MX: Host not found, try again`, `unable to look up host

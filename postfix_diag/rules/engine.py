@@ -1,7 +1,9 @@
 """The rule engine: dispatches each event to the rules that declared its kind, hands finished
 messages and sessions to the rules that want them, and collects findings at the end.
 
-Per line the cost is one dict lookup (plus the handlers of that kind). A warning, error, fatal
+Per line the cost is one dict lookup (plus the handlers of that kind); ``delivery`` lines are
+dispatched by (kind, status), so that the many status=sent lines reach only the rules that
+declared they want them (``Rule.delivery_statuses``). A warning, error, fatal
 or panic line that no rule claims goes to the catch-all rules (GEN001/GEN002), so nothing that
 ``egrep '(warning|error|fatal|panic):'`` would show goes unreported.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 from ..events import FOREIGN, UNRECOGNIZED, Event
 from ..findings import Finding, sort_findings
 from .base import Rule
+
+DELIVERY = "delivery"
 
 
 class Engine:
@@ -36,19 +40,29 @@ class Engine:
                 catch.setdefault(sev, []).append(r.catch)
         self._dispatch = {k: tuple(v) for k, v in dispatch.items()}
         self._catch = {k: tuple(v) for k, v in catch.items()}
+        self._delivery_rules = tuple(r for r in self.rules if DELIVERY in r.kinds)
+        self._by_status: dict = {}  # delivery status -> handlers, filled as statuses show up
         self._msg_rules = tuple(r.feed_message for r in self.rules if r.wants_messages)
         self._session_rules = tuple(r.feed_session for r in self.rules if r.wants_sessions)
-        self.events = 0
         self.claimed = 0
         self.caught = 0
-        self.end_ts: float | None = None
+
+    def _delivery_handlers(self, status) -> tuple:
+        """The feed() of the rules that want delivery lines of ``status``, in registry order."""
+        handlers = self._by_status[status] = tuple(
+            r.feed for r in self._delivery_rules
+            if r.delivery_statuses is None or status in r.delivery_statuses)
+        return handlers
 
     def feed(self, ev: Event) -> None:
-        self.events += 1
-        ts = ev.ts
-        if ts is not None and (self.end_ts is None or ts > self.end_ts):
-            self.end_ts = ts
-        handlers = self._dispatch.get(ev.kind)
+        kind = ev.kind
+        if kind == DELIVERY:
+            status = ev.f.get("status")
+            handlers = self._by_status.get(status)
+            if handlers is None:
+                handlers = self._delivery_handlers(status)
+        else:
+            handlers = self._dispatch.get(kind)
         claimed = False
         if handlers is not None:
             for h in handlers:
@@ -58,7 +72,7 @@ class Engine:
             self.claimed += 1
             return
         sev = ev.severity
-        if sev != "info" and ev.kind != FOREIGN and ev.kind != UNRECOGNIZED:
+        if sev != "info" and kind != FOREIGN and kind != UNRECOGNIZED:
             catchers = self._catch.get(sev)
             if catchers:
                 self.caught += 1
@@ -74,9 +88,9 @@ class Engine:
             h(session)
 
     def finish(self, queued=None, end_ts: float | None = None) -> list[Finding]:
+        """``end_ts``: the time the log ends (its latest timestamp, as Coverage.last_ts has it)."""
         queued = list(queued or [])
-        end = end_ts if end_ts is not None else self.end_ts
-        per_rule = [(r, r.finish(queued, end)) for r in self.rules]
+        per_rule = [(r, r.finish(queued, end_ts)) for r in self.rules]
         ids = {f.id for _, fs in per_rule for f in fs}
         out: list[Finding] = []
         for r, fs in per_rule:

@@ -55,20 +55,20 @@ class StillQueued(Rule):
     )
     references = ("QSHAPE_README: Trouble shooting with qshape", "QSHAPE_README: Postfix queue directories")
 
-    kinds = ("qmgr_queued", "delivery", "removed")
+    kinds = ("qmgr_queued", "delivery", "removed")  # every delivery status: the latest line
     defers_to = ("QSH002",)
     MAX_TRACKED = 100_000
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
-        self.last_line: dict = {}  # (host, qid) -> Sample of its latest queue/delivery line
+        self.last_line: dict = {}  # (host, qid) -> (file, line, text) of its latest queue/delivery line
 
     def feed(self, ev):
         key = (ev.host, ev.qid)
         if ev.kind == "removed":
             self.last_line.pop(key, None)
         elif key in self.last_line or len(self.last_line) < self.MAX_TRACKED:
-            self.last_line[key] = Sample(ev.file or "", ev.lineno or 0, ev.line or ev.text)
+            self.last_line[key] = (ev.file, ev.lineno, ev.line or ev.text)  # a Sample at the end
         return None
 
     def finish(self, queued, end_ts):
@@ -97,9 +97,10 @@ class StillQueued(Rule):
             if end_ts is not None and m.arrival_ts is not None:
                 oldest = max(oldest, end_ts - m.arrival_ts)
             if len(g.samples) < self.max_samples:
-                sample = self.last_line.get((m.host, m.qid))
-                if sample is not None:
-                    g.samples.append(sample)
+                where = self.last_line.get((m.host, m.qid))
+                if where is not None:
+                    file, lineno, text = where
+                    g.samples.append(Sample(file or "", lineno or 0, text))
         old = oldest >= OLD_AFTER
         return [self.make(
             g, f"{plural(g.count, 'message')} still queued at the end of the log; the oldest for {_age(oldest)}.",
@@ -124,6 +125,7 @@ class Expired(Rule):
     category = "queue"
     severity = "warning"
     kinds = ("expired", "postsuper", "delivery")
+    delivery_statuses = ("expired",)
     count_unit = "messages (distinct queue ids)"
     what = """qmgr gave up on messages: `from=<...>, status=expired, returned to sender` after
     maximal_queue_lifetime (bounce_queue_lifetime for bounces), or `status=force-expired` after an
