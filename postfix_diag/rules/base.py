@@ -325,3 +325,22 @@ def top_key(counter: Counter) -> str | None:
         if best is None or n > counter[best]:
             best = k
     return best
+
+
+class ProblemRule(LineRule):
+    """A line rule whose finding breaks down by problem and by program (TLS setup, queue storage,
+    system resources). Subclasses say what the problem of a matched line is in ``problem()``."""
+
+    def problem(self, ev: Event) -> str:
+        raise NotImplementedError
+
+    def tally(self, ev: Event, g: Group) -> None:
+        g.tally("by_problem", self.problem(ev))
+        g.tally("by_program", ev.program)
+
+    @staticmethod
+    def top_problems(g: Group) -> str:
+        return ", ".join(k for k, _ in g.top("by_problem", 3))
+
+    def evidence(self, g: Group) -> dict:
+        return {"by_problem": g.breakdown("by_problem"), "by_program": g.breakdown("by_program")}

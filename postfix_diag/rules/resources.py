@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .base import LineRule, plural, register
+from .base import LineRule, ProblemRule, plural, register
 from .chroot import chroot_socket_suspect
 
 _DISK = ("No space left on device", "queue file write error", "not enough free space in mail queue",
@@ -20,7 +20,7 @@ def _disk(text: str) -> str | None:
 
 
 @register
-class QueueDisk(LineRule):
+class QueueDisk(ProblemRule):
     id = "RES001"
     name = "queue-disk-full"
     title = "Mail queue file system full, or queue file write errors"
@@ -66,16 +66,12 @@ class QueueDisk(LineRule):
             self._what = _disk(ev.text)
         return self._what is not None
 
-    def tally(self, ev, g):
-        g.tally("by_problem", self._what)
-        g.tally("by_program", ev.program)
+    def problem(self, ev):
+        return self._what
 
     def summarize(self, g):
-        probs = ", ".join(k for k, _ in g.top("by_problem", 3))
+        probs = self.top_problems(g)
         return f"{plural(g.count, 'line')} about queue storage ({probs}): Postfix cannot accept mail."
-
-    def evidence(self, g):
-        return {"by_problem": g.breakdown("by_problem"), "by_program": g.breakdown("by_program")}
 
 
 _MEM_RE = re.compile(r"\bfork\b[^:]{0,40}: |Cannot allocate memory|out of memory|Resource temporarily unavailable|"
@@ -83,7 +79,7 @@ _MEM_RE = re.compile(r"\bfork\b[^:]{0,40}: |Cannot allocate memory|out of memory
 
 
 @register
-class ForkMemory(LineRule):
+class ForkMemory(ProblemRule):
     id = "RES002"
     name = "fork-memory-failure"
     title = "Processes cannot fork or allocate memory"
@@ -127,16 +123,12 @@ class ForkMemory(LineRule):
         self._what = "fork failed" if m.group(0).startswith("fork") else m.group(0)
         return True
 
-    def tally(self, ev, g):
-        g.tally("by_problem", self._what)
-        g.tally("by_program", ev.program)
+    def problem(self, ev):
+        return self._what
 
     def summarize(self, g):
-        probs = ", ".join(k for k, _ in g.top("by_problem", 3))
+        probs = self.top_problems(g)
         return f"{plural(g.count, 'line')} about exhausted system resources ({probs})."
-
-    def evidence(self, g):
-        return {"by_problem": g.breakdown("by_problem"), "by_program": g.breakdown("by_program")}
 
 
 @register

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .base import LineRule, plural, register
+from .base import LineRule, ProblemRule, plural, register
 
 # "TLS library problem" lines that come from loading files at startup, not from a peer.
 _SETUP_PROBLEM = re.compile(
@@ -22,7 +22,7 @@ def tls_setup_problem(ev) -> bool:
 
 
 @register
-class TlsSetup(LineRule):
+class TlsSetup(ProblemRule):
     id = "TLS001"
     name = "tls-setup-broken"
     title = "TLS cannot be set up (certificate, key or library problem)"
@@ -67,17 +67,13 @@ class TlsSetup(LineRule):
     def subject(self, ev):
         return ev.f.get("file")
 
-    def tally(self, ev, g):
-        what = ev.f.get("what") or ("disabling TLS support" if "disabling TLS" in ev.text else "TLS library problem")
-        g.tally("by_problem", what)
-        g.tally("by_program", ev.program)
+    def problem(self, ev):
+        return ev.f.get("what") or ("disabling TLS support" if "disabling TLS" in ev.text else "TLS library problem")
 
     def summarize(self, g):
-        probs = ", ".join(k for k, _ in g.top("by_problem", 3))
+        probs = self.top_problems(g)
         return f"{plural(g.count, 'TLS setup error')} ({probs}): TLS is disabled or broken."
 
-    def evidence(self, g):
-        return {"by_problem": g.breakdown("by_problem"), "by_program": g.breakdown("by_program")}
 
 
 @register
