@@ -33,11 +33,18 @@ class Analysis:
         return out
 
 
+def tracker_for(engine: Engine) -> Tracker:
+    """A tracker that hands finished messages (and, when a rule reads them, smtpd sessions) to
+    the engine's rules."""
+    return Tracker(on_message=engine.feed_message,
+                   on_session=engine.feed_session if engine.wants_sessions else None)
+
+
 def run(events: Iterable, engine: Engine | None = None) -> tuple[Coverage, list[Finding], list[Message]]:
     """Feed events through coverage, tracker and rules; return what they found."""
     engine = engine or Engine()
     coverage = Coverage()
-    tracker = Tracker(on_message=engine.feed_message, on_session=engine.feed_session)
+    tracker = tracker_for(engine)
     cov_feed, track_feed, rule_feed = coverage.feed, tracker.feed, engine.feed
     for ev in events:
         cov_feed(ev)

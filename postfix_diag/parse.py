@@ -15,6 +15,7 @@ from .events import ACCESS_KINDS, ACCESS_OTHER, FOREIGN, UNRECOGNIZED, Event
 from .inputs import Source, read_lines, resolve
 
 MAX_LINE = 32 * 1024  # longer lines are not matched (Postfix's own log records are far shorter)
+MAX_TAGS = 10_000  # distinct syslog tags remembered (see Parser._split_tag)
 _MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
 _SEVERITY_PREFIXES = ("warning: ", "error: ", "fatal: ", "panic: ")
 # Postfix programs that log without being named in a grammar section.
@@ -172,6 +173,8 @@ class Parser:
 
     # -- tag → (instance, service, program, is_postfix) -----------------------------------------
     def _split_tag(self, tag: str):
+        """(instance, service, program, is_postfix, info matcher) of a tag, cached: the matcher
+        of the program's info lines rides along, as most lines have no severity prefix."""
         parts = [p for p in tag.split("/") if p]
         program = parts[-1] if parts else tag
         instance = parts[0] if parts else tag
@@ -179,7 +182,10 @@ class Parser:
         is_postfix = program in self._known and (instance.startswith("postfix") or len(parts) >= 2)
         if len(parts) == 1 and instance.startswith("postfix") and program not in self._known:
             is_postfix = True  # e.g. postfix-script variants under a syslog_name
-        result = (instance, service, program, is_postfix)
+        info = (self._bodies.get((program, "info")) or self._body_matcher(program, "info")) if is_postfix else None
+        result = (instance, service, program, is_postfix, info)
+        if len(self._tags) >= MAX_TAGS:  # other programs' tags are many in some logs: keep memory flat
+            self._tags.clear()
         self._tags[tag] = result
         return result
 
@@ -189,6 +195,8 @@ class Parser:
         table = {g: (r.kind, r.names, r.group_indexes, r.conversions, len(r.group_indexes) == 1)
                  for g, r in m.by_group.items()}
         result = (m.regex.match if m.regex is not None else (lambda _text: None), table)
+        if len(self._bodies) >= MAX_TAGS:
+            self._bodies.clear()
         self._bodies[(program, severity)] = result
         return result
 
@@ -212,15 +220,18 @@ class Parser:
         tags_get, split_tag = self._tags.get, self._split_tag
         bodies_get, body_matcher = self._bodies.get, self._body_matcher
         last_format = formats[0]
+        # module globals as closure variables: cheaper to read on every line
+        event, unrecognized, foreign, max_line = Event, UNRECOGNIZED, FOREIGN, MAX_LINE
+        severity_prefixes, access_kinds = _SEVERITY_PREFIXES, ACCESS_KINDS
 
         def parse_line(line: str, file: str = "<string>", lineno: int = 0,
                        years: YearGuesser | None = None) -> Event:
             nonlocal last_format
             if line[:1] == "\x00":
                 line = line.lstrip("\x00")
-            if len(line) > MAX_LINE:
-                return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
-                             line[:200], {"reason": "line too long"}, file, lineno, line[:MAX_LINE])
+            if len(line) > max_line:
+                return event(unrecognized, None, None, None, None, None, None, "info", None,
+                             line[:200], {"reason": "line too long"}, file, lineno, line[:max_line])
             fmt = last_format
             m = fmt.match(line)
             if m is None:
@@ -230,7 +241,7 @@ class Parser:
                         last_format = fmt
                         break
                 else:
-                    return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
+                    return event(unrecognized, None, None, None, None, None, None, "info", None,
                                  line, {"reason": "no syslog envelope"}, file, lineno, line)
             if fmt.in_order:
                 ts_s, host, tag, pid, body, _ = m.groups()
@@ -244,7 +255,9 @@ class Parser:
             elif name == "classic":
                 if years is None:
                     years = YearGuesser(self.year, None)
-                ts = years.epoch(ts_s)
+                ts = years.cache.get(ts_s)  # the common case, without a method call
+                if ts is None:
+                    ts = years.epoch(ts_s)
             elif fmt.outer:
                 ts = iso_epoch(m.group(fmt.outer))[0]
                 if ts is None and years is not None:
@@ -253,25 +266,27 @@ class Parser:
                 ts, iso_name = iso_epoch(ts_s)
                 if name == "iso":  # name the ISO variant; other envelopes (rfc5424) keep their own name
                     name = iso_name
-            instance, service, program, is_postfix = tags_get(tag) or split_tag(tag)
+            instance, service, program, is_postfix, info = tags_get(tag) or split_tag(tag)
             if pid is not None:
                 pid = int(pid) if pid.isdigit() else None
             if body[-3:] == ",,,":  # damage from CSV exports of logs: a run of commas after the message
                 body = body.rstrip(",")
             if not is_postfix:
-                return Event(FOREIGN, ts, host, instance, service, program, pid, "info", None, body, {},
+                return event(foreign, ts, host, instance, service, program, pid, "info", None, body, {},
                              file, lineno, line, name)
             severity = "info"
             text = body
-            if body[:1] in "wefp" and body.startswith(_SEVERITY_PREFIXES):
+            if body[:1] in "wefp" and body.startswith(severity_prefixes):
                 severity, text = body.split(": ", 1)
-            match, table = bodies_get((program, severity)) or body_matcher(program, severity)
+                match, table = bodies_get((program, severity)) or body_matcher(program, severity)
+            else:
+                match, table = info
             hit = match(text)
             if hit is None:
                 if severity == "info":
-                    return Event(UNRECOGNIZED, ts, host, instance, service, program, pid, severity, None,
+                    return event(unrecognized, ts, host, instance, service, program, pid, severity, None,
                                  text, {"reason": "no grammar rule"}, file, lineno, line, name)
-                return Event(severity, ts, host, instance, service, program, pid, severity, None, text, {},
+                return event(severity, ts, host, instance, service, program, pid, severity, None, text, {},
                              file, lineno, line, name)
             kind, names, idx, conversions, single = table[hit.lastindex]
             if not idx:
@@ -294,8 +309,8 @@ class Parser:
             if kind == "reject":
                 action = fields.pop("kind", None) or fields.get("action", "reject")
                 fields["action"] = action
-                kind = ACCESS_KINDS.get(action, ACCESS_OTHER)
-            return Event(kind, ts, host, instance, service, program, pid, severity, fields.pop("qid", None),
+                kind = access_kinds.get(action, ACCESS_OTHER)
+            return event(kind, ts, host, instance, service, program, pid, severity, fields.pop("qid", None),
                          text, fields, file, lineno, line, name)
 
         return parse_line

@@ -142,14 +142,18 @@ class Tracker:
             "discard": self._discard,
             "master_start": self._master_start,
             "bounce_notice": self._bounce_notice,
-            "connect": self._connect,
-            "disconnect": self._disconnect,
-            "lost_connection": self._session_end,
-            "timeout": self._session_end,
-            "error_limit": self._session_end,
-            "tls_established": self._tls,
-            "reject": self._reject,
+            "reject": self._reject_message,
         }
+        if on_session is not None:  # sessions are followed only for someone who reads them
+            self._dispatch.update({
+                "connect": self._connect,
+                "disconnect": self._disconnect,
+                "lost_connection": self._session_end,
+                "timeout": self._session_end,
+                "error_limit": self._session_end,
+                "tls_established": self._tls,
+                "reject": self._reject,
+            })
 
     # --- plumbing -----------------------------------------------------------------------------
     def feed(self, ev: Event) -> None:
@@ -379,6 +383,9 @@ class Tracker:
         s = self.sessions.get((ev.host, ev.pid))
         if s is not None:
             s.rejects += 1
+        self._reject_message(ev)
+
+    def _reject_message(self, ev):
         # A message rejected whole (cleanup header/body checks, a milter at end of data) is
         # deleted without a "removed" line.
         if ev.qid and ev.qid != "NOQUEUE" and (

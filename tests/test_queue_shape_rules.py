@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from postfix_diag import qshape as qs
+from postfix_diag.analyze import tracker_for
 from postfix_diag.parse import Parser, iter_events
 from postfix_diag.rules import REGISTRY, Engine
 from postfix_diag.track import Tracker
@@ -29,7 +30,7 @@ def _case(name):
 def _run(lines, **engine_kw):
     parser = Parser(year=2026)
     engine = Engine(**engine_kw)
-    tracker = Tracker(on_message=engine.feed_message, on_session=engine.feed_session)
+    tracker = tracker_for(engine)
     last = None
     for ev in parser.parse_lines(lines, "<case>", 2026):
         tracker.feed(ev)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from postfix_diag.analyze import tracker_for
 from postfix_diag.findings import SEVERITY_RANK
 from postfix_diag.parse import Parser
 from postfix_diag.rules import REGISTRY, Engine
-from postfix_diag.track import Tracker
 
 CASES_DIR = Path(__file__).parent / "rule_cases"
 
@@ -40,7 +40,7 @@ CASES = load_cases()
 def run_lines(lines, year=2026, max_samples=5):
     parser = Parser(year=year)
     engine = Engine(max_samples=max_samples)
-    tracker = Tracker(on_message=engine.feed_message, on_session=engine.feed_session)
+    tracker = tracker_for(engine)
     last = None
     for ev in parser.parse_lines(lines, "<case>", year):
         tracker.feed(ev)

@@ -31,12 +31,12 @@ def findings_of(path: Path):
         analyze = None
     if analyze is not None:
         return analyze([str(path)]).findings
+    from postfix_diag.analyze import tracker_for
     from postfix_diag.parse import iter_events
     from postfix_diag.rules import Engine
-    from postfix_diag.track import Tracker
 
     engine = Engine()
-    tracker = Tracker(on_message=engine.feed_message, on_session=engine.feed_session)
+    tracker = tracker_for(engine)
     last = None
     for ev in iter_events([str(path)]):
         tracker.feed(ev)

@@ -59,6 +59,10 @@ class Grammar:
         m = self._cache.get(key)
         if m is None:
             own = [r for r in self._rules if program in r.programs and r.severity == severity]
+            if not own and program != "<any>":
+                # a program without rules of its own (any syslog_name): share one matcher, so
+                # that a log full of odd tags neither compiles nor keeps one per tag
+                return self.body("<any>", severity)
             shared = [r for r in self._rules if ANY in r.programs and r.severity == severity]
             m = self._cache[key] = build_matcher(own + shared, self.compiler)
         return m

@@ -83,6 +83,11 @@ class Engine:
         for h in self._msg_rules:
             h(msg)
 
+    @property
+    def wants_sessions(self) -> bool:
+        """Whether any rule reads smtpd sessions (the tracker follows them only then)."""
+        return bool(self._session_rules)
+
     def feed_session(self, session) -> None:
         for h in self._session_rules:
             h(session)

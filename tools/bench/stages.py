@@ -10,18 +10,18 @@ from __future__ import annotations
 import sys
 import time
 
+from postfix_diag.analyze import tracker_for
 from postfix_diag.coverage import Coverage
 from postfix_diag.inputs import resolve
 from postfix_diag.parse import Parser
 from postfix_diag.rules import Engine
-from postfix_diag.track import Tracker
 
 
 def main() -> int:
     source = resolve([sys.argv[1] if len(sys.argv) > 1 else "bench-out/bench-1000000.log"])[0]
     for stage in ("parse", "+coverage", "+tracker", "+rules"):
         parser, coverage, engine = Parser(), Coverage(), Engine()
-        tracker = Tracker(engine.feed_message, engine.feed_session)
+        tracker = tracker_for(engine)
         start, n = time.process_time(), 0
         for ev in parser.parse_source(source):
             n += 1
