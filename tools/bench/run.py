@@ -6,7 +6,9 @@
 2. Times `postfix-diag analyze --format json` and `postfix-diag summary --format json` on each,
    and pflogsumm on the same file when it is installed (apt-get install pflogsumm).
 3. Prints lines/s, the ratio to pflogsumm, and peak RSS (the child's ru_maxrss).
-Each command runs once, in its own process, with output to /dev/null.
+Each command runs BENCH_RUNS times (default 3), in its own process, with output to /dev/null; the
+runs of the commands alternate (A B C, A B C, ...) so that a change in the machine's load touches
+them alike, and the median time of each is reported. The load average is printed with the table.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench-out"
 SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000000,5000000").split(",")]
+RUNS = max(1, int(os.environ.get("BENCH_RUNS", "3")))
 
 
 def measure(cmd: list[str]) -> tuple[float, float, int]:
@@ -53,16 +56,21 @@ def main() -> int:
             commands.append(("postfix-diag summary", [exe, "summary", "--format", "json", str(log)]))
         if pflogsumm:
             commands.append(("pflogsumm", [pflogsumm, str(log)]))
-        results = {}
-        for name, cmd in commands:
-            print(f"running {name} on {lines:,} lines ...", flush=True)
-            results[name] = measure(cmd)
+        runs: dict = {name: [] for name, _ in commands}
+        for i in range(RUNS):
+            for name, cmd in commands:
+                print(f"run {i + 1}/{RUNS}: {name} on {lines:,} lines ...", flush=True)
+                runs[name].append(measure(cmd))
+        # the median time, the highest peak RSS and the highest exit status of the runs
+        results = {name: (sorted(r[0] for r in rs)[len(rs) // 2], max(r[1] for r in rs), max(r[2] for r in rs))
+                   for name, rs in runs.items()}
         base = results.get("pflogsumm")
         for name, (secs, rss, code) in results.items():
             rate = lines / secs
             ratio = f"{rate / (lines / base[0]):.2f}x" if base else "n/a"
             rows.append((f"{lines:,}", name, f"{secs:.2f}", f"{rate:,.0f}", ratio, f"{rss:,.0f}", code))
     print()
+    print(f"median of {RUNS} run(s) each; load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'lines':>10}  {'command':<22} {'seconds':>8} {'lines/s':>10} {'vs pflogsumm':>12} {'peak RSS MiB':>12} exit")
     for r in rows:
         print(f"{r[0]:>10}  {r[1]:<22} {r[2]:>8} {r[3]:>10} {r[4]:>12} {r[5]:>12} {r[6]:>4}")
