@@ -349,7 +349,9 @@ class BounceStorm(Rule):
     title = "Many messages bounced"
     category = "delivery"
     severity = "warning"
-    kinds = ("delivery", "bounce_notice")  # every delivery status: the share of bounced messages
+    kinds = ("delivery", "bounce_notice")
+    delivery_statuses = ("bounced",)
+    wants_messages = True  # the messages with a delivery attempt: the whole of the bounced share
     count_unit = "bounced messages (distinct queue ids)"
     what = """Deliveries ended with `status=bounced`: the mail was returned to its sender with a
     non-delivery notification (`sender non-delivery notification: QUEUEID`)."""
@@ -384,18 +386,23 @@ class BounceStorm(Rule):
         super().__init__(max_samples)
         self.g = self.group()
         self.bounced = _IdSet()
-        self.seen = _IdSet()
+        self.attempted = 0  # messages (finished ones, from the tracker) with a delivery attempt
         self.reasons = BoundedCounter(500)
         self.domains = BoundedCounter()
         self.notifications = 0
+
+    @staticmethod
+    def _attempted(msg) -> bool:
+        return any(r.attempts for r in msg.recipients.values())
+
+    def feed_message(self, msg):
+        if self._attempted(msg):
+            self.attempted += 1
 
     def feed(self, ev):
         if ev.kind == "bounce_notice":
             if "non-delivery" in (ev.f.get("notice") or ""):
                 self.notifications += 1
-            return None
-        self.seen.add((ev.host, ev.qid))
-        if ev.f.get("status") != "bounced":
             return None
         if self.bounced.add((ev.host, ev.qid)):
             self.g.add(ev)
@@ -411,7 +418,7 @@ class BounceStorm(Rule):
         n = len(self.bounced)
         if not n:
             return []
-        total = len(self.seen)
+        total = self.attempted + sum(1 for m in queued if self._attempted(m))
         share = n / total if total else 1.0
         storm = n >= self.STORM_MESSAGES and share >= self.STORM_SHARE
         return [self.make(
