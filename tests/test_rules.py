@@ -110,3 +110,21 @@ def test_case_lines_are_recognized():
             if ev.kind == "unrecognized":
                 bad.append(f"{case['name']}: {line}")
     assert not bad, "unrecognized lines in rule cases:\n" + "\n".join(bad)
+
+
+def test_delivery_rules_forget_messages_that_left_the_queue():
+    """DLV001/DLV003/DLV004 count distinct messages without keeping every queue id of the log:
+    what they remember is only the messages still in flight (captured logs, see their READMEs)."""
+    root = Path(__file__).resolve().parents[1] / "sample_logs"
+    for name in ("bounce-storm", "relay-down"):
+        engine = Engine()
+        tracker = tracker_for(engine)
+        for ev in Parser(year=2026).parse_lines((root / name / "maillog").read_text().splitlines(), name, 2026):
+            tracker.feed(ev)
+            engine.feed(ev)
+        queued = {(m.host, m.qid) for m in tracker.messages.values()}
+        rules = {r.id: r for r in engine.rules}
+        assert set(rules["DLV001"].inflight) <= queued | {(m.host, m.orig_qid) for m in tracker.messages.values()}
+        assert rules["DLV004"].other_inflight <= queued
+        found = {f.id: f for f in engine.finish(queued=tracker.finish())}
+        assert found["DLV001"].count == rules["DLV001"].finished.messages + len(rules["DLV001"].inflight) > 0

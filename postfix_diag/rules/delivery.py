@@ -126,11 +126,13 @@ class Deferrals(Rule):
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.g = self.group()
-        self.deferred = _IdSet()
-        self.by_cause: dict[str, _IdSet] = {}
+        # Deferred messages are counted when they leave the queue (feed_message) or at the end of
+        # the log, so that only those in flight are remembered, not every queue id of the log.
+        self.inflight: dict = {}  # (host, qid) -> [causes, suspended?] of deferred messages in flight
+        self.finished = _Tally()  # deferred messages that left the queue
+        self.cause_order: dict = {}  # causes in the order first seen (ties in the breakdown)
         self.samples_by_cause: dict[str, Group] = {}
         self.domains = BoundedCounter()
-        self.suspended = _IdSet()
         self.recovered = 0
         self.lost = 0  # finished without being delivered (bounced, expired)
 
@@ -139,18 +141,24 @@ class Deferrals(Rule):
             return None
         reason = ev.f.get("reason") or ""
         cause = deferral_cause(reason)
+        self.cause_order.setdefault(cause, None)
         key = (ev.host, ev.qid)
-        new = self.deferred.add(key)
-        ids = self.by_cause.get(cause)
-        if ids is None:
-            ids = self.by_cause[cause] = _IdSet()
-        if ids.add(key):
+        entry = self.inflight.get(key)
+        new = entry is None
+        if new:
+            entry = [set(), False]
+            if len(self.inflight) < MAX_IDS:
+                self.inflight[key] = entry
+            else:  # too many in flight: count this one now, approximately
+                self.finished.add(entry)
+        if cause not in entry[0]:
+            entry[0].add(cause)
             g = self.samples_by_cause.get(cause)
             if g is None:
                 g = self.samples_by_cause[cause] = Group(1)
             g.see(ev)
         if reason.startswith(SUSPENDED):
-            self.suspended.add(key)
+            entry[1] = True
         if new:
             self.g.add(ev, sample=False)
             self.domains.add(domain_of(ev.f.get("to")) or "(none)")
@@ -159,20 +167,26 @@ class Deferrals(Rule):
         return True
 
     def feed_message(self, msg):
-        if (msg.host, msg.qid) not in self.deferred:
+        entry = self.inflight.pop((msg.host, msg.qid), None)
+        if entry is None:
             return
+        self.finished.add(entry)
         if msg.expired or any(r.status in ("bounced", "expired") for r in msg.recipients.values()):
             self.lost += 1
         elif not msg.pending:
             self.recovered += 1
 
     def finish(self, queued, end_ts):
-        n = len(self.deferred)
+        tally = self.finished.copy()
+        for entry in self.inflight.values():
+            tally.add(entry)
+        n = tally.messages
         if not n:
             return []
         still = sum(1 for m in queued  # a requeued message (postsuper -r) has a new queue id
-                    if (m.host, m.qid) in self.deferred or (m.host, m.orig_qid) in self.deferred)
-        causes = sorted(self.by_cause.items(), key=lambda kv: -len(kv[1]))
+                    if (m.host, m.qid) in self.inflight or (m.host, m.orig_qid) in self.inflight)
+        order = {c: i for i, c in enumerate(self.cause_order)}
+        causes = sorted(tally.by_cause.items(), key=lambda kv: (-kv[1], order[kv[0]]))
         g = self.g
         # one sample per cause first, so that every cause is shown
         g.samples = [s for c, _ in causes for s in self.samples_by_cause[c].samples][: self.max_samples]
@@ -183,13 +197,36 @@ class Deferrals(Rule):
         if hint:
             steps.insert(1, hint)
         return [self.make(
-            g, f"{plural(n, 'message')} deferred, mostly {top} ({len(causes[0][1])}); "
+            g, f"{plural(n, 'message')} deferred, mostly {top} ({causes[0][1]}); "
                f"{self.recovered} delivered later, {still} still queued at the end of the log, {self.lost} returned or expired.",
             count=n, severity=severity, remediation=steps, key=top,
-            evidence={"by_cause": {c: len(ids) for c, ids in causes},
+            evidence={"by_cause": dict(causes),
                       "top_domains": self.domains.top(),
-                      "suspended_destinations_messages": len(self.suspended),
+                      "suspended_destinations_messages": tally.suspended,
                       "delivered_later": self.recovered, "still_queued": still, "returned_or_expired": self.lost})]
+
+
+class _Tally:
+    """Deferred messages counted: in all, per cause, and those deferred by a suspended destination."""
+
+    __slots__ = ("messages", "by_cause", "suspended")
+
+    def __init__(self):
+        self.messages = 0
+        self.by_cause: dict = {}
+        self.suspended = 0
+
+    def add(self, entry) -> None:
+        causes, suspended = entry
+        self.messages += 1
+        for c in causes:
+            self.by_cause[c] = self.by_cause.get(c, 0) + 1
+        self.suspended += suspended
+
+    def copy(self) -> _Tally:
+        t = _Tally()
+        t.messages, t.by_cause, t.suspended = self.messages, dict(self.by_cause), self.suspended
+        return t
 
 
 _CAUSE_HINTS = {
@@ -489,7 +526,9 @@ class Backscatter(Rule):
         self.g = self.group()
         self.null: set = set()  # (host, qid) of null-sender messages in flight
         self.failed_null = _IdSet()
-        self.failed_other = _IdSet()
+        # other failed messages: remembered while in flight, counted when removed (or at the end)
+        self.other_inflight: set = set()
+        self.other_removed = 0
         self.domains = BoundedCounter()
 
     def feed(self, ev):
@@ -504,6 +543,9 @@ class Backscatter(Rule):
                 self.null.add((ev.host, new))
         elif kind == "removed":
             self.null.discard(key)
+            if key in self.other_inflight:
+                self.other_inflight.discard(key)
+                self.other_removed += 1
         elif ev.f.get("status") in ("deferred", "bounced"):
             if key in self.null:
                 if self.failed_null.add(key):
@@ -511,13 +553,16 @@ class Backscatter(Rule):
                     self.domains.add(domain_of(ev.f.get("to")))
                 else:
                     self.g.see(ev, sample=False)
-            else:
-                self.failed_other.add(key)
+            elif key not in self.other_inflight:
+                if len(self.other_inflight) < MAX_IDS:
+                    self.other_inflight.add(key)
+                else:  # too many in flight: count it now, approximately
+                    self.other_removed += 1
         return None
 
     def finish(self, queued, end_ts):
         n = len(self.failed_null)
-        total = n + len(self.failed_other)
+        total = n + self.other_removed + len(self.other_inflight)
         if n < self.MIN_MESSAGES or n / total < self.MIN_SHARE:
             return []
         in_queue = sum(1 for m in queued if m.sender == "")
