@@ -16,6 +16,9 @@ from .inputs import Source, read_lines, resolve
 
 MAX_LINE = 32 * 1024  # longer lines are not matched (Postfix's own log records are far shorter)
 MAX_TAGS = 10_000  # distinct syslog tags remembered (see Parser._split_tag)
+# Timestamps converted and remembered: a log is in time order, so a stamp repeats within its own
+# second; a few thousand cover any interleaving of hosts, and memory does not grow with the log.
+STAMP_CACHE = 4096
 _MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
 _SEVERITY_PREFIXES = ("warning: ", "error: ", "fatal: ", "panic: ")
 # Postfix programs that log without being named in a grammar section.
@@ -84,7 +87,7 @@ class YearGuesser:
         except (ValueError, OverflowError):
             return None
         self.years_used.add(year)
-        if len(self.cache) > 100_000:  # one entry per distinct second: keep memory flat
+        if len(self.cache) >= STAMP_CACHE:  # one entry per distinct second: keep memory flat
             self.cache.clear()
         if self.explicit is None or mon == self.last_month:
             self.cache[ts] = value
@@ -122,7 +125,7 @@ def iso_epoch(ts: str):
     else:
         name = "iso-local"
     result = (value, name)
-    if len(_iso_cache) > 200_000:
+    if len(_iso_cache) >= STAMP_CACHE:
         _iso_cache.clear()
     _iso_cache[ts] = result
     return result
