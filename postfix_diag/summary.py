@@ -5,11 +5,10 @@ Memory does not grow with the log, so that millions of lines stay cheap:
 1. ``Part.consume``: one pass over the event stream. Each event of interest is joined with the
    per-message state (a receipt waiting for its qmgr line, a message's size until it is removed,
    an open smtpd connection) and becomes a short tuple in a row batch; no Event object is kept.
-2. ``Part.flush``: every FLUSH_EVERY events the batch is grouped into partial aggregates (counts,
-   sums and maxima per sender, recipient, domain, cause...): pandas groups the tables per sender,
-   recipient and domain, Counter the tables of counts. Then the rows are dropped. Partials of the
-   same table combine exactly (sum of sums, max of maxima); distinct counts come from the keys of
-   the combined partials.
+2. ``Part.flush``: every FLUSH_EVERY events the batch becomes DataFrames, pandas groups them into
+   partial aggregates (counts, sums and maxima per sender, recipient, domain, cause...), and the
+   rows are dropped. Partials of the same table combine exactly (sum of sums, max of maxima);
+   distinct counts come from the keys of the combined partials.
 3. ``summarize``: the combined partials become the summary's tables.
 
 Large plain files are split at line boundaries into pieces parsed by several processes; each
@@ -23,14 +22,11 @@ in docs/summary-parity.md; tests/test_summary_parity.py checks it against pflogs
 from __future__ import annotations
 
 import calendar
-import functools
 import itertools
 import os
 import re
 import time
-from collections import Counter
 from collections.abc import Iterable
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -42,9 +38,9 @@ from .inputs import STDIN, Source, resolve
 # Stage 1: events -> joined rows -> partial aggregates
 # ---------------------------------------------------------------------------------------------
 
-# Joined rows, one tuple per event of interest, with these fields (flush reads them by name, see
-# _field). A batch of rows lives only until the next flush (every FLUSH_EVERY events), when it is
-# grouped into partial aggregates (see _PARTIALS) and dropped.
+# Joined rows, one tuple per event of interest; the names become DataFrame columns. A batch of
+# rows lives only until the next flush (every FLUSH_EVERY events), when pandas groups it into
+# partial aggregates (see _PARTIALS) and the rows are dropped.
 ROWS = {
     # message received: smtpd "client=" (any instance/service) or pickup "uid=... from=<>"
     "recv": ("ts", "instance", "service"),
@@ -97,9 +93,6 @@ _PARTIALS = {
     "session_error": (["stage", "kind"], {"n": "sum"}),
 }
 _GONE_KEEP = 32768  # sizes of removed messages kept (for status lines logged after "removed")
-# Partials that only count rows: kept as {key tuple: n} until read (``Part.partial``), since adding
-# counts is exact and a dict is much cheaper to add to than a DataFrame per batch.
-_COUNTED = frozenset(name for name, (_, how) in _PARTIALS.items() if how == {"n": "sum"})
 _COMPACT_AT = 12  # partials of one name combined into one when this many are waiting
 FLUSH_EVERY = 100_000  # events between two groupings of the row batch
 
@@ -136,8 +129,7 @@ class Part:
     def __init__(self, inherit: bool = False):
         self.inherit = inherit
         self.rows = {name: [] for name in ROWS}
-        self.partials = {name: [] for name in _PARTIALS if name not in _COUNTED}
-        self.counts = {name: {} for name in _COUNTED}  # the _COUNTED partials
+        self.partials = {name: [] for name in _PARTIALS}
         self.recv: dict = {}   # key -> (client_host, client_ip) of a receipt not yet queued
         self.sizes: dict = {}  # key -> size of the latest qmgr line
         self.gone: dict = {}   # key -> size, of the latest _GONE_KEEP..2*_GONE_KEEP removed messages
@@ -147,7 +139,7 @@ class Part:
         self.pending_dlv: list = []   # (key, row without size): status lines with no qmgr line here
         self.pending_disc: list = []  # ((host, pid), ts, client_host, client_ip)
         self.deferred_keys: set = set()  # messages with a deferral (pflogsumm's "deferred")
-        self.out_sessions: list = []     # arrays of unique byte strings "host\0qid\0pid" (outbound sessions)
+        self.out_sessions: list = []     # sorted unique byte strings "host\0qid\0pid" (outbound sessions)
         self.n = dict.fromkeys(("received", "delivered", "forwarded", "deferrals", "bounced",
                                 "bytes_received", "bytes_delivered", "connections"), 0)
         self.ts_min = float("inf")
@@ -334,170 +326,153 @@ class Part:
 
     def partial(self, name: str) -> pd.DataFrame:
         """Every partial of one name combined: one row per distinct key."""
-        if name in _COUNTED:
-            counts = self.counts[name]
-            return _count_frame(name, counts) if counts else _combine(name, [])
         parts = self.partials[name]
         if len(parts) != 1:
             self.partials[name] = parts = [_combine(name, parts)]
         return parts[0]
 
     def flush(self) -> None:
-        """Group the row batch into partial aggregates and drop it.
-
-        Pandas groups the big tables (per sender, recipient, domain, client) from the few columns
-        they use; the tables of counts (per hour, cause, verdict...) are counted with Counter over
-        the row tuples, so that only their distinct keys cost more than a hash.
-        """
+        """Group the row batch into partial aggregates and drop it."""
         rows = self.rows
         if not any(rows.values()):
             return
-        status = _Statuses(rows["dlv"])
-        self._received(rows["recv"], rows["got"])
-        self._deliveries(rows["dlv"], status)
-        self._access(rows["access"])
-        self._times(rows, status)
-        self._instances(rows, status)
-        self._sessions(rows["closed"])
-        self._other_counts(rows)
+        frames = {name: _frame(data, name) for name, data in rows.items()}
         for data in rows.values():
             data.clear()  # in place: consume() holds their append methods
-
-    def _count(self, name: str, counts: dict, key=None) -> None:
-        """Add counts ({key tuple: n}) to a _COUNTED partial. ``key(*raw)`` turns each distinct raw
-        key into the partial's key (raw keys that become one add up)."""
-        total = self.counts[name]
-        get = total.get
-        if key is None:
-            for k, n in counts.items():
-                total[k] = get(k, 0) + n
-        else:
-            for raw, n in counts.items():
-                k = key(*raw)
-                total[k] = get(k, 0) + n
-
-    def _received(self, recv: list, got: list) -> None:
-        self.n["received"] += len(recv)
-        self._count("by_service", Counter(map(_field("recv", "instance", "service"), recv)),
-                    lambda instance, service: (_instance(instance), service))
-        if not got:
-            return
-        senders, sizes, hosts, ips = _columns("got", got, "sender", "size", "client_host", "client_ip")
-        keys = _each(_sender_key, senders)
-        # pflogsumm: the sender's domain; without one, pickup's sender itself, else the client's
-        domains = [dom if dom is not None else key if host == "pickup" else _client_key(host, ip)
-                   for dom, key, host, ip in zip(_each(sender_domain, keys), keys, hosts, ips, strict=True)]
-        size = _ints(sizes)
-        self.n["bytes_received"] += int(size.sum())
-        df = pd.DataFrame({"sender": _objects(keys), "domain": _objects(domains), "size": size})
-        for name, by in (("senders", "sender"), ("sender_domains", "domain")):
-            self._add(name, _aggregated(df, by, messages=("size", "size"), bytes=("size", "sum")))
-
-    def _deliveries(self, dlv: list, status: _Statuses) -> None:
+        add = self._add
         n = self.n
-        sent, deferred, bounced = status.delivered, status.deferred, status.bounced
-        n["delivered"] += len(sent)
-        n["forwarded"] += len(status.forwarded)
-        n["deferrals"] += len(deferred)
-        n["bounced"] += len(bounced)
-        self.deferred_keys.update(map(_field("dlv", "khost", "kqid"), deferred))
-        if sent:
-            rcpts, sizes = _columns("dlv", sent, "rcpt", "size")
-            size = _ints(sizes)
-            n["bytes_delivered"] += int(size.sum())
-            df = pd.DataFrame({"rcpt": _objects(_each(normalize_address, rcpts)), "size": size})
-            self._add("rcpts", _aggregated(df, "rcpt", messages=("size", "size"), bytes=("size", "sum")))
-        if sent or deferred:
-            self._add("dom_dlv", _per_domain(sent, deferred))
-        self._count("deferrals", Counter(map(_field("dlv", "program", "reason"), deferred)),
-                    lambda program, reason: (program, _cause(reason)))
-        self._count("bounces", Counter(map(_field("dlv", "relay", "reason"), bounced)),
-                    lambda relay, reason: ("" if relay is None else relay, _cause(reason)))
-        self._outbound_sessions(dlv)
+        recv, got, dlv, acc = frames["recv"], frames["got"], frames["dlv"], frames["access"]
+        prob, closed = frames["problem"], frames["closed"]
 
-    def _outbound_sessions(self, dlv: list) -> None:
-        """Distinct outbound SMTP/LMTP sessions: (host, queue id, pid) of each first use of a
-        connection to a relay."""
-        program, relay, conn_use = (ROWS["dlv"].index(name) for name in ("program", "relay", "conn_use"))
-        out = [r for r in dlv if r[program] in ("smtp", "lmtp") and r[relay] is not None and r[relay] != "none"
-               and (r[conn_use] is None or r[conn_use] <= 1)]
-        if not out:
-            return
-        hosts, qids, pids = _columns("dlv", out, "khost", "kqid", "pid")
-        pids = _floats(pids)
-        pids = np.where(np.isnan(pids), -1, pids).astype("int64").tolist()
-        keys = [f"{host}\0{qid}\0{pid}".encode() for host, qid, pid in zip(hosts, qids, pids, strict=True)]
-        self.out_sessions.append(np.array(list(dict.fromkeys(keys))))  # unique (np.unique would also sort)
-        if len(self.out_sessions) >= _COMPACT_AT:
-            self.out_sessions = [np.unique(np.concatenate(self.out_sessions))]
+        # received
+        n["received"] += len(recv)
+        if len(recv):
+            add("by_service", _counts(recv.assign(instance=recv["instance"].fillna("?")), ["instance", "service"]))
+        if len(got):
+            got["sender"] = _mapped(got["sender"].fillna(""), lambda a: normalize_address(a) if a else "from=<>")
+            pickup = got["client_host"] == "pickup"
+            dom = _mapped(got["sender"], sender_domain)
+            no_domain = dom.isna()
+            if no_domain.any():
+                dom = dom.where(~(no_domain & pickup), got["sender"])
+                via_client = no_domain & ~pickup
+                dom[via_client] = _domains(got.loc[via_client, "client_host"], got.loc[via_client, "client_ip"])
+            got["domain"] = dom
+            n["bytes_received"] += int(got["size"].sum())
+            add("senders", got.groupby("sender", sort=False).agg(messages=("size", "size"), bytes=("size", "sum"))
+                .reset_index())
+            add("sender_domains", got.groupby("domain", sort=False)
+                .agg(messages=("size", "size"), bytes=("size", "sum")).reset_index())
 
-    def _access(self, acc: list) -> None:
-        self._count("access", Counter(map(_field("access", "action", "stage", "code", "reason", "tail"), acc)),
-                    lambda action, stage, code, reason, tail:
-                    (action, "" if stage is None else stage, code, _cause(full_reason(reason, tail))))
+        # deliveries
+        dlv["rcpt"] = _mapped(dlv["rcpt"].fillna(""), normalize_address)
+        dlv["rcpt_domain"] = _mapped(dlv["rcpt"], address_domain)
+        is_sent = dlv["status"] == "sent"
+        forwarded = is_sent & dlv["reason"].fillna("").str.contains("forwarded as ", regex=False)
+        delivered = is_sent & ~forwarded
+        deferred = dlv["status"] == "deferred"
+        bounced = dlv["status"] == "bounced"
+        sent = dlv[delivered]
+        n["delivered"] += int(delivered.sum())
+        n["forwarded"] += int(forwarded.sum())
+        n["deferrals"] += int(deferred.sum())
+        n["bounced"] += int(bounced.sum())
+        n["bytes_delivered"] += int(sent["size"].sum())
+        if deferred.any():
+            self.deferred_keys.update(zip(dlv.loc[deferred, "khost"], dlv.loc[deferred, "kqid"], strict=True))
+        if len(sent):
+            add("rcpts", sent.groupby("rcpt", sort=False).agg(messages=("size", "size"), bytes=("size", "sum"))
+                .reset_index())
+        d = dlv[delivered | deferred]
+        if len(d):
+            dd = delivered[d.index]
+            dom_dlv = d.assign(sent=dd.astype("int64"), deferred=deferred[d.index].astype("int64"),
+                               sent_bytes=np.where(dd, d["size"], 0),
+                               delay_us=np.where(dd, np.rint(d["delay"].fillna(0).to_numpy() * 1e6), 0)
+                               .astype("int64"))
+            add("dom_dlv", dom_dlv.groupby("rcpt_domain", sort=False)
+                .agg(sent=("sent", "sum"), bytes=("sent_bytes", "sum"), defers=("deferred", "sum"),
+                     delay_us=("delay_us", "sum"), max_delay=("delay", "max"))
+                .reset_index().rename(columns={"rcpt_domain": "domain"}))
+        if deferred.any():
+            dfr = dlv[deferred]
+            add("deferrals", _counts(dfr.assign(cause=_mapped(dfr["reason"], cause)), ["program", "cause"]))
+        if bounced.any():
+            bnc = dlv[bounced]
+            add("bounces", _counts(bnc.assign(cause=_mapped(bnc["reason"], cause), relay=bnc["relay"].fillna("")),
+                                   ["relay", "cause"]))
+        smtp_out = dlv[dlv["program"].isin(("smtp", "lmtp")) & dlv["relay"].fillna("none").ne("none")]
+        smtp_out = smtp_out[smtp_out["conn_use"].fillna(1) <= 1]
+        if len(smtp_out):
+            pids = smtp_out["pid"].fillna(-1).astype("int64")
+            keys = np.unique(np.array([f"{h}\0{q}\0{p}".encode() for h, q, p in
+                                       zip(smtp_out["khost"], smtp_out["kqid"], pids, strict=True)], dtype=object)
+                             .astype(bytes))
+            self.out_sessions.append(keys)
+            if len(self.out_sessions) >= _COMPACT_AT:
+                self.out_sessions = [np.unique(np.concatenate(self.out_sessions))]
 
-    def _times(self, rows: dict, status: _Statuses) -> None:
-        """Lines per day and hour (the traffic table), the days with lines, the first and last time."""
-        ts = itemgetter(0)  # every row kind with a time has it first
-        traffic = {}
-        # pflogsumm's "rejected" column counts every access decision: rejects, reject warnings,
-        # holds and discards
-        for what, batch in (("received", rows["recv"]), ("delivered", status.delivered),
-                            ("deferred", status.deferred), ("bounced", status.bounced),
-                            ("rejected", rows["access"])):
-            for (day, hour), n in _per_hour(Counter(map(ts, batch))).items():
-                traffic[(day, hour, what)] = n
-        self._count("traffic", traffic)
-        every = Counter()
-        for name in ("recv", "dlv", "access", "conn_ts", "problem"):
-            every.update(rows[name] if name == "conn_ts" else map(ts, rows[name]))  # conn_ts: plain values
-        stamps, n = _stamps(every)
-        if len(stamps):
-            self.ts_min = min(self.ts_min, float(stamps.min()))
-            self.ts_max = max(self.ts_max, float(stamps.max()))
-            days: dict = {}
-            for day, k in zip((stamps // 86400).astype("int64").tolist(), n.tolist(), strict=True):
-                days[(day,)] = days.get((day,), 0) + k
-            self._count("days", days)
+        # access decisions
+        if len(acc):
+            if acc["tail"].notna().any():
+                acc["reason"] = [full_reason(r, t) for r, t in zip(acc["reason"], acc["tail"], strict=True)]
+            acc = acc.assign(cause=_mapped(acc["reason"], cause), stage=acc["stage"].fillna(""),
+                             code=acc["code"].astype("Int64"))
+            add("access", _counts(acc, ["action", "stage", "code", "cause"]))
 
-    def _instances(self, rows: dict, status: _Statuses) -> None:
-        recv_instance, dlv_instance = _field("recv", "instance"), _field("dlv", "instance")
-        rejects = [instance for instance, action in map(_field("access", "instance", "action"), rows["access"])
-                   if action == "reject"]
-        counts: dict = {}
-        for what, instances in (("received", map(recv_instance, rows["recv"])),
-                                ("delivered", map(dlv_instance, status.delivered)),
-                                ("forwarded", map(dlv_instance, status.forwarded)),
-                                ("deferrals", map(dlv_instance, status.deferred)),
-                                ("bounced", map(dlv_instance, status.bounced)),
-                                ("rejected", rejects)):
-            for instance, n in Counter(instances).items():
-                key = (_instance(instance), what)
-                counts[key] = counts.get(key, 0) + n
-        self._count("instances", counts)
+        # traffic over time, per instance
+        traffic = pd.concat([
+            pd.DataFrame({"ts": recv["ts"], "what": "received"}),
+            pd.DataFrame({"ts": sent["ts"], "what": "delivered"}),
+            pd.DataFrame({"ts": dlv.loc[deferred, "ts"], "what": "deferred"}),
+            pd.DataFrame({"ts": dlv.loc[bounced, "ts"], "what": "bounced"}),
+            # pflogsumm's "rejected" column counts every access decision: rejects, reject
+            # warnings, holds and discards
+            pd.DataFrame({"ts": acc["ts"], "what": "rejected"}),
+        ], ignore_index=True)
+        traffic = traffic[traffic["ts"].notna()]
+        if len(traffic):
+            tsv = traffic["ts"].astype("float64")
+            traffic = traffic.assign(day=(tsv // 86400).astype("int64"), hour=((tsv % 86400) // 3600).astype("int64"))
+            add("traffic", _counts(traffic, ["day", "hour", "what"]))
+        all_ts = pd.concat([recv["ts"], dlv["ts"], acc["ts"], frames["conn_ts"]["ts"], prob["ts"]],
+                           ignore_index=True).dropna().astype("float64")
+        if len(all_ts):
+            self.ts_min = min(self.ts_min, float(all_ts.min()))
+            self.ts_max = max(self.ts_max, float(all_ts.max()))
+            add("days", _counts(pd.DataFrame({"day": (all_ts // 86400).astype("int64")}), ["day"]))
+        inst = pd.concat([
+            pd.DataFrame({"instance": recv["instance"], "what": "received"}),
+            pd.DataFrame({"instance": sent["instance"], "what": "delivered"}),
+            pd.DataFrame({"instance": dlv.loc[forwarded, "instance"], "what": "forwarded"}),
+            pd.DataFrame({"instance": dlv.loc[deferred, "instance"], "what": "deferrals"}),
+            pd.DataFrame({"instance": dlv.loc[bounced, "instance"], "what": "bounced"}),
+            pd.DataFrame({"instance": acc.loc[acc["action"] == "reject", "instance"], "what": "rejected"}),
+        ], ignore_index=True)
+        if len(inst):
+            add("instances", _counts(inst.assign(instance=inst["instance"].fillna("?")), ["instance", "what"]))
 
-    def _sessions(self, closed: list) -> None:
-        """smtpd sessions per client domain. Their times are floats: pandas sums them, over the
-        same rows in the same order as always, so the sums keep their last bits."""
-        if not closed:
-            return
-        secs, hosts, ips = _columns("closed", closed, "secs", "client_host", "client_ip")
-        domains = [_client_key(host, ip) for host, ip in zip(hosts, ips, strict=True)]
-        df = pd.DataFrame({"secs": _floats(secs), "domain": _objects(domains)})
-        self._add("closed", _aggregated(df, "domain", connections=("secs", "size"), total_time=("secs", "sum"),
-                                        max_time=("secs", "max")))
+        # smtpd sessions
+        if len(closed):
+            closed["domain"] = _domains(closed["client_host"], closed["client_ip"])
+            add("closed", closed.groupby("domain", sort=False)
+                .agg(connections=("secs", "size"), total_time=("secs", "sum"), max_time=("secs", "max"))
+                .reset_index())
 
-    def _other_counts(self, rows: dict) -> None:
-        count = self._count
-        count("problems", Counter(map(_field("problem", "severity", "program", "text"), rows["problem"])),
-              lambda severity, program, text: (severity, program, _cause(text)))
-        count("smtp_fail", Counter(rows["smtp_fail"]),
-              lambda relay_host, reason: (("" if reason is None else reason).lower(), relay_host))
-        count("postscreen", Counter(rows["postscreen"]))
-        count("dnsbl", Counter(rows["dnsbl"]))
-        count("session_error", Counter(rows["session_error"]), lambda kind, stage: (stage, kind))
-        count("tls", Counter(rows["tls"]),
-              lambda program, direction, protocol: (_TLS_DIRECTION.get(direction, "?"), program, protocol))
+        # problems and the rest
+        if len(prob):
+            add("problems", _counts(prob.assign(cause=_mapped(prob["text"], cause)), ["severity", "program", "cause"]))
+        sf = frames["smtp_fail"]
+        if len(sf):
+            add("smtp_fail", _counts(sf.assign(reason=sf["reason"].fillna("").str.lower()), ["reason", "relay_host"]))
+        for name, by in (("postscreen", ["verdict"]), ("dnsbl", ["dnsbl", "client_ip"]),
+                         ("session_error", ["stage", "kind"])):
+            if len(frames[name]):
+                add(name, _counts(frames[name], by))
+        tl = frames["tls"]
+        if len(tl):
+            tl = tl.assign(direction=tl["direction"].map({"from": "inbound", "to": "outbound"}).fillna("?"))
+            add("tls", _counts(tl, ["direction", "program", "protocol"]))
 
     # -- joining stretches ---------------------------------------------------------------------------
 
@@ -541,8 +516,6 @@ class Part:
         for name, parts in part.partials.items():
             for df in parts:
                 self._add(name, df)
-        for name, counts in part.counts.items():
-            self._count(name, counts)
         self.deferred_keys |= part.deferred_keys
         if part.out_sessions:
             self.out_sessions = [np.unique(np.concatenate(self.out_sessions + part.out_sessions))]
@@ -579,98 +552,9 @@ def _secs(ts, connected) -> float:
     return max(ts - connected, 0.0)
 
 
-class _Statuses:
-    """A batch's status lines by what they count as, each list in log order."""
-
-    __slots__ = ("delivered", "forwarded", "deferred", "bounced")
-
-    def __init__(self, dlv: list):
-        self.delivered, self.forwarded, self.deferred, self.bounced = [], [], [], []
-        delivered, forwarded = self.delivered.append, self.forwarded.append
-        deferred, bounced = self.deferred.append, self.bounced.append
-        status_at, reason_at = ROWS["dlv"].index("status"), ROWS["dlv"].index("reason")
-        for r in dlv:
-            status = r[status_at]
-            if status == "sent":
-                reason = r[reason_at]
-                if reason is not None and "forwarded as " in reason:
-                    forwarded(r)
-                else:
-                    delivered(r)
-            elif status == "deferred":
-                deferred(r)
-            elif status == "bounced":
-                bounced(r)
-
-
-# Dtypes of the key columns of partials that are not text (text keys are object columns)
-_KEY_DTYPES = {"day": "int64", "hour": "int64", "code": "Int64"}
-_TLS_DIRECTION = {"from": "inbound", "to": "outbound"}
-
-
-def _count_frame(name: str, counts: dict) -> pd.DataFrame:
-    """A _COUNTED partial ({key tuple: n}) as a DataFrame. It goes through a groupby like rows
-    would have, so that its columns get the same dtypes (pandas infers them)."""
-    keys = _PARTIALS[name][0]
-    columns = {}
-    for i, key in enumerate(keys):
-        values = [k[i] for k in counts]
-        dtype = _KEY_DTYPES.get(key)
-        if dtype == "Int64":
-            columns[key] = pd.array(values, dtype="Int64")
-        else:
-            columns[key] = np.array(values, dtype=dtype) if dtype else _objects(values)
-    columns["n"] = np.fromiter(counts.values(), "int64", len(counts))
-    return pd.DataFrame(columns).groupby(keys, sort=False, dropna=False)["n"].sum().reset_index()
-
-
-def _per_domain(delivered: list, deferred: list) -> pd.DataFrame:
-    """Partial "dom_dlv" of delivered and deferred status lines: the delay of deliveries is summed
-    in microseconds, its maximum is over both. (Its sums are of integers: row order is free.)"""
-    rows = delivered + deferred
-    sent = np.arange(len(rows)) < len(delivered)
-    rcpts, delays, sizes = _columns("dlv", rows, "rcpt", "delay", "size")
-    delay = _floats(delays)
-    size = _ints(sizes)
-    df = pd.DataFrame({
-        "domain": _objects(_each(_rcpt_domain, rcpts)),
-        "sent": sent.astype("int64"),
-        "deferred": (~sent).astype("int64"),
-        "sent_bytes": np.where(sent, size, 0),
-        "delay_us": np.where(sent, np.rint(np.where(np.isnan(delay), 0, delay) * 1e6), 0).astype("int64"),
-        "delay": delay,
-    })
-    return _aggregated(df, "domain", sent=("sent", "sum"), bytes=("sent_bytes", "sum"), defers=("deferred", "sum"),
-                       delay_us=("delay_us", "sum"), max_delay=("delay", "max"))
-
-
-def _aggregated(df: pd.DataFrame, by: str, **how) -> pd.DataFrame:
-    """``df.groupby(by, sort=False).agg(**how).reset_index()`` for ``name=(column, "size"|"sum"|"max")``,
-    without pandas' named aggregation, whose overhead costs more than grouping a batch."""
-    g = df.groupby(by, sort=False)
-    return pd.DataFrame({name: getattr(g[col], func)() for name, (col, func) in how.items()}).reset_index()
-
-
-def _stamps(counts: Counter) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct timestamps of ``counts`` ({ts: n}) as floats, and their counts; lines without
-    a time left out."""
-    counts.pop(None, None)
-    stamps = np.fromiter(counts, "float64", len(counts))
-    n = np.fromiter(counts.values(), "int64", len(counts))
-    known = ~np.isnan(stamps)
-    return stamps[known], n[known]
-
-
-def _per_hour(counts: Counter) -> dict:
-    """{ts: n} → {(day, hour): n}, days since the epoch and hours of the day (UTC of the log's
-    clock), computed once per distinct timestamp."""
-    stamps, n = _stamps(counts)
-    days = (stamps // 86400).astype("int64").tolist()
-    hours = ((stamps % 86400) // 3600).astype("int64").tolist()
-    out: dict = {}
-    for key, k in zip(zip(days, hours, strict=True), n.tolist(), strict=True):
-        out[key] = out.get(key, 0) + k
-    return out
+def _counts(df: pd.DataFrame, by: list) -> pd.DataFrame:
+    """Rows per distinct value of ``by`` (missing values are a value too), as column "n"."""
+    return df.groupby(by, sort=False, dropna=False).size().reset_index(name="n")
 
 
 def _combine(name: str, parts: list) -> pd.DataFrame:
@@ -895,6 +779,7 @@ _ANGLE = re.compile(r"<[^<>]*>")
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 _NAME = re.compile(r"\b(name|domain|for name)=\S+")
 _QUEUED_AS = re.compile(r"(queued as|id=|ID=|id |ref:|Ref:)\s*\S+")
+_SPACES = re.compile(r"\s+")
 _IN_REPLY = re.compile(r"\s*\(in reply to (.*?) command\)\s*$")
 _CAUSE_MAX = 110
 
@@ -905,31 +790,26 @@ def cause(reason) -> str:
     if reason is None or reason != reason:
         return ""
     s = str(reason)
-    # A substitution runs only when the text holds what its pattern needs: most reasons lack most
-    # of these, and a scan that finds nothing costs about as much as a substitution.
-    if " said: " in s:
-        s = _SAID.sub("", s)
-    if "(in reply to " in s:
-        reply = _IN_REPLY.search(s)
-        if reply:
-            s = s[:reply.start()] + f" (in reply to {reply.group(1)})"
-    if "[" in s:
-        s = _HOSTIP.sub("HOST", s)
-        s = _BRACKET_IP.sub("", s)
-    if "://" in s:
-        s = _URL.sub("", s)
-    if "<" in s:
-        s = _ANGLE.sub("<…>", s)
-    if "." in s:
-        s = _IP.sub("IP", s)
-    if "name=" in s or "domain=" in s:
-        s = _NAME.sub(r"\1=…", s)
+    s = _SAID.sub("", s)
+    reply = _IN_REPLY.search(s)
+    if reply:
+        s = s[:reply.start()] + f" (in reply to {reply.group(1)})"
+    s = _HOSTIP.sub("HOST", s)
+    s = _BRACKET_IP.sub("", s)
+    s = _URL.sub("", s)
+    s = _ANGLE.sub("<…>", s)
+    s = _IP.sub("IP", s)
+    s = _NAME.sub(r"\1=…", s)
     s = _QUEUED_AS.sub(r"\1 …", s)
-    s = " ".join(s.split())  # whitespace runs → one space, stripped (str.split's whitespace is re's \s)
+    s = _SPACES.sub(" ", s).strip()
     s = s.replace("<…>: ", "")
     if len(s) > _CAUSE_MAX:
         s = s[:_CAUSE_MAX - 1] + "…"
     return s
+
+
+_NUMERIC = {"ts": "float64", "pid": "float64", "size": "int64", "delay": "float64", "code": "float64",
+            "conn_use": "float64", "secs": "float64"}
 
 
 _TAIL_END = re.compile(r";? (?:from|to)=<|;? proto=|;? helo=<")
@@ -944,68 +824,36 @@ def full_reason(reason, tail) -> str | None:
     return f"{reason}; {rest}" if rest else reason
 
 
-def _field(kind: str, *names: str) -> itemgetter:
-    """Getter of the named fields of a ROWS[kind] tuple (of several: a tuple of them)."""
-    return itemgetter(*(ROWS[kind].index(name) for name in names))
+def _frame(data: list, name: str) -> pd.DataFrame:
+    """Row tuples → DataFrame, column by column: numbers as float/int arrays (None → NaN),
+    text as object columns (cheaper to factorize than pandas' string dtype)."""
+    cols = ROWS[name]
+    if name == "conn_ts":  # plain values, not tuples
+        columns = [data]
+    else:
+        columns = list(zip(*data, strict=True)) if data else [()] * len(cols)
+    out = {}
+    for col, values in zip(cols, columns, strict=True):
+        dtype = _NUMERIC.get(col)
+        if dtype is None:
+            out[col] = pd.Series(values, dtype=object)
+        else:
+            arr = np.array(values, dtype="float64")
+            out[col] = pd.Series(arr if dtype == "float64" else arr.astype(dtype))
+    return pd.DataFrame(out, columns=list(cols))
 
 
-def _columns(kind: str, rows: list, *names: str) -> list[list]:
-    """Named fields of ROWS[kind] tuples, a list each. (Not zip(*rows): it makes an iterator per
-    row, enough short-lived objects to set off full garbage collections.)"""
-    return [list(map(_field(kind, name), rows)) for name in names]
+def _domains(hosts: pd.Series, ips: pd.Series) -> pd.Series:
+    """client_domain() over columns, computed once per distinct host name."""
+    dom = _mapped(hosts.fillna("unknown"), lambda h: None if h in ("", "unknown") else client_domain(h, None))
+    return dom.where(dom.notna(), ips.fillna(""))
 
 
-def _each(func, values) -> list:
-    """[func(v) for v in values], with func called once per distinct value."""
-    table = {v: func(v) for v in dict.fromkeys(values)}
-    return list(map(table.__getitem__, values))
-
-
-def _objects(values) -> pd.Series:
-    """Text as an object column (cheaper to factorize than pandas' string dtype)."""
-    return pd.Series(values, dtype=object)
-
-
-def _floats(values) -> np.ndarray:
-    """Numbers of row tuples as floats, None → NaN."""
-    return np.array(values, dtype="float64")
-
-
-def _ints(values) -> np.ndarray:
-    """Whole numbers of row tuples (sizes) as int64, through floats like always (same results)."""
-    return np.array(values, dtype="float64").astype("int64")
-
-
-def _instance(name):
-    """The instance column of the tables: "?" for a line without one."""
-    return "?" if name is None else name
-
-
-def _sender_key(addr) -> str:
-    """The sender column: the normalized address, "from=<>" for the null sender."""
-    return normalize_address(addr) if addr else "from=<>"
-
-
-def _rcpt_domain(addr) -> str:
-    """The domain of a recipient, as the per-domain delivery table keys it."""
-    return address_domain(normalize_address(addr))
-
-
-# The costly per-value functions keep their results across batches (logs repeat the same reasons
-# and client names all day); lru_cache bounds them, so memory does not grow with the log.
-_cause = functools.lru_cache(maxsize=1 << 14)(cause)
-
-
-@functools.lru_cache(maxsize=1 << 15)
-def _host_domain(host) -> str | None:
-    """client_domain() of a client name, None when there is none (then the IP address is used)."""
-    return None if not host or host == "unknown" else client_domain(host, None)
-
-
-def _client_key(host, ip) -> str:
-    """client_domain(host, ip), with the name's part cached."""
-    dom = _host_domain(host)
-    return (ip or "") if dom is None else dom
+def _mapped(series: pd.Series, func) -> pd.Series:
+    """Apply ``func`` once per distinct value (logs repeat the same addresses and reasons)."""
+    uniq = pd.unique(series)
+    table = {v: func(v) for v in uniq}
+    return series.map(table)
 
 
 def _limit(df: pd.DataFrame, n: int | None) -> pd.DataFrame:
