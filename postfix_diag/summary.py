@@ -22,11 +22,13 @@ in docs/summary-parity.md; tests/test_summary_parity.py checks it against pflogs
 from __future__ import annotations
 
 import calendar
+import functools
 import itertools
 import os
 import re
 import time
 from collections.abc import Iterable
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -38,9 +40,9 @@ from .inputs import STDIN, Source, resolve
 # Stage 1: events -> joined rows -> partial aggregates
 # ---------------------------------------------------------------------------------------------
 
-# Joined rows, one tuple per event of interest; the names become DataFrame columns. A batch of
-# rows lives only until the next flush (every FLUSH_EVERY events), when pandas groups it into
-# partial aggregates (see _PARTIALS) and the rows are dropped.
+# Joined rows, one tuple per event of interest, with these fields (flush reads them by name, see
+# _fields). A batch of rows lives only until the next flush (every FLUSH_EVERY events), when pandas
+# groups it into partial aggregates (see _PARTIALS) and the rows are dropped.
 ROWS = {
     # message received: smtpd "client=" (any instance/service) or pickup "uid=... from=<>"
     "recv": ("ts", "instance", "service"),
@@ -332,147 +334,180 @@ class Part:
         return parts[0]
 
     def flush(self) -> None:
-        """Group the row batch into partial aggregates and drop it."""
+        """Group the row batch into partial aggregates and drop it.
+
+        Each table's DataFrame is built from only the fields it uses, taken from the row tuples a
+        field at a time (see _fields); the text functions (normalized addresses, domains, causes)
+        run once per distinct value, their results cached across batches (bounded). The rows of
+        every frame keep their log order, so the groups of every partial come in the order they
+        always did (first appearance)."""
         rows = self.rows
         if not any(rows.values()):
             return
-        frames = {name: _frame(data, name) for name, data in rows.items()}
+        status = _Statuses(rows["dlv"])
+        # (what, times) per traffic column, (what, instances) per instances column, times of every line
+        traffic, instances, stamps = [], [], []
+        self._received(rows["recv"], rows["got"], traffic, instances, stamps)
+        self._deliveries(rows["dlv"], status, traffic, instances, stamps)
+        self._access(rows["access"], traffic, instances, stamps)
+        stamps.append(_floats(rows["conn_ts"]))
+        if rows["problem"]:
+            ts, programs, severities, texts = _fields("problem", rows["problem"], "ts", "program", "severity", "text")
+            stamps.append(_floats(ts))
+            self._add("problems", _counts(_frame(severity=severities, program=programs, cause=_each(_cause, texts))))
+        self._times(traffic, stamps)
+        self._instances(instances)
+        self._sessions(rows["closed"])
+        self._other_counts(rows)
         for data in rows.values():
             data.clear()  # in place: consume() holds their append methods
-        add = self._add
+
+    def _received(self, recv: list, got: list, traffic: list, instances: list, stamps: list) -> None:
+        self.n["received"] += len(recv)
+        if recv:
+            ts, insts, services = _fields("recv", recv, "ts", "instance", "service")
+            ts = _floats(ts)
+            stamps.append(ts)
+            traffic.append(("received", ts))
+            insts = _each(_instance, insts)
+            instances.append(("received", insts))
+            self._add("by_service", _counts(_frame(instance=insts, service=services)))
+        if got:
+            senders, sizes, hosts, ips = _fields("got", got, "sender", "size", "client_host", "client_ip")
+            keys = _each(_sender_key, senders)
+            # pflogsumm: the sender's domain; without one, pickup's sender itself, else the client's
+            domains = [dom if dom is not None else key if host == "pickup" else _client_key(host, ip)
+                       for dom, key, host, ip in zip(_each(_sender_domain, keys), keys, hosts, ips, strict=True)]
+            size = _ints(sizes)
+            self.n["bytes_received"] += int(size.sum())
+            df = pd.DataFrame({"sender": _objects(keys), "domain": _objects(domains), "size": size})
+            self._add("senders", _messages(df, "sender"))
+            self._add("sender_domains", _messages(df, "domain"))
+
+    def _deliveries(self, dlv: list, status: _Statuses, traffic: list, instances: list, stamps: list) -> None:
         n = self.n
-        recv, got, dlv, acc = frames["recv"], frames["got"], frames["dlv"], frames["access"]
-        prob, closed = frames["problem"], frames["closed"]
+        sent, deferred, bounced = status.delivered, status.deferred, status.bounced
+        n["delivered"] += len(sent)
+        n["forwarded"] += len(status.forwarded)
+        n["deferrals"] += len(deferred)
+        n["bounced"] += len(bounced)
+        if not dlv:
+            return
+        stamps.append(_floats(_fields("dlv", dlv, "ts")[0]))
+        ts, instance = _field("dlv", "ts"), _field("dlv", "instance")
+        for what, batch in (("delivered", sent), ("deferred", deferred), ("bounced", bounced)):
+            traffic.append((what, _floats(list(map(ts, batch)))))
+        for what, batch in (("delivered", sent), ("forwarded", status.forwarded), ("deferrals", deferred),
+                            ("bounced", bounced)):
+            instances.append((what, _each(_instance, list(map(instance, batch)))))
+        if sent:
+            rcpts, sizes = _fields("dlv", sent, "rcpt", "size")
+            size = _ints(sizes)
+            n["bytes_delivered"] += int(size.sum())
+            self._add("rcpts", _messages(pd.DataFrame({"rcpt": _objects(_each(_address, rcpts)), "size": size}),
+                                         "rcpt"))
+        if status.per_domain:
+            self._add("dom_dlv", _per_domain(status.per_domain, status.per_domain_sent))
+        if deferred:
+            self.deferred_keys.update(map(_field("dlv", "khost", "kqid"), deferred))
+            programs, reasons = _fields("dlv", deferred, "program", "reason")
+            self._add("deferrals", _counts(_frame(program=programs, cause=_each(_cause, reasons))))
+        if bounced:
+            relays, reasons = _fields("dlv", bounced, "relay", "reason")
+            self._add("bounces", _counts(_frame(relay=_each(_text, relays), cause=_each(_cause, reasons))))
+        self._outbound_sessions(dlv)
 
-        # received
-        n["received"] += len(recv)
-        if len(recv):
-            add("by_service", _counts(recv.assign(instance=recv["instance"].fillna("?")), ["instance", "service"]))
-        if len(got):
-            got["sender"] = _mapped(got["sender"].fillna(""), lambda a: normalize_address(a) if a else "from=<>")
-            pickup = got["client_host"] == "pickup"
-            dom = _mapped(got["sender"], sender_domain)
-            no_domain = dom.isna()
-            if no_domain.any():
-                dom = dom.where(~(no_domain & pickup), got["sender"])
-                via_client = no_domain & ~pickup
-                dom[via_client] = _domains(got.loc[via_client, "client_host"], got.loc[via_client, "client_ip"])
-            got["domain"] = dom
-            n["bytes_received"] += int(got["size"].sum())
-            add("senders", got.groupby("sender", sort=False).agg(messages=("size", "size"), bytes=("size", "sum"))
-                .reset_index())
-            add("sender_domains", got.groupby("domain", sort=False)
-                .agg(messages=("size", "size"), bytes=("size", "sum")).reset_index())
+    def _outbound_sessions(self, dlv: list) -> None:
+        """Distinct outbound SMTP/LMTP sessions: (host, queue id, pid) of each first use of a
+        connection to a relay."""
+        program, relay = _COLUMN["dlv"]["program"], _COLUMN["dlv"]["relay"]
+        out = [r for r in dlv if r[program] in _SMTP and r[relay] is not None and r[relay] != "none"]
+        if not out:
+            return
+        hosts, qids, pids, conn_use = _fields("dlv", out, "khost", "kqid", "pid", "conn_use")
+        conn_use = _floats(conn_use)
+        first = np.where(np.isnan(conn_use), 1, conn_use) <= 1
+        if not first.all():
+            hosts, qids, pids = (list(itertools.compress(col, first)) for col in (hosts, qids, pids))
+            if not hosts:
+                return
+        pids = _floats(pids)
+        pids = np.where(np.isnan(pids), -1, pids).astype("int64").tolist()
+        keys = [f"{host}\0{qid}\0{pid}".encode() for host, qid, pid in zip(hosts, qids, pids, strict=True)]
+        self.out_sessions.append(np.unique(np.array(keys, dtype=object).astype(bytes)))
+        if len(self.out_sessions) >= _COMPACT_AT:
+            self.out_sessions = [np.unique(np.concatenate(self.out_sessions))]
 
-        # deliveries
-        dlv["rcpt"] = _mapped(dlv["rcpt"].fillna(""), normalize_address)
-        dlv["rcpt_domain"] = _mapped(dlv["rcpt"], address_domain)
-        is_sent = dlv["status"] == "sent"
-        forwarded = is_sent & dlv["reason"].fillna("").str.contains("forwarded as ", regex=False)
-        delivered = is_sent & ~forwarded
-        deferred = dlv["status"] == "deferred"
-        bounced = dlv["status"] == "bounced"
-        sent = dlv[delivered]
-        n["delivered"] += int(delivered.sum())
-        n["forwarded"] += int(forwarded.sum())
-        n["deferrals"] += int(deferred.sum())
-        n["bounced"] += int(bounced.sum())
-        n["bytes_delivered"] += int(sent["size"].sum())
-        if deferred.any():
-            self.deferred_keys.update(zip(dlv.loc[deferred, "khost"], dlv.loc[deferred, "kqid"], strict=True))
-        if len(sent):
-            add("rcpts", sent.groupby("rcpt", sort=False).agg(messages=("size", "size"), bytes=("size", "sum"))
-                .reset_index())
-        d = dlv[delivered | deferred]
-        if len(d):
-            dd = delivered[d.index]
-            dom_dlv = d.assign(sent=dd.astype("int64"), deferred=deferred[d.index].astype("int64"),
-                               sent_bytes=np.where(dd, d["size"], 0),
-                               delay_us=np.where(dd, np.rint(d["delay"].fillna(0).to_numpy() * 1e6), 0)
-                               .astype("int64"))
-            add("dom_dlv", dom_dlv.groupby("rcpt_domain", sort=False)
-                .agg(sent=("sent", "sum"), bytes=("sent_bytes", "sum"), defers=("deferred", "sum"),
-                     delay_us=("delay_us", "sum"), max_delay=("delay", "max"))
-                .reset_index().rename(columns={"rcpt_domain": "domain"}))
-        if deferred.any():
-            dfr = dlv[deferred]
-            add("deferrals", _counts(dfr.assign(cause=_mapped(dfr["reason"], cause)), ["program", "cause"]))
-        if bounced.any():
-            bnc = dlv[bounced]
-            add("bounces", _counts(bnc.assign(cause=_mapped(bnc["reason"], cause), relay=bnc["relay"].fillna("")),
-                                   ["relay", "cause"]))
-        smtp_out = dlv[dlv["program"].isin(("smtp", "lmtp")) & dlv["relay"].fillna("none").ne("none")]
-        smtp_out = smtp_out[smtp_out["conn_use"].fillna(1) <= 1]
-        if len(smtp_out):
-            pids = smtp_out["pid"].fillna(-1).astype("int64")
-            keys = np.unique(np.array([f"{h}\0{q}\0{p}".encode() for h, q, p in
-                                       zip(smtp_out["khost"], smtp_out["kqid"], pids, strict=True)], dtype=object)
-                             .astype(bytes))
-            self.out_sessions.append(keys)
-            if len(self.out_sessions) >= _COMPACT_AT:
-                self.out_sessions = [np.unique(np.concatenate(self.out_sessions))]
+    def _access(self, acc: list, traffic: list, instances: list, stamps: list) -> None:
+        if not acc:
+            return
+        ts, insts, actions, stages, codes, reasons, tails = _fields(
+            "access", acc, "ts", "instance", "action", "stage", "code", "reason", "tail")
+        ts = _floats(ts)
+        stamps.append(ts)
+        # pflogsumm's "rejected" column counts every access decision: rejects, reject warnings,
+        # holds and discards
+        traffic.append(("rejected", ts))
+        instances.append(("rejected", _each(_instance, [i for i, a in zip(insts, actions, strict=True) if a == "reject"])))
+        if any(t is not None for t in tails):
+            reasons = [r if t is None else full_reason(r, t) for r, t in zip(reasons, tails, strict=True)]
+        self._add("access", _counts(_frame(action=actions, stage=_each(_text, stages),
+                                           code=pd.Series(_floats(codes)).astype("Int64"),
+                                           cause=_each(_cause, reasons))))
 
-        # access decisions
-        if len(acc):
-            if acc["tail"].notna().any():
-                acc["reason"] = [full_reason(r, t) for r, t in zip(acc["reason"], acc["tail"], strict=True)]
-            acc = acc.assign(cause=_mapped(acc["reason"], cause), stage=acc["stage"].fillna(""),
-                             code=acc["code"].astype("Int64"))
-            add("access", _counts(acc, ["action", "stage", "code", "cause"]))
+    def _times(self, traffic: list, stamps: list) -> None:
+        """Lines per day and hour (the traffic table), the days with lines, the first and last time."""
+        ts = np.concatenate([t for _, t in traffic]) if traffic else np.empty(0)
+        if len(ts):
+            what = np.repeat(np.array([w for w, _ in traffic], dtype=object), [len(t) for _, t in traffic])
+            known = ~np.isnan(ts)
+            if not known.all():
+                ts, what = ts[known], what[known]
+            if len(ts):
+                self._add("traffic", _counts(pd.DataFrame({"day": (ts // 86400).astype("int64"),
+                                                           "hour": ((ts % 86400) // 3600).astype("int64"),
+                                                           "what": _objects(what)})))
+        ts = np.concatenate(stamps)
+        ts = ts[~np.isnan(ts)]
+        if len(ts):
+            self.ts_min = min(self.ts_min, float(ts.min()))
+            self.ts_max = max(self.ts_max, float(ts.max()))
+            self._add("days", _counts(pd.DataFrame({"day": (ts // 86400).astype("int64")})))
 
-        # traffic over time, per instance
-        traffic = pd.concat([
-            pd.DataFrame({"ts": recv["ts"], "what": "received"}),
-            pd.DataFrame({"ts": sent["ts"], "what": "delivered"}),
-            pd.DataFrame({"ts": dlv.loc[deferred, "ts"], "what": "deferred"}),
-            pd.DataFrame({"ts": dlv.loc[bounced, "ts"], "what": "bounced"}),
-            # pflogsumm's "rejected" column counts every access decision: rejects, reject
-            # warnings, holds and discards
-            pd.DataFrame({"ts": acc["ts"], "what": "rejected"}),
-        ], ignore_index=True)
-        traffic = traffic[traffic["ts"].notna()]
-        if len(traffic):
-            tsv = traffic["ts"].astype("float64")
-            traffic = traffic.assign(day=(tsv // 86400).astype("int64"), hour=((tsv % 86400) // 3600).astype("int64"))
-            add("traffic", _counts(traffic, ["day", "hour", "what"]))
-        all_ts = pd.concat([recv["ts"], dlv["ts"], acc["ts"], frames["conn_ts"]["ts"], prob["ts"]],
-                           ignore_index=True).dropna().astype("float64")
-        if len(all_ts):
-            self.ts_min = min(self.ts_min, float(all_ts.min()))
-            self.ts_max = max(self.ts_max, float(all_ts.max()))
-            add("days", _counts(pd.DataFrame({"day": (all_ts // 86400).astype("int64")}), ["day"]))
-        inst = pd.concat([
-            pd.DataFrame({"instance": recv["instance"], "what": "received"}),
-            pd.DataFrame({"instance": sent["instance"], "what": "delivered"}),
-            pd.DataFrame({"instance": dlv.loc[forwarded, "instance"], "what": "forwarded"}),
-            pd.DataFrame({"instance": dlv.loc[deferred, "instance"], "what": "deferrals"}),
-            pd.DataFrame({"instance": dlv.loc[bounced, "instance"], "what": "bounced"}),
-            pd.DataFrame({"instance": acc.loc[acc["action"] == "reject", "instance"], "what": "rejected"}),
-        ], ignore_index=True)
-        if len(inst):
-            add("instances", _counts(inst.assign(instance=inst["instance"].fillna("?")), ["instance", "what"]))
+    def _instances(self, instances: list) -> None:
+        names = list(itertools.chain.from_iterable(i for _, i in instances))
+        if names:
+            what = np.repeat(np.array([w for w, _ in instances], dtype=object), [len(i) for _, i in instances])
+            self._add("instances", _counts(_frame(instance=names, what=what)))
 
-        # smtpd sessions
-        if len(closed):
-            closed["domain"] = _domains(closed["client_host"], closed["client_ip"])
-            add("closed", closed.groupby("domain", sort=False)
-                .agg(connections=("secs", "size"), total_time=("secs", "sum"), max_time=("secs", "max"))
-                .reset_index())
+    def _sessions(self, closed: list) -> None:
+        """smtpd sessions per client domain."""
+        if not closed:
+            return
+        secs, hosts, ips = _fields("closed", closed, "secs", "client_host", "client_ip")
+        domains = [("" if ip is None else ip) if dom is None else dom
+                   for dom, ip in zip(_each(_host_domain, hosts), ips, strict=True)]
+        g = pd.DataFrame({"secs": _floats(secs), "domain": _objects(domains)}).groupby("domain", sort=False)["secs"]
+        self._add("closed", pd.DataFrame({"connections": g.size(), "total_time": g.sum(), "max_time": g.max()})
+                  .reset_index())
 
-        # problems and the rest
-        if len(prob):
-            add("problems", _counts(prob.assign(cause=_mapped(prob["text"], cause)), ["severity", "program", "cause"]))
-        sf = frames["smtp_fail"]
-        if len(sf):
-            add("smtp_fail", _counts(sf.assign(reason=sf["reason"].fillna("").str.lower()), ["reason", "relay_host"]))
-        for name, by in (("postscreen", ["verdict"]), ("dnsbl", ["dnsbl", "client_ip"]),
-                         ("session_error", ["stage", "kind"])):
-            if len(frames[name]):
-                add(name, _counts(frames[name], by))
-        tl = frames["tls"]
-        if len(tl):
-            tl = tl.assign(direction=tl["direction"].map({"from": "inbound", "to": "outbound"}).fillna("?"))
-            add("tls", _counts(tl, ["direction", "program", "protocol"]))
+    def _other_counts(self, rows: dict) -> None:
+        add = self._add
+        if rows["smtp_fail"]:
+            relay_hosts, reasons = _fields("smtp_fail", rows["smtp_fail"], "relay_host", "reason")
+            add("smtp_fail", _counts(_frame(reason=_each(_lower, reasons), relay_host=relay_hosts)))
+        if rows["postscreen"]:
+            add("postscreen", _counts(_frame(verdict=_fields("postscreen", rows["postscreen"], "verdict")[0])))
+        if rows["dnsbl"]:
+            dnsbls, ips = _fields("dnsbl", rows["dnsbl"], "dnsbl", "client_ip")
+            add("dnsbl", _counts(_frame(dnsbl=dnsbls, client_ip=ips)))
+        if rows["session_error"]:
+            kinds, stages = _fields("session_error", rows["session_error"], "kind", "stage")
+            add("session_error", _counts(_frame(stage=stages, kind=kinds)))
+        if rows["tls"]:
+            programs, directions, protocols = _fields("tls", rows["tls"], "program", "direction", "protocol")
+            add("tls", _counts(_frame(direction=_each(_tls_direction, directions), program=programs,
+                                      protocol=protocols)))
 
     # -- joining stretches ---------------------------------------------------------------------------
 
@@ -552,9 +587,143 @@ def _secs(ts, connected) -> float:
     return max(ts - connected, 0.0)
 
 
-def _counts(df: pd.DataFrame, by: list) -> pd.DataFrame:
-    """Rows per distinct value of ``by`` (missing values are a value too), as column "n"."""
-    return df.groupby(by, sort=False, dropna=False).size().reset_index(name="n")
+def _counts(df: pd.DataFrame, by: list | None = None) -> pd.DataFrame:
+    """Rows per distinct value of ``by`` (default: every column; missing values are a value too),
+    as column "n"."""
+    return df.groupby(list(df.columns) if by is None else by, sort=False, dropna=False).size().reset_index(name="n")
+
+
+def _messages(df: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Messages (rows) and bytes (sum of column "size") per distinct ``by``. (The same frame as
+    ``.agg(messages=("size", "size"), bytes=("size", "sum"))``, without the overhead of pandas' named
+    aggregation, which costs more than grouping a batch.)"""
+    g = df.groupby(by, sort=False)["size"]
+    return pd.DataFrame({"messages": g.size(), "bytes": g.sum()}).reset_index()
+
+
+def _per_domain(rows: list, sent_flags: list) -> pd.DataFrame:
+    """Partial "dom_dlv" of the delivered and deferred status lines (in log order; ``sent_flags``:
+    delivered or not): the delay of deliveries summed in microseconds, its maximum over both."""
+    rcpts, delays, sizes = _fields("dlv", rows, "rcpt", "delay", "size")
+    sent = np.array(sent_flags, dtype=bool)
+    delay = _floats(delays)
+    df = pd.DataFrame({
+        "domain": _objects(_each(_rcpt_domain, rcpts)),
+        "sent": sent.astype("int64"),
+        "bytes": np.where(sent, _ints(sizes), 0),
+        "defers": (~sent).astype("int64"),
+        "delay_us": np.where(sent, np.rint(np.where(np.isnan(delay), 0, delay) * 1e6), 0).astype("int64"),
+        "delay": delay,
+    })
+    g = df.groupby("domain", sort=False)
+    out = g[["sent", "bytes", "defers", "delay_us"]].sum()
+    out["max_delay"] = g["delay"].max()
+    return out.reset_index()
+
+
+class _Statuses:
+    """A batch's status lines by what they count as, each list in log order; ``per_domain``: the
+    delivered and deferred ones (in log order), ``per_domain_sent``: which of them are delivered."""
+
+    __slots__ = ("delivered", "forwarded", "deferred", "bounced", "per_domain", "per_domain_sent")
+
+    def __init__(self, dlv: list):
+        self.delivered, self.forwarded, self.deferred, self.bounced = [], [], [], []
+        self.per_domain, self.per_domain_sent = [], []
+        delivered, forwarded = self.delivered.append, self.forwarded.append
+        deferred, bounced = self.deferred.append, self.bounced.append
+        per_domain, sent = self.per_domain.append, self.per_domain_sent.append
+        status_at, reason_at = _COLUMN["dlv"]["status"], _COLUMN["dlv"]["reason"]
+        for r in dlv:
+            status = r[status_at]
+            if status == "sent":
+                reason = r[reason_at]
+                if reason is not None and "forwarded as " in reason:
+                    forwarded(r)
+                else:
+                    delivered(r)
+                    per_domain(r)
+                    sent(True)
+            elif status == "deferred":
+                deferred(r)
+                per_domain(r)
+                sent(False)
+            elif status == "bounced":
+                bounced(r)
+
+
+# Positions of the fields in the ROWS tuples
+_COLUMN = {kind: {name: i for i, name in enumerate(names)} for kind, names in ROWS.items()}
+_SMTP = ("smtp", "lmtp")
+
+
+def _field(kind: str, *names: str) -> itemgetter:
+    """Getter of the named fields of a ROWS[kind] tuple (of several: a tuple of them)."""
+    return itemgetter(*(_COLUMN[kind][name] for name in names))
+
+
+def _fields(kind: str, rows: list, *names: str) -> list[list]:
+    """Named fields of ROWS[kind] tuples, a list each ("conn_ts" rows are plain values). Not
+    zip(*rows): it makes an iterator per row, enough short-lived objects to set off full garbage
+    collections."""
+    if kind == "conn_ts":
+        return [rows]
+    return [list(map(itemgetter(_COLUMN[kind][name]), rows)) for name in names]
+
+
+def _each(func, values: list) -> list:
+    """[func(v) for v in values], with func called once per distinct value (logs repeat the same
+    addresses and reasons)."""
+    table = {v: func(v) for v in dict.fromkeys(values)}
+    return list(map(table.__getitem__, values))
+
+
+def _objects(values) -> pd.Series:
+    """Text as an object column (cheaper to factorize than pandas' string dtype)."""
+    return pd.Series(values, dtype=object)
+
+
+def _frame(**columns) -> pd.DataFrame:
+    """A DataFrame of text columns (lists become object columns), in the order given."""
+    return pd.DataFrame({name: values if isinstance(values, pd.Series) else _objects(values)
+                         for name, values in columns.items()})
+
+
+def _floats(values) -> np.ndarray:
+    """Numbers of row tuples as floats, None → NaN."""
+    return np.array(values, dtype="float64")
+
+
+def _ints(values) -> np.ndarray:
+    """Whole numbers of row tuples (sizes) as int64, through floats like always (same results)."""
+    return np.array(values, dtype="float64").astype("int64")
+
+
+def _instance(name):
+    """The instance column of the tables: "?" for a line without one."""
+    return "?" if name is None else name
+
+
+def _text(value):
+    """A text column with "" for a missing value."""
+    return "" if value is None else value
+
+
+def _lower(value) -> str:
+    return ("" if value is None else value).lower()
+
+
+_TLS_DIRECTION = {"from": "inbound", "to": "outbound"}
+
+
+def _tls_direction(direction) -> str:
+    return _TLS_DIRECTION.get(direction, "?")
+
+
+def _client_key(host, ip) -> str:
+    """client_domain(host, ip), with the name's part cached."""
+    dom = _host_domain(host)
+    return ("" if ip is None else ip) if dom is None else dom
 
 
 def _combine(name: str, parts: list) -> pd.DataFrame:
@@ -779,7 +948,6 @@ _ANGLE = re.compile(r"<[^<>]*>")
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 _NAME = re.compile(r"\b(name|domain|for name)=\S+")
 _QUEUED_AS = re.compile(r"(queued as|id=|ID=|id |ref:|Ref:)\s*\S+")
-_SPACES = re.compile(r"\s+")
 _IN_REPLY = re.compile(r"\s*\(in reply to (.*?) command\)\s*$")
 _CAUSE_MAX = 110
 
@@ -790,26 +958,59 @@ def cause(reason) -> str:
     if reason is None or reason != reason:
         return ""
     s = str(reason)
-    s = _SAID.sub("", s)
-    reply = _IN_REPLY.search(s)
-    if reply:
-        s = s[:reply.start()] + f" (in reply to {reply.group(1)})"
-    s = _HOSTIP.sub("HOST", s)
-    s = _BRACKET_IP.sub("", s)
-    s = _URL.sub("", s)
-    s = _ANGLE.sub("<…>", s)
-    s = _IP.sub("IP", s)
-    s = _NAME.sub(r"\1=…", s)
-    s = _QUEUED_AS.sub(r"\1 …", s)
-    s = _SPACES.sub(" ", s).strip()
+    # A substitution runs only when the text holds what its pattern needs: most reasons lack most
+    # of these, and a scan that finds nothing costs about as much as a substitution.
+    if " said: " in s:
+        s = _SAID.sub("", s)
+    if "(in reply to " in s:
+        reply = _IN_REPLY.search(s)
+        if reply:
+            s = s[:reply.start()] + f" (in reply to {reply.group(1)})"
+    if "[" in s:
+        s = _HOSTIP.sub("HOST", s)
+        s = _BRACKET_IP.sub("", s)
+    if "://" in s:
+        s = _URL.sub("", s)
+    if "<" in s:
+        s = _ANGLE.sub("<…>", s)
+    if s.count(".") >= 3:
+        s = _IP.sub("IP", s)
+    if "name=" in s or "domain=" in s:
+        s = _NAME.sub(r"\1=…", s)
+    if "id=" in s or "id " in s or "ID=" in s or "queued as" in s or "ef:" in s:
+        s = _QUEUED_AS.sub(r"\1 …", s)
+    s = " ".join(s.split())  # whitespace runs → one space, stripped (str.split's whitespace is re's \s)
     s = s.replace("<…>: ", "")
     if len(s) > _CAUSE_MAX:
         s = s[:_CAUSE_MAX - 1] + "…"
     return s
 
 
-_NUMERIC = {"ts": "float64", "pid": "float64", "size": "int64", "delay": "float64", "code": "float64",
-            "conn_use": "float64", "secs": "float64"}
+# The per-value text functions keep their results across batches (logs repeat the same reasons,
+# addresses and client names all day); lru_cache bounds them, so memory does not grow with the log.
+_cause = functools.lru_cache(maxsize=1 << 14)(cause)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _host_domain(host) -> str | None:
+    """client_domain() of a client name, None when there is none (then the IP address is used)."""
+    return None if not host or host == "unknown" else client_domain(host, None)
+
+
+_address = functools.lru_cache(maxsize=1 << 15)(normalize_address)
+_sender_domain = functools.lru_cache(maxsize=1 << 15)(sender_domain)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _sender_key(addr) -> str:
+    """The sender column: the normalized address, "from=<>" for the null sender."""
+    return normalize_address(addr) if addr else "from=<>"
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _rcpt_domain(addr) -> str:
+    """The domain of a recipient, as the per-domain delivery table keys it."""
+    return address_domain(normalize_address(addr))
 
 
 _TAIL_END = re.compile(r";? (?:from|to)=<|;? proto=|;? helo=<")
@@ -822,38 +1023,6 @@ def full_reason(reason, tail) -> str | None:
         return reason
     rest = _TAIL_END.split(tail, maxsplit=1)[0].rstrip(";").strip()
     return f"{reason}; {rest}" if rest else reason
-
-
-def _frame(data: list, name: str) -> pd.DataFrame:
-    """Row tuples → DataFrame, column by column: numbers as float/int arrays (None → NaN),
-    text as object columns (cheaper to factorize than pandas' string dtype)."""
-    cols = ROWS[name]
-    if name == "conn_ts":  # plain values, not tuples
-        columns = [data]
-    else:
-        columns = list(zip(*data, strict=True)) if data else [()] * len(cols)
-    out = {}
-    for col, values in zip(cols, columns, strict=True):
-        dtype = _NUMERIC.get(col)
-        if dtype is None:
-            out[col] = pd.Series(values, dtype=object)
-        else:
-            arr = np.array(values, dtype="float64")
-            out[col] = pd.Series(arr if dtype == "float64" else arr.astype(dtype))
-    return pd.DataFrame(out, columns=list(cols))
-
-
-def _domains(hosts: pd.Series, ips: pd.Series) -> pd.Series:
-    """client_domain() over columns, computed once per distinct host name."""
-    dom = _mapped(hosts.fillna("unknown"), lambda h: None if h in ("", "unknown") else client_domain(h, None))
-    return dom.where(dom.notna(), ips.fillna(""))
-
-
-def _mapped(series: pd.Series, func) -> pd.Series:
-    """Apply ``func`` once per distinct value (logs repeat the same addresses and reasons)."""
-    uniq = pd.unique(series)
-    table = {v: func(v) for v in uniq}
-    return series.map(table)
 
 
 def _limit(df: pd.DataFrame, n: int | None) -> pd.DataFrame:
