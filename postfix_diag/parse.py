@@ -169,6 +169,7 @@ class Parser:
         self.assumptions: dict = {}  # file → description of the year assumption
         self._tags: dict = {}
         self._bodies: dict = {}
+        self._tables: dict = {}  # id(grammar matcher) -> (match, table): matchers live as long as the grammar
         self._known = frozenset(self.grammar.programs) | EXTRA_PROGRAMS
         envelope_rules = [r for gf in self.grammar.files for r in gf.rules if "envelope" in r.programs]
         self._formats = [_Envelope(r, self.grammar.compiler) for r in envelope_rules]
@@ -195,9 +196,11 @@ class Parser:
     def _body_matcher(self, program: str, severity: str):
         """(regex.match, {group: (kind, names, indexes, conversions, single)}) for a program."""
         m = self.grammar.body(program, severity)
-        table = {g: (r.kind, r.names, r.group_indexes, r.conversions, len(r.group_indexes) == 1)
-                 for g, r in m.by_group.items()}
-        result = (m.regex.match if m.regex is not None else (lambda _text: None), table)
+        result = self._tables.get(id(m))  # programs without rules of their own share a matcher
+        if result is None:
+            table = {g: (r.kind, r.names, r.group_indexes, r.conversions, len(r.group_indexes) == 1)
+                     for g, r in m.by_group.items()}
+            result = self._tables[id(m)] = (m.regex.match if m.regex is not None else (lambda _text: None), table)
         if len(self._bodies) >= MAX_TAGS:
             self._bodies.clear()
         self._bodies[(program, severity)] = result

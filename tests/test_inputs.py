@@ -283,3 +283,16 @@ def test_directory_without_logs(tmp_path):
     with pytest.raises(InputError) as e:
         resolve([str(tmp_path)])
     assert "no mail log files" in one_line_error(e.value)
+
+
+def test_many_odd_tags_share_one_matcher():
+    """A log full of distinct syslog names (postfix1, postfix2, ...) must not compile a regex, nor
+    keep a cache entry, per tag: programs without rules of their own share one matcher."""
+    from postfix_diag.parse import MAX_TAGS, Parser
+
+    parser = Parser(year=2026)
+    lines = [f"Jan  4 00:00:00 mx postfix{i}: hello {i}" for i in range(MAX_TAGS + 50)]
+    events = list(parser.parse_lines(lines))
+    assert all(ev.kind == "unrecognized" and ev.program.startswith("postfix") for ev in events)
+    assert len(parser.grammar._cache) < 10
+    assert len(parser._tags) <= MAX_TAGS and len(parser._tables) < 10
