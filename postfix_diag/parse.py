@@ -177,8 +177,7 @@ class Parser:
 
     # -- tag → (instance, service, program, is_postfix) -----------------------------------------
     def _split_tag(self, tag: str):
-        """(instance, service, program, is_postfix, info matcher) of a tag, cached: the matcher
-        of the program's info lines rides along, as most lines have no severity prefix."""
+        """(instance, service, program, is_postfix) of a tag, cached."""
         parts = [p for p in tag.split("/") if p]
         program = parts[-1] if parts else tag
         instance = parts[0] if parts else tag
@@ -186,8 +185,7 @@ class Parser:
         is_postfix = program in self._known and (instance.startswith("postfix") or len(parts) >= 2)
         if len(parts) == 1 and instance.startswith("postfix") and program not in self._known:
             is_postfix = True  # e.g. postfix-script variants under a syslog_name
-        info = (self._bodies.get((program, "info")) or self._body_matcher(program, "info")) if is_postfix else None
-        result = (instance, service, program, is_postfix, info)
+        result = (instance, service, program, is_postfix)
         if len(self._tags) >= MAX_TAGS:  # other programs' tags are many in some logs: keep memory flat
             self._tags.clear()
         self._tags[tag] = result
@@ -226,18 +224,15 @@ class Parser:
         tags_get, split_tag = self._tags.get, self._split_tag
         bodies_get, body_matcher = self._bodies.get, self._body_matcher
         last_format = formats[0]
-        # module globals as closure variables: cheaper to read on every line
-        event, unrecognized, foreign, max_line = Event, UNRECOGNIZED, FOREIGN, MAX_LINE
-        severity_prefixes, access_kinds = _SEVERITY_PREFIXES, ACCESS_KINDS
 
         def parse_line(line: str, file: str = "<string>", lineno: int = 0,
                        years: YearGuesser | None = None) -> Event:
             nonlocal last_format
             if line[:1] == "\x00":
                 line = line.lstrip("\x00")
-            if len(line) > max_line:
-                return event(unrecognized, None, None, None, None, None, None, "info", None,
-                             line[:200], {"reason": "line too long"}, file, lineno, line[:max_line])
+            if len(line) > MAX_LINE:
+                return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
+                             line[:200], {"reason": "line too long"}, file, lineno, line[:MAX_LINE])
             fmt = last_format
             m = fmt.match(line)
             if m is None:
@@ -247,7 +242,7 @@ class Parser:
                         last_format = fmt
                         break
                 else:
-                    return event(unrecognized, None, None, None, None, None, None, "info", None,
+                    return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
                                  line, {"reason": "no syslog envelope"}, file, lineno, line)
             if fmt.in_order:
                 ts_s, host, tag, pid, body, _ = m.groups()
@@ -261,9 +256,7 @@ class Parser:
             elif name == "classic":
                 if years is None:
                     years = YearGuesser(self.year, None)
-                ts = years.cache.get(ts_s)  # the common case, without a method call
-                if ts is None:
-                    ts = years.epoch(ts_s)
+                ts = years.epoch(ts_s)
             elif fmt.outer:
                 ts = iso_epoch(m.group(fmt.outer))[0]
                 if ts is None and years is not None:
@@ -272,27 +265,25 @@ class Parser:
                 ts, iso_name = iso_epoch(ts_s)
                 if name == "iso":  # name the ISO variant; other envelopes (rfc5424) keep their own name
                     name = iso_name
-            instance, service, program, is_postfix, info = tags_get(tag) or split_tag(tag)
+            instance, service, program, is_postfix = tags_get(tag) or split_tag(tag)
             if pid is not None:
                 pid = int(pid) if pid.isdigit() else None
             if body[-3:] == ",,,":  # damage from CSV exports of logs: a run of commas after the message
                 body = body.rstrip(",")
             if not is_postfix:
-                return event(foreign, ts, host, instance, service, program, pid, "info", None, body, {},
+                return Event(FOREIGN, ts, host, instance, service, program, pid, "info", None, body, {},
                              file, lineno, line, name)
             severity = "info"
             text = body
-            if body[:1] in "wefp" and body.startswith(severity_prefixes):
+            if body[:1] in "wefp" and body.startswith(_SEVERITY_PREFIXES):
                 severity, text = body.split(": ", 1)
-                match, table = bodies_get((program, severity)) or body_matcher(program, severity)
-            else:
-                match, table = info
+            match, table = bodies_get((program, severity)) or body_matcher(program, severity)
             hit = match(text)
             if hit is None:
                 if severity == "info":
-                    return event(unrecognized, ts, host, instance, service, program, pid, severity, None,
+                    return Event(UNRECOGNIZED, ts, host, instance, service, program, pid, severity, None,
                                  text, {"reason": "no grammar rule"}, file, lineno, line, name)
-                return event(severity, ts, host, instance, service, program, pid, severity, None, text, {},
+                return Event(severity, ts, host, instance, service, program, pid, severity, None, text, {},
                              file, lineno, line, name)
             kind, names, idx, conversions, single = table[hit.lastindex]
             if not idx:
@@ -315,8 +306,8 @@ class Parser:
             if kind == "reject":
                 action = fields.pop("kind", None) or fields.get("action", "reject")
                 fields["action"] = action
-                kind = access_kinds.get(action, ACCESS_OTHER)
-            return event(kind, ts, host, instance, service, program, pid, severity, fields.pop("qid", None),
+                kind = ACCESS_KINDS.get(action, ACCESS_OTHER)
+            return Event(kind, ts, host, instance, service, program, pid, severity, fields.pop("qid", None),
                          text, fields, file, lineno, line, name)
 
         return parse_line
