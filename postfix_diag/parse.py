@@ -160,12 +160,22 @@ class _Envelope:
         self.in_order = self.idx == (1, 2, 3, 4, 5) and m.regex.groups == 6
 
 
-class Parser:
-    """Parses lines of one or more sources. Keeps the per-file year assumptions it made."""
+# Fields the parser itself reads from a rule's captures, whatever a consumer asks for.
+_PARSER_FIELDS = ("qid", "kind", "action")
 
-    def __init__(self, year: int | None = None, grammar=None):
+
+class Parser:
+    """Parses lines of one or more sources. Keeps the per-file year assumptions it made.
+
+    ``fields``: for a consumer that reads only some fields ({rule kind: field names}, rule kinds
+    as in docs/events.md, "reject" for every access decision): events then carry only those
+    fields (those of kinds not named: none), which makes parsing cheaper. Default: every field.
+    """
+
+    def __init__(self, year: int | None = None, grammar=None, fields: dict | None = None):
         self.grammar = grammar or grammar_mod.load()
         self.year = year
+        self._wanted = None if fields is None else self._check_fields(fields)
         self.assumptions: dict = {}  # file → description of the year assumption
         self._tags: dict = {}
         self._bodies: dict = {}
@@ -191,13 +201,38 @@ class Parser:
         self._tags[tag] = result
         return result
 
+    def _check_fields(self, fields: dict) -> dict:
+        """{kind: frozenset of names}, after checking that each kind and field exists."""
+        known: dict = {}
+        for gf in self.grammar.files:
+            for rule in gf.rules:
+                known.setdefault(rule.kind, set()).update(grammar_mod.fields_of(self.grammar, rule))
+        wanted = {}
+        for kind, names in fields.items():
+            if kind not in known:
+                raise ValueError(f"no grammar rule makes events of kind {kind!r}")
+            unknown = sorted(set(names) - known[kind])
+            if unknown:
+                raise ValueError(f"events of kind {kind!r} have no field {', '.join(unknown)}")
+            wanted[kind] = frozenset(names).union(_PARSER_FIELDS)
+        return wanted
+
+    def _table_entry(self, rule):
+        """(kind, names, group indexes, conversions, single) of a rule: what parse_line reads."""
+        names, indexes, conversions = rule.names, rule.group_indexes, rule.conversions
+        if self._wanted is not None:
+            keep = self._wanted.get(rule.kind, _PARSER_FIELDS)
+            pairs = [(n, i) for n, i in zip(names, indexes, strict=True) if n in keep]
+            names, indexes = tuple(n for n, _ in pairs), tuple(i for _, i in pairs)
+            conversions = tuple((n, c) for n, c in conversions if n in keep)
+        return rule.kind, names, indexes, conversions, len(indexes) == 1
+
     def _body_matcher(self, program: str, severity: str):
         """(regex.match, {group: (kind, names, indexes, conversions, single)}) for a program."""
         m = self.grammar.body(program, severity)
         result = self._tables.get(id(m))  # programs without rules of their own share a matcher
         if result is None:
-            table = {g: (r.kind, r.names, r.group_indexes, r.conversions, len(r.group_indexes) == 1)
-                     for g, r in m.by_group.items()}
+            table = {g: self._table_entry(r) for g, r in m.by_group.items()}
             result = self._tables[id(m)] = (m.regex.match if m.regex is not None else (lambda _text: None), table)
         if len(self._bodies) >= MAX_TAGS:
             self._bodies.clear()

@@ -285,6 +285,25 @@ def test_smtpd_access_decisions(parse, action, kind):
     }
 
 
+def test_parser_captures_only_the_fields_asked_for():
+    """Parser(fields=...): events of the named kinds keep those fields, others none; the event
+    kind, queue id and access action come out as with every field; typos are refused."""
+    lean = Parser(fields={"reject": ("stage", "code"), "qmgr_queued": ("size",)})
+    ev = lean.parse_line("Mar  1 10:00:00 mx postfix/smtpd[1]: NOQUEUE: hold: RCPT from unknown[192.0.2.7]: "
+                         "450 4.7.1 <x@example.org>: Recipient address rejected: wait; from=<a@example.net> "
+                         "to=<x@example.org> proto=ESMTP helo=<h>")
+    assert (ev.kind, ev.qid, ev.f) == ("hold", "NOQUEUE", {"action": "hold", "stage": "RCPT", "code": 450})
+    ev = lean.parse_line("Mar  1 10:00:02 mx postfix/qmgr[2]: AAAA1: from=<a@example.net>, size=1000, nrcpt=2 "
+                         "(queue active)")
+    assert (ev.kind, ev.qid, ev.f) == ("qmgr_queued", "AAAA1", {"size": 1000})
+    ev = lean.parse_line("Mar  1 10:00:00 mx postfix/smtpd[1]: connect from a.example[192.0.2.1]")
+    assert (ev.kind, ev.f) == ("connect", {})
+    with pytest.raises(ValueError, match="no grammar rule makes events of kind 'delivered'"):
+        Parser(fields={"delivered": ("to",)})
+    with pytest.raises(ValueError, match="have no field recipient"):
+        Parser(fields={"delivery": ("to", "recipient")})
+
+
 def test_reject_variants(parse):
     # RBL reply: the reason stops at the first ';', the rest is kept
     ev = parse("NOQUEUE: reject: RCPT from bad.example.net[192.0.2.8]: 554 5.7.1 Service unavailable; Client "

@@ -210,7 +210,8 @@ def test_log_content_is_escaped(tmp_path):
             assert "|**" not in line
 
 
-def test_parallel_parse_equals_one_process(tmp_path, monkeypatch):
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_parallel_parse_equals_one_process(tmp_path, monkeypatch, newline):
     src = CORPUS / "kdent-postfix_log_analysis" / "mail.log"
     if src.exists():
         text = src.read_text(errors="replace")
@@ -219,10 +220,36 @@ def test_parallel_parse_equals_one_process(tmp_path, monkeypatch):
     path = tmp_path / "big.log"
     path.write_text(text)
     one = S.summary([str(path)], jobs=1, top=-1, detail=-1)
+    other = tmp_path / "pieces.log"
+    other.write_bytes(text.replace("\n", newline).encode())  # pieces strip CR like read_lines does
     monkeypatch.setattr(S, "PARALLEL_MIN_BYTES", 1)
-    many = S.summary([str(path)], jobs=3, top=-1, detail=-1)
+    many = S.summary([str(other)], jobs=3, top=-1, detail=-1)
     one.pop("meta"), many.pop("meta")
+    assert one["totals"]["received"] > 0
     assert json.dumps(one, sort_keys=True) == json.dumps(many, sort_keys=True)
+
+
+def test_summary_parser_keeps_every_field_it_reads(monkeypatch):
+    """S.FIELDS (the fields the summary's parser captures) leaves out nothing the summary reads:
+    the summary of every sample log and of a public log is the same as with every field."""
+    logs = sorted(str(p) for p in (ROOT / "sample_logs").iterdir() if p.is_dir())
+    kdent = CORPUS / "kdent-postfix_log_analysis" / "mail.log"
+    if kdent.exists():
+        logs.append(str(kdent))
+    for log in logs:
+        lean = S.summary([log], jobs=1, top=-1, detail=-1)
+        with monkeypatch.context() as m:
+            m.setattr(S, "FIELDS", None)
+            full = S.summary([log], jobs=1, top=-1, detail=-1)
+        assert json.dumps(lean, sort_keys=True) == json.dumps(full, sort_keys=True), log
+    # and the projection does leave fields out
+    from postfix_diag.parse import Parser
+    line = ("Mar  1 10:00:03 mx postfix/local[103]: AAAA1: to=<bob@here.example>, relay=local, delay=1.5, "
+            "delays=0.1/0.1/0/1.3, dsn=2.0.0, status=sent (delivered to mailbox)")
+    assert "dsn" in Parser().parse_line(line).f
+    lean_event = Parser(fields=S.FIELDS).parse_line(line)
+    assert lean_event.kind == "delivery" and lean_event.qid == "AAAA1"
+    assert sorted(lean_event.f) == ["delay", "reason", "relay", "status", "to"]
 
 
 def test_small_batches_and_pieces_equal_one_pass(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 from .compiler import Matcher, PatternCompiler, build_matcher
 from .language import SEVERITIES, GrammarError, GrammarFile, read_grammar
 
-__all__ = ["Grammar", "GrammarError", "load", "grammar_dir", "read_grammar"]
+__all__ = ["Grammar", "GrammarError", "load", "grammar_dir", "read_grammar", "fields_of"]
 
 ENVELOPE = "envelope"
 ANY = "*"
@@ -89,7 +89,8 @@ def load(directory: str | None = None) -> Grammar:
     return Grammar(load_files(Path(directory) if directory else None))
 
 
-def _fields_of(grammar: Grammar, rule) -> list[str]:
+def fields_of(grammar: Grammar, rule) -> list[str]:
+    """Names of the fields a rule captures, in order."""
     _, fields, _ = grammar.compiler.compile(rule.pattern, rule.kind)
     names = []
     for _, (name, _conv) in fields:
@@ -113,7 +114,7 @@ def describe(grammar: Grammar | None = None) -> str:
                     entry["programs"].append(p)
             if r.severity not in entry["severities"]:
                 entry["severities"].append(r.severity)
-            for f in _fields_of(grammar, r):
+            for f in fields_of(grammar, r):
                 if f not in entry["fields"]:
                     entry["fields"].append(f)
             entry["where"].append(f"{r.file}:{r.line}")
