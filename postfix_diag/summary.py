@@ -454,7 +454,12 @@ class Part:
         pids = _floats(pids)
         pids = np.where(np.isnan(pids), -1, pids).astype("int64").tolist()
         keys = [f"{host}\0{qid}\0{pid}".encode() for host, qid, pid in zip(hosts, qids, pids, strict=True)]
-        self.out_sessions.append(np.unique(np.array(keys, dtype=object).astype(bytes)))
+        self._add_sessions([np.unique(np.array(keys, dtype=object).astype(bytes))])
+
+    def _add_sessions(self, arrays: list) -> None:
+        """Keep sorted unique session keys; merged into one array when _COMPACT_AT are waiting
+        (summarize merges the rest)."""
+        self.out_sessions.extend(arrays)
         if len(self.out_sessions) >= _COMPACT_AT:
             self.out_sessions = [np.unique(np.concatenate(self.out_sessions))]
 
@@ -572,8 +577,7 @@ class Part:
             for df in parts:
                 self._add(name, df)
         self.deferred_keys |= part.deferred_keys
-        if part.out_sessions:
-            self.out_sessions = [np.unique(np.concatenate(self.out_sessions + part.out_sessions))]
+        self._add_sessions(part.out_sessions)
         for name, value in part.n.items():
             self.n[name] += value
         self.ts_min = min(self.ts_min, part.ts_min)
