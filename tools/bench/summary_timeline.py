@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Where the wall time of `postfix-diag summary` goes on a big file: start-up, each parallel piece
+(with its worker's CPU time), each merge, the summary tables.
+
+Usage: .venv/bin/python tools/bench/summary_timeline.py [LOG]   (default: bench-out/bench-1000000.log,
+made by `make bench`). Prints one line per step to stderr: seconds since start, process id, step
+(a piece's end gives its worker's CPU time and lines).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+START = time.perf_counter()
+
+import postfix_diag.summary as S  # noqa: E402 - the import is part of what is timed
+
+_piece, _absorb, _summarize = S._parse_chunk, S.Part.absorb, S.summarize
+
+
+def mark(what: str) -> None:
+    print(f"{time.perf_counter() - START:7.3f} [{os.getpid()}] {what}", file=sys.stderr, flush=True)
+
+
+def timed_piece(job):
+    mark(f"piece {job[3]}-{job[4]} starts")
+    cpu = time.process_time()
+    part = _piece(job)
+    mark(f"piece {job[3]} ends: {time.process_time() - cpu:.3f} s CPU, {part.lines} lines")
+    return part
+
+
+def timed_absorb(self, part):
+    mark("merge starts")
+    _absorb(self, part)
+    mark("merge ends")
+
+
+def timed_summarize(*args, **kwargs):
+    mark("tables start")
+    result = _summarize(*args, **kwargs)
+    mark("tables end")
+    return result
+
+
+def main() -> int:
+    log = sys.argv[1] if len(sys.argv) > 1 else "bench-out/bench-1000000.log"
+    mark("imported")
+    S._parse_chunk, S.Part.absorb, S.summarize = timed_piece, timed_absorb, timed_summarize
+    S.run([log], fmt="json")
+    mark("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
