@@ -161,7 +161,7 @@ class Part:
         self.pending_dlv: list = []   # (key, row without size): status lines with no qmgr line here
         self.pending_disc: list = []  # ((host, pid), ts, client_host, client_ip)
         self.deferred_keys: set = set()  # messages with a deferral (pflogsumm's "deferred")
-        self.out_sessions: list = []     # sorted unique byte strings "host\0qid\0pid" (outbound sessions)
+        self.out_sessions: list = []     # arrays of sorted unique byte strings "host\0qid\0pid" (outbound sessions)
         self.n = dict.fromkeys(("received", "delivered", "forwarded", "deferrals", "bounced",
                                 "bytes_received", "bytes_delivered", "connections"), 0)
         self.ts_min = float("inf")
