@@ -203,15 +203,12 @@ class Parser:
 
     def _check_fields(self, fields: dict) -> dict:
         """{kind: frozenset of names}, after checking that each kind and field exists."""
-        known: dict = {}
-        for gf in self.grammar.files:
-            for rule in gf.rules:
-                known.setdefault(rule.kind, set()).update(grammar_mod.fields_of(self.grammar, rule))
+        known = self.grammar.fields_by_kind
         wanted = {}
         for kind, names in fields.items():
             if kind not in known:
                 raise ValueError(f"no grammar rule makes events of kind {kind!r}")
-            unknown = sorted(set(names) - known[kind])
+            unknown = sorted(set(names).difference(known[kind]))
             if unknown:
                 raise ValueError(f"events of kind {kind!r} have no field {', '.join(unknown)}")
             wanted[kind] = frozenset(names).union(_PARSER_FIELDS)

@@ -82,7 +82,7 @@ class Message:
         client went away before the end of DATA, and Postfix deleted the file without logging
         "removed"."""
         return not (self.queue == INCOMING and self.size is None and self.message_id is None
-                    and self.origin not in ("pickup",) and self.bounce_of is None
+                    and self.origin != "pickup" and self.bounce_of is None
                     and not self.recipients)
 
     @property
@@ -135,7 +135,7 @@ class Tracker:
             "message_id": self._message_id,
             "qmgr_queued": self._queued,
             "delivery": self._delivery,
-            "removed": self._removed,
+            "removed": self._finish,
             "expired": self._expired,
             "postsuper": self._postsuper,
             "hold": self._hold,
@@ -282,9 +282,6 @@ class Tracker:
         if m.queue == ACTIVE and m.pending and (
                 len(m.run) >= m.nrcpt if m.nrcpt is not None else status == "deferred"):
             m.queue = DEFERRED
-
-    def _removed(self, ev):
-        self._finish(ev)
 
     def _expired(self, ev):
         m = self._msg(ev)

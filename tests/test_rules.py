@@ -131,3 +131,16 @@ def test_delivery_rules_forget_messages_that_left_the_queue():
         assert found["DLV001"].count == rules["DLV001"].finished.messages + len(rules["DLV001"].inflight) > 0
         released += rules["DLV001"].finished.messages + rules["DLV004"].other_removed
     assert released > 0, "no deferred message left the queue: the subset checks above prove nothing"
+
+
+def test_deferred_messages_beyond_the_in_flight_cap_keep_their_cause(monkeypatch):
+    """Past MAX_IDS messages in flight, DLV001 counts a deferred message at once (approximately):
+    it is still counted under the cause of its line."""
+    from postfix_diag.rules import delivery
+
+    monkeypatch.setattr(delivery, "MAX_IDS", 1)
+    lines = (Path(__file__).resolve().parents[1] / "sample_logs" / "relay-down" / "maillog").read_text().splitlines()
+    found = {f.id: f for f in run_lines(lines)}
+    dlv = found["DLV001"]
+    assert dlv.count > 1
+    assert sum(dlv.evidence["by_cause"].values()) >= dlv.count

@@ -7,14 +7,14 @@ The result is cached: reading and compiling happens once per process.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
 from .compiler import Matcher, PatternCompiler, build_matcher
 from .language import SEVERITIES, GrammarError, GrammarFile, read_grammar
 
-__all__ = ["Grammar", "GrammarError", "load", "grammar_dir", "read_grammar", "fields_of"]
+__all__ = ["Grammar", "GrammarError", "load", "grammar_dir", "read_grammar"]
 
 ENVELOPE = "envelope"
 ANY = "*"
@@ -54,6 +54,15 @@ class Grammar:
         self._cache: dict = {}
         self.kinds = sorted({r.kind for r in self._rules})
 
+    @cached_property
+    def fields_by_kind(self) -> dict[str, list[str]]:
+        """Field names of each event kind, in the order its rules first capture them."""
+        out: dict[str, list[str]] = {}
+        for r in self._rules:
+            names = out.setdefault(r.kind, [])
+            names += [f for f in _fields_of(self, r) if f not in names]
+        return out
+
     def body(self, program: str, severity: str) -> Matcher:
         key = (program, severity)
         m = self._cache.get(key)
@@ -89,7 +98,7 @@ def load(directory: str | None = None) -> Grammar:
     return Grammar(load_files(Path(directory) if directory else None))
 
 
-def fields_of(grammar: Grammar, rule) -> list[str]:
+def _fields_of(grammar: Grammar, rule) -> list[str]:
     """Names of the fields a rule captures, in order."""
     _, fields, _ = grammar.compiler.compile(rule.pattern, rule.kind)
     names = []
@@ -108,15 +117,12 @@ def describe(grammar: Grammar | None = None) -> str:
         for r in gf.rules:
             if ENVELOPE in r.programs:
                 continue
-            entry = by_kind.setdefault(r.kind, {"programs": [], "severities": [], "fields": [], "where": []})
+            entry = by_kind.setdefault(r.kind, {"programs": [], "severities": [], "where": []})
             for p in r.programs:
                 if p not in entry["programs"]:
                     entry["programs"].append(p)
             if r.severity not in entry["severities"]:
                 entry["severities"].append(r.severity)
-            for f in fields_of(grammar, r):
-                if f not in entry["fields"]:
-                    entry["fields"].append(f)
             entry["where"].append(f"{r.file}:{r.line}")
     lines = [
         "# Event kinds",
@@ -134,7 +140,7 @@ def describe(grammar: Grammar | None = None) -> str:
     ]
     for kind in sorted(by_kind):
         e = by_kind[kind]
-        fields = ", ".join(f"`{f}`" for f in e["fields"] if f != "qid") or "-"
+        fields = ", ".join(f"`{f}`" for f in grammar.fields_by_kind[kind] if f != "qid") or "-"
         lines.append(f"| `{kind}` | {' '.join(e['programs'])} | {' '.join(e['severities'])} | {fields} | "
                      f"{', '.join(e['where'])} |")
     envelope = [r for gf in grammar.files for r in gf.rules if ENVELOPE in r.programs]

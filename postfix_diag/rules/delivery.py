@@ -147,10 +147,6 @@ class Deferrals(Rule):
         new = entry is None
         if new:
             entry = [set(), False]
-            if len(self.inflight) < MAX_IDS:
-                self.inflight[key] = entry
-            else:  # too many in flight: count this one now, approximately
-                self.finished.add(entry)
         if cause not in entry[0]:
             entry[0].add(cause)
             g = self.samples_by_cause.get(cause)
@@ -160,6 +156,10 @@ class Deferrals(Rule):
         if reason.startswith(SUSPENDED):
             entry[1] = True
         if new:
+            if len(self.inflight) < MAX_IDS:
+                self.inflight[key] = entry
+            else:  # too many in flight: counted now, with this line's cause, approximately
+                self.finished.add(entry)
             self.g.add(ev, sample=False)
             self.domains.add(domain_of(ev.f.get("to")) or "(none)")
         else:
