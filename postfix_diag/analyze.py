@@ -1,54 +1,45 @@
-"""The `analyze` pipeline: events → coverage, tracker, rules → one `Analysis`.
-
-Data moves forward only: each event is seen once by each consumer; nothing re-reads lines.
-"""
+"""`analyze` as consumers of the one stream: coverage and the rule engine (pipeline.py), then
+the findings of the rules → one `Analysis`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from . import pipeline
 from .coverage import Coverage
 from .inputs import resolve
 from .model import Analysis, Finding, at_least, sort_findings
 from .parse import Parser
 from .rules import Engine
-from .track import Message, Tracker
+from .track import Message
 
 
-def tracker_for(engine: Engine) -> Tracker:
-    """A tracker that hands finished messages (and, when a rule reads them, smtpd sessions) to
-    the engine's rules."""
-    return Tracker(on_message=engine.feed_message,
-                   on_session=engine.feed_session if engine.wants_sessions else None)
+def stream(head: bool = True, engine: Engine | None = None) -> pipeline.Stream:
+    """The stream of `analyze`: parse coverage and every rule (or ``engine``'s)."""
+    return pipeline.Stream([Coverage(), engine if engine is not None else Engine(head=head)], head=head)
+
+
+def conclude(s: pipeline.Stream) -> tuple[Coverage, list[Finding], list[Message]]:
+    """Coverage, findings and still-queued messages of an analysis stream fed to its end."""
+    coverage, engine = s.consumers
+    queued = s.finish()
+    return coverage, engine.finish(queued=queued, end_ts=coverage.last_ts), queued
 
 
 def run(events: Iterable, engine: Engine | None = None) -> tuple[Coverage, list[Finding], list[Message]]:
     """Feed events through coverage, tracker and rules; return what they found."""
-    engine = engine or Engine()
-    coverage = Coverage()
-    tracker = tracker_for(engine)
-    cov_feed, track_feed, rule_feed = coverage.feed, tracker.feed, engine.feed
-    for ev in events:
-        cov_feed(ev)
-        track_feed(ev)
-        rule_feed(ev)
-    queued = tracker.finish()
-    findings = engine.finish(queued=queued, end_ts=coverage.last_ts)
-    return coverage, findings, queued
+    s = stream(engine=engine)
+    s.feed_all(events)
+    return conclude(s)
 
 
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
-            progress: Callable[[str], None] | None = None) -> Analysis:
-    """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve."""
+            progress: Callable[[str], None] | None = None, jobs: int = 1) -> Analysis:
+    """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
+    ``jobs``: processes for big plain files (see pipeline.run; default one)."""
     parser = Parser(year=year)
     sources = resolve(list(paths) if paths else [])
-
-    def events():
-        for source in sources:
-            if progress is not None:
-                progress(source.display)
-            yield from parser.parse_source(source)
-
-    coverage, findings, queued = run(events())
+    fed = pipeline.run(sources, stream, parser, jobs=jobs, progress=progress)
+    coverage, findings, queued = conclude(fed)
     findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
-    return Analysis(coverage, findings, queued, [s.display for s in sources], dict(parser.assumptions))
+    return Analysis(coverage, findings, queued, [src.display for src in sources], dict(fed.assumptions))

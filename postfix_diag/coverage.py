@@ -65,6 +65,28 @@ class Coverage:
             self.foreign += 1
         self.lines[(ev.instance, ev.program, True, ev.fmt)] += 1
 
+    def merge(self, later: Coverage) -> None:
+        """Fold in the coverage of the lines that follow (a later piece of the log). Exact while
+        the distinct unrecognized shapes stay under MAX_UNRECOGNIZED_SHAPES; each shape keeps its
+        first line as its example."""
+        self.unrecognized += later.unrecognized
+        self.foreign += later.foreign
+        self.lines.update(later.lines)
+        if later.first_ts is not None and (self.first_ts is None or later.first_ts < self.first_ts):
+            self.first_ts = later.first_ts
+        if later.last_ts is not None and (self.last_ts is None or later.last_ts > self.last_ts):
+            self.last_ts = later.last_ts
+        shapes = self._shapes
+        for key, entry in later._shapes.items():
+            mine = shapes.get(key)
+            if mine is not None:
+                mine[0] += entry[0]
+            elif len(shapes) < MAX_UNRECOGNIZED_SHAPES:
+                shapes[key] = entry
+            else:
+                self.other_shapes += entry[0]
+        self.other_shapes += later.other_shapes
+
     @property
     def total(self) -> int:
         return sum(self.lines.values())

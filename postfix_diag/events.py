@@ -25,6 +25,32 @@ ACCESS_KINDS = {
 ACCESS_OTHER = "access"  # filter, bcc, delay, permit, info, warn(ing), prepend, replace, strip, pass
 
 
+class SourceName(str):
+    """The display name of a source (what ``Event.file`` holds) that also knows the source's rank
+    in the run (0, 1, ... in reading order), so that the place of a line in the whole stream is
+    (rank, line number) whichever piece of the stream it was read in (see ``before``)."""
+
+    def __new__(cls, name: str, rank: int = 0):
+        obj = super().__new__(cls, name)
+        obj.rank = rank
+        return obj
+
+    def __reduce__(self):
+        return (SourceName, (str(self), self.rank))
+
+
+def before(file_a, line_a: int, file_b, line_b: int) -> bool:
+    """Whether line ``line_a`` of ``file_a`` comes before line ``line_b`` of ``file_b`` in the
+    stream (files: SourceName, or plain names of rank 0)."""
+    rank_a, rank_b = getattr(file_a, "rank", 0), getattr(file_b, "rank", 0)
+    return rank_a < rank_b if rank_a != rank_b else line_a < line_b
+
+
+def place(ev) -> tuple[int, int]:
+    """(source rank, line number) of an event: sorts events in stream order."""
+    return (getattr(ev.file, "rank", 0), ev.lineno)
+
+
 class Event:
     """One log line, parsed.
 
@@ -41,7 +67,8 @@ class Event:
         qid: queue id or "NOQUEUE", when the message names one.
         text: the message body after the tag and severity prefix.
         f: the named fields the grammar captured (see docs/events.md).
-        file, lineno, line: where the line came from, and the raw line.
+        file, lineno, line: where the line came from (the source's name, a SourceName in a
+            pipeline run, and the line number in that source), and the raw line.
     """
 
     __slots__ = (

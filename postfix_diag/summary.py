@@ -36,6 +36,7 @@ import pandas as pd
 
 from .events import FOREIGN, UNRECOGNIZED
 from .inputs import STDIN, Source, resolve
+from .pipeline import chunk_lines, split
 
 # ---------------------------------------------------------------------------------------------
 # Stage 1: events -> joined rows -> partial aggregates
@@ -791,7 +792,6 @@ def _parsed(parse, lines, display: str, years, skipped: list, removed):
 
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024  # below this, one process is faster than starting others
 PIECE_BYTES = 32 * 1024 * 1024  # big files are parsed in pieces of about this size
-_READ_BLOCK = 4 * 1024 * 1024
 _WORKER: dict = {}
 
 
@@ -804,49 +804,6 @@ def _is_plain_file(path: str) -> bool:
     except OSError:
         return False
     return not (head.startswith(b"\x1f\x8b") or head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"))
-
-
-def _split(path: str, parts: int) -> list[tuple[int, int]]:
-    """Byte ranges of about equal size, each starting at the beginning of a line."""
-    size = os.path.getsize(path)
-    bounds = [0]
-    with open(path, "rb") as fh:
-        for i in range(1, parts):
-            fh.seek(size * i // parts)
-            fh.readline()
-            pos = fh.tell()
-            if bounds[-1] < pos < size:
-                bounds.append(pos)
-    bounds.append(size)
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
-def _chunk_lines(path: str, start: int, end: int):
-    """The lines of a byte range (which starts at a line start), read a block at a time."""
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        left = end - start
-        rest = b""
-        while left > 0:
-            data = fh.read(min(_READ_BLOCK, left))
-            if not data:
-                break
-            left -= len(data)
-            if rest:
-                data = rest + data
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
-                continue
-            rest = data[cut + 1:]
-            text = data[:cut].decode("utf-8", errors="replace")
-            if "\r" in text:
-                yield from (line[:-1] if line.endswith("\r") else line for line in text.split("\n"))
-            else:
-                yield from text.split("\n")
-        if rest:
-            line = rest.decode("utf-8", errors="replace")
-            yield line[:-1] if line.endswith("\r") else line
 
 
 def _parse_chunk(job) -> Part:
@@ -862,7 +819,7 @@ def _parse_chunk(job) -> Part:
     # messages in flight) would only be scanned again and again; the collector runs after.
     gc.disable()
     try:
-        part.consume(_parsed(parser.parse_line, _chunk_lines(path, start, end), display, years, skipped,
+        part.consume(_parsed(parser.parse_line, chunk_lines(path, start, end), display, years, skipped,
                              part.removed), since, until)
     finally:
         gc.enable()
@@ -911,7 +868,7 @@ def _collect_parallel(parser, source: Source, jobs: int, since, until, total: Pa
     from .parse import YearGuesser
 
     pieces = max(jobs, -(-os.path.getsize(source.path) // PIECE_BYTES))
-    ranges = _split(source.path, pieces)
+    ranges = split(source.path, pieces)
     mtime = source.mtime
     todo = [(source.path, source.display, mtime, s, e, since, until) for s, e in ranges]
     _WORKER["parser"] = parser

@@ -16,6 +16,25 @@ mode and the QSH rules read it through ``qshape.entries_from_messages``):
 * ``postsuper -r`` moves it to maildrop; pickup's ``orig_id=`` then gives it a new queue id, and
   the new message inherits the old one's arrival time and recipients;
 * local delivery keys a recipient by ``orig_to=`` (the queue file's address, before aliasing).
+
+A message's life starts with smtpd's ``client=`` or pickup's ``uid=... from=``; such a line for a
+queue id still in flight starts a new life (the id was reused after a lost ``removed`` line) and
+hands the old one to ``on_message``. An smtpd transaction that never reached a queue file is
+dropped once six hours of log time pass without news of it (decided by log time, never by a
+count of lines, so that it does not depend on where a log is cut).
+
+Consumers keep what they know of one message on it (``Message.facts``, by consumer), so that no
+one else needs to remember queue ids.
+
+**Pieces.** A tracker fed with a piece of a log that does not start the log (``head=False``)
+cannot judge a line of a message whose life started before the piece: the first line of a key in
+the piece that does not start a life (a delivery, a ``removed``...) marks the key, and that line
+and every later line of the key in the piece are held back (``held``), in order, and handed to
+no consumer. The same for smtpd sessions by (host, pid), and for master's restarts (which touch
+every active message). ``merge(later)`` folds the tracker of the piece that follows into this
+one: the lives the later piece started end the earlier lives of their keys, its held lines are
+replayed here in order (handed to ``on_line`` for the consumers of message lines), and its
+messages and sessions in flight join these. See postfix_diag/pipeline.py.
 """
 
 from __future__ import annotations
@@ -27,8 +46,27 @@ from .events import Event
 
 # Queue names as Postfix uses them (QSHAPE_README, postqueue -j).
 INCOMING, ACTIVE, DEFERRED, HOLD, MAILDROP = "incoming", "active", "deferred", "hold", "maildrop"
-SWEEP_EVERY = 200_000  # tracked events between sweeps for abandoned messages
+SWEEP_INTERVAL = 3600  # seconds of log time between sweeps for abandoned messages
 ABANDONED_AFTER = 6 * 3600  # seconds without news before an unfinished incoming message is dropped
+STARTS = frozenset(("client", "pickup"))  # lines that start a message's life
+
+# The fields the tracker reads, per grammar rule kind ("reject": every access decision), for a
+# parser that captures only what its consumers read (see parse.Parser(fields=...)).
+FIELDS = {
+    "client": ("client_host", "client_ip"),
+    "pickup": ("from", "orig_id"),
+    "message_id": ("message_id",),
+    "qmgr_queued": ("from", "size", "nrcpt"),
+    "delivery": ("to", "orig_to", "relay", "dsn", "reason", "delay", "status"),
+    "status_only": ("status",),
+    "expired": ("from",),
+    "postsuper": ("action",),
+    "reject": ("stage", "from", "to"),
+    "bounce_notice": ("new_qid",),
+    "connect": ("client_host", "client_ip"),
+    "disconnect": ("stats",),
+    "tls_established": ("direction", "protocol"),
+}
 
 
 @dataclass
@@ -74,6 +112,7 @@ class Message:
     orig_qid: str | None = None  # requeued (postsuper -r): the queue id it had before pickup's orig_id=
     run: set = field(default_factory=set)  # recipients reported since qmgr's last nrcpt= line
     discard: bool = False  # smtpd DISCARD action: cleanup drops the message instead of queueing it
+    facts: dict = field(default_factory=dict)  # what consumers know of it, by consumer (a rule id...)
 
     @property
     def in_queue(self) -> bool:
@@ -108,7 +147,9 @@ class Session:
     client: str
     client_ip: str | None
     connect_ts: float | None
+    client_host: str | None = None
     disconnect_ts: float | None = None
+    closed: bool = False  # smtpd logged its disconnect (not: the log ended, or the pid was reused)
     stats: str | None = None
     tls: str | None = None  # protocol, when a TLS session was established
     messages: int = 0
@@ -118,23 +159,36 @@ class Session:
 
 class Tracker:
     """Feed it every event; read finished messages from ``on_message`` and sessions from
-    ``on_session``; call ``finish()`` at the end for what is still queued or open."""
+    ``on_session``; call ``finish()`` at the end for what is still queued or open.
+
+    ``feed(ev)`` returns the Message a line belongs to, after applying the line to it (None for
+    a line of no message, and for a line a later piece holds back)."""
 
     def __init__(self, on_message: Callable[[Message], None] | None = None,
-                 on_session: Callable[[Session], None] | None = None):
+                 on_session: Callable[[Session], None] | None = None, head: bool = True):
         self.messages: dict = {}
         self.sessions: dict = {}
         self.on_message = on_message
         self.on_session = on_session
+        self.head = head  # the lines fed start the log
         self.completed = 0
         self.abandoned = 0
-        self._fed = 0
-        self._dispatch = {
+        self.clock: float | None = None  # the latest time of a line seen
+        self._next_sweep = float("-inf")
+        # a later piece (head=False): the lines it holds back, in order, as (what, event or key),
+        # the keys whose lines it holds back, and the keys whose life started in the piece
+        self.held: list = []
+        self._stray: set = set()
+        self._started: set = set()
+        self._stray_sessions: set = set()
+        self._started_sessions: set = set()
+        self._message = {
             "client": self._client,
             "pickup": self._pickup,
             "message_id": self._message_id,
             "qmgr_queued": self._queued,
             "delivery": self._delivery,
+            "status_only": self._status_only,
             "removed": self._finish,
             "expired": self._expired,
             "postsuper": self._postsuper,
@@ -144,37 +198,52 @@ class Tracker:
             "bounce_notice": self._bounce_notice,
             "reject": self._reject_message,
         }
-        if on_session is not None:  # sessions are followed only for someone who reads them
-            self._dispatch.update({
-                "connect": self._connect,
-                "disconnect": self._disconnect,
-                "lost_connection": self._session_end,
-                "timeout": self._session_end,
-                "error_limit": self._session_end,
-                "tls_established": self._tls,
-                "reject": self._reject,
-            })
+        self._session = {} if on_session is None else {  # followed only for someone who reads them
+            "connect": self._connect,
+            "disconnect": self._disconnect,
+            "lost_connection": self._session_end,
+            "timeout": self._session_end,
+            "error_limit": self._session_end,
+            "tls_established": self._tls,
+            "reject": self._reject,
+            "client": self._client_session,
+        }
+        if head:
+            self._dispatch = dict(self._message)
+            for kind, handler in self._session.items():
+                self._dispatch[kind] = self._both if kind in self._message else handler
+        else:
+            self._dispatch = dict.fromkeys([*self._message, *self._session], self._gated)
 
     # --- plumbing -----------------------------------------------------------------------------
-    def feed(self, ev: Event) -> None:
+    def feed(self, ev: Event) -> Message | None:
         handler = self._dispatch.get(ev.kind)
-        if handler is not None:
-            handler(ev)
-            self._fed += 1
-            if self._fed >= SWEEP_EVERY:
-                self._sweep(ev.ts)
+        if handler is None:
+            return None
+        ts = ev.ts
+        if ts is not None and (self.clock is None or ts > self.clock):
+            self.clock = ts
+            if ts >= self._next_sweep:
+                self._sweep(ts)
+        return handler(ev)
 
-    def _sweep(self, now: float | None) -> None:
+    def _both(self, ev: Event) -> Message | None:
+        self._session[ev.kind](ev)
+        return self._message[ev.kind](ev)
+
+    def _sweep(self, now: float) -> None:
         """Forget messages smtpd started but never finished receiving (the client went away
         before the end of DATA: Postfix deletes such a file without logging "removed")."""
-        self._fed = 0
-        if now is None:
-            return
-        stale = [k for k, m in self.messages.items()
-                 if not m.in_queue and m.last_ts is not None and now - m.last_ts > ABANDONED_AFTER]
+        self._next_sweep = now + SWEEP_INTERVAL
+        stale = [k for k, m in self.messages.items() if self._abandoned(m, now)]
         for k in stale:
             del self.messages[k]
         self.abandoned += len(stale)
+
+    @staticmethod
+    def _abandoned(m: Message, now: float | None) -> bool:
+        return (now is not None and m.last_ts is not None and now - m.last_ts > ABANDONED_AFTER
+                and not m.in_queue)
 
     def _msg(self, ev: Event, qid: str | None = None, queue: str = INCOMING) -> Message | None:
         """The message ``qid`` (default: the event's), created in ``queue`` when new."""
@@ -183,6 +252,12 @@ class Tracker:
             return None
         key = (ev.host, qid)
         m = self.messages.get(key)
+        if m is not None:
+            ts, last = ev.ts, m.last_ts
+            if ts is not None and last is not None and ts - last > ABANDONED_AFTER and not m.in_queue:
+                del self.messages[key]  # abandoned: this line starts a new life
+                self.abandoned += 1
+                m = None
         if m is None:
             m = Message(qid=qid, host=ev.host, first_ts=ev.ts, first_file=ev.file, first_line=ev.lineno,
                         arrival_ts=ev.ts, instance=ev.instance, queue=queue)
@@ -190,34 +265,53 @@ class Tracker:
         m.last_ts = ev.ts
         return m
 
-    def _finish(self, ev: Event) -> None:
+    def _start(self, ev: Event) -> Message | None:
+        """A new life for the event's queue id (see the module's docstring)."""
+        qid = ev.qid
+        if not qid or qid == "NOQUEUE":
+            return None
+        old = self.messages.pop((ev.host, qid), None)
+        if old is not None:
+            self._ended(old)
+        return self._msg(ev)
+
+    def _ended(self, m: Message) -> None:
+        """A message whose queue id started a new life: it left the queue unseen (or was never
+        queued)."""
+        if not m.in_queue:
+            self.abandoned += 1
+            return
+        self.completed += 1
+        if self.on_message is not None:
+            self.on_message(m)
+
+    def _finish(self, ev: Event) -> Message | None:
         """The message left the queue (removed, or rejected or discarded whole)."""
         m = self.messages.pop((ev.host, ev.qid), None)
         if m is None:
-            return
+            return None
         m.removed_ts = ev.ts
         m.last_ts = ev.ts
         self.completed += 1
         if self.on_message is not None:
             self.on_message(m)
+        return m
 
     # --- message life -------------------------------------------------------------------------
     def _client(self, ev):
-        m = self._msg(ev)
+        m = self._start(ev)
         if m is None:
-            return
+            return None
         m.arrival_known = True
         m.client = ev.client
         m.client_ip = ev.f.get("client_ip")
         m.origin = ev.service
-        s = self.sessions.get((ev.host, ev.pid))
-        if s is not None:
-            s.messages += 1
+        return m
 
     def _pickup(self, ev):
-        m = self._msg(ev)
+        m = self._start(ev)
         if m is None:
-            return
+            return None
         m.origin = "pickup"
         m.arrival_known = True
         if m.sender is None:
@@ -227,23 +321,25 @@ class Tracker:
             m.orig_qid = old.qid
             m.arrival_ts, m.arrival_known = old.arrival_ts, old.arrival_known
             m.recipients, m.deferrals = old.recipients, old.deferrals
+            m.facts = old.facts
+        return m
 
     def _message_id(self, ev):
         m = self._msg(ev)
         if m is None or ev.program != "cleanup":
-            return
+            return m
         if m.discard:
-            self._finish(ev)
-            return
+            return self._finish(ev)
         m.message_id = ev.f.get("message_id")
         m.arrival_known = True
         if m.held:
             m.queue = HOLD
+        return m
 
     def _queued(self, ev):
         m = self._msg(ev)
         if m is None:
-            return
+            return None
         f = ev.f
         m.sender = f.get("from", m.sender)
         m.size = f.get("size", m.size)
@@ -251,11 +347,12 @@ class Tracker:
         m.run = set()
         if not m.held:
             m.queue = ACTIVE
+        return m
 
     def _delivery(self, ev):
         m = self._msg(ev, queue=ACTIVE)
         if m is None:
-            return
+            return None
         f = ev.f
         orig_to = f.get("orig_to")
         # local expands aliases: the queue file's recipient is orig_to
@@ -282,6 +379,15 @@ class Tracker:
         if m.queue == ACTIVE and m.pending and (
                 len(m.run) >= m.nrcpt if m.nrcpt is not None else status == "deferred"):
             m.queue = DEFERRED
+        return m
+
+    def _status_only(self, ev):
+        """qmgr's status line without a recipient (a throttled destination): the message is in
+        the queue, deferred when the status says so."""
+        m = self._msg(ev, queue=ACTIVE)
+        if m is not None and ev.f.get("status") == "deferred" and m.queue == ACTIVE and not m.recipients:
+            m.queue = DEFERRED
+        return m
 
     def _expired(self, ev):
         m = self._msg(ev)
@@ -289,11 +395,12 @@ class Tracker:
             m.expired = True
             if m.sender is None:
                 m.sender = ev.f.get("from")
+        return m
 
     def _postsuper(self, ev):
         m = self._msg(ev, queue=DEFERRED)  # new: queued before the log began
         if m is None:
-            return
+            return None
         action = ev.f.get("action")
         if action == "placed on hold":
             m.held, m.queue = True, HOLD
@@ -303,13 +410,14 @@ class Tracker:
             m.held, m.queue = False, MAILDROP
         elif action == "expired":
             m.expired = True
+        return m
 
     def _hold(self, ev):
         """An access HOLD action: cleanup's (header/body checks) holds the queue file and names a
         recipient; smtpd's holds the message once cleanup has written it."""
         m = self._msg(ev)
         if m is None:
-            return
+            return None
         m.held = True
         if ev.program == "cleanup":
             m.queue = HOLD
@@ -318,15 +426,16 @@ class Tracker:
             to = ev.f.get("to")
             if to and to not in m.recipients:
                 m.recipients[to] = Recipient(to)
+        return m
 
     def _discard(self, ev):
         """An access DISCARD action: cleanup's drops the message; smtpd's makes cleanup drop it."""
         if ev.program == "cleanup":
-            self._finish(ev)
-            return
+            return self._finish(ev)
         m = self.messages.get((ev.host, ev.qid))
         if m is not None:
             m.discard = True
+        return m
 
     def _master_start(self, ev):
         """A (re)started master starts a new qmgr, which moves active mail back to incoming."""
@@ -338,14 +447,22 @@ class Tracker:
     def _bounce_notice(self, ev):
         new = ev.f.get("new_qid")
         if not new:
-            return
+            return None
         m = self._msg(ev, new)
         m.bounce_of = ev.qid
         m.arrival_known = True
         if m.sender is None:
             m.sender = ""
+        return m
 
-    # --- smtpd sessions -----------------------------------------------------------------------
+    def _reject_message(self, ev):
+        # A message rejected whole (cleanup header/body checks, a milter at end of data) is
+        # deleted without a "removed" line.
+        if _rejects_message(ev):
+            return self._finish(ev)
+        return None
+
+    # --- smtpd sessions (only smtpd's own lines) ----------------------------------------------
     def _connect(self, ev):
         if ev.program != "smtpd":
             return
@@ -354,47 +471,193 @@ class Tracker:
         if old is not None and self.on_session is not None:
             self.on_session(old)  # a session whose disconnect we never saw (e.g. a crash)
         self.sessions[key] = Session(ev.pid, ev.host, ev.service, ev.client or "", ev.f.get("client_ip"),
-                                     ev.ts)
+                                     ev.ts, ev.f.get("client_host"))
 
     def _disconnect(self, ev):
+        if ev.program != "smtpd":
+            return
         s = self.sessions.pop((ev.host, ev.pid), None)
         if s is None:
             return
         s.disconnect_ts = ev.ts
         s.stats = ev.f.get("stats")
+        s.closed = True
         if self.on_session is not None:
             self.on_session(s)
 
     def _session_end(self, ev):
-        s = self.sessions.get((ev.host, ev.pid))
+        s = self.sessions.get((ev.host, ev.pid)) if ev.program == "smtpd" else None
         if s is not None:
             s.ended_by = ev.kind
 
     def _tls(self, ev):
-        if ev.f.get("direction") == "from":
+        if ev.f.get("direction") == "from" and ev.program == "smtpd":
             s = self.sessions.get((ev.host, ev.pid))
             if s is not None:
                 s.tls = ev.f.get("protocol")
 
     def _reject(self, ev):
-        s = self.sessions.get((ev.host, ev.pid))
+        s = self.sessions.get((ev.host, ev.pid)) if ev.program == "smtpd" else None
         if s is not None:
             s.rejects += 1
-        self._reject_message(ev)
 
-    def _reject_message(self, ev):
-        # A message rejected whole (cleanup header/body checks, a milter at end of data) is
-        # deleted without a "removed" line.
-        if ev.qid and ev.qid != "NOQUEUE" and (
-            ev.program == "cleanup" or ev.f.get("stage") in ("END-OF-MESSAGE", "DATA", "BDAT")
-        ):
-            self._finish(ev)
+    def _client_session(self, ev):
+        s = self.sessions.get((ev.host, ev.pid)) if ev.qid and ev.qid != "NOQUEUE" else None
+        if s is not None:
+            s.messages += 1
+
+    # --- a piece that does not start the log --------------------------------------------------
+    def _gated(self, ev: Event) -> Message | None:
+        """feed() of a later piece: each line is applied here or held back (module docstring)."""
+        kind = ev.kind
+        handler = self._session.get(kind)
+        if handler is not None and ev.program == "smtpd":
+            self._gate_session(ev, handler)
+        handler = self._message.get(kind)
+        if handler is None:
+            return None
+        return self._gate_message(ev, handler)
+
+    def _gate_session(self, ev: Event, handler) -> None:
+        key = (ev.host, ev.pid)
+        if key in self._stray_sessions:
+            self.held.append(("session", ev))
+        elif key in self.sessions or key in self._started_sessions:
+            handler(ev)
+        elif ev.kind == "connect":
+            self._started_sessions.add(key)
+            handler(ev)
+        else:
+            self._stray_sessions.add(key)
+            self.held.append(("session", ev))
+
+    def _gate_message(self, ev: Event, handler) -> Message | None:
+        kind = ev.kind
+        if kind == "master_start":  # every active message: these here now, earlier ones at the merge
+            handler(ev)
+            self.held.append(("master", ev))
+            return None
+        key = _message_key(ev)
+        if key is None:
+            return handler(ev)
+        if key in self._stray:
+            self.held.append(("message", ev))
+            return None
+        if kind == "pickup" and ev.f.get("orig_id"):
+            orig = (ev.host, ev.f["orig_id"])
+            if orig not in self.messages and orig not in self._started:
+                # the message it was requeued from may be in flight in an earlier piece
+                old = self.messages.pop(key, None)
+                if old is not None:
+                    self._ended(old)
+                self._stray.update((key, orig))
+                self.held.append(("message", ev))
+                return None
+        if key in self.messages or key in self._started:
+            return handler(ev)
+        if kind in STARTS:
+            self._started.add(key)
+            return handler(ev)
+        self._stray.add(key)
+        self.held.append(("message", ev))
+        return None
+
+    def merge(self, later: Tracker, on_line: Callable[[Event, Message], None] | None = None) -> None:
+        """Fold in the tracker of the piece of the log that follows this one's lines (see the
+        module's docstring). ``on_line(ev, msg)``: where the replayed lines of messages go."""
+        for key in later._started:  # a life started later ends the earlier life of its key
+            old = self.messages.pop(key, None)
+            if old is not None:
+                self._ended(old)
+            elif key in self._stray:
+                self.held.append(("retire", key))
+        for key in later._started_sessions:
+            old = self.sessions.pop(key, None)
+            if old is not None:
+                if self.on_session is not None:
+                    self.on_session(old)
+            elif key in self._stray_sessions:
+                self.held.append(("end-session", key))
+        for what, item in later.held:
+            self._replay(what, item, on_line)
+        self.messages.update(later.messages)
+        self.sessions.update(later.sessions)
+        if not self.head:
+            self._started |= later._started
+            self._started_sessions |= later._started_sessions
+        self.completed += later.completed
+        self.abandoned += later.abandoned
+        if later.clock is not None and (self.clock is None or later.clock > self.clock):
+            self.clock = later.clock
+
+    def _replay(self, what: str, item, on_line) -> None:
+        if what == "message":
+            handler = self._message[item.kind]
+            ts = item.ts
+            if ts is not None and (self.clock is None or ts > self.clock):
+                self.clock = ts
+            m = handler(item) if self.head else self._gate_message(item, handler)
+            if m is not None and on_line is not None:
+                on_line(item, m)
+        elif what == "session":
+            handler = self._session[item.kind]
+            if self.head:
+                handler(item)
+            else:
+                self._gate_session(item, handler)
+        elif what == "master":
+            self._master_start(item)
+            if not self.head:
+                self.held.append((what, item))
+        elif what == "retire":
+            old = self.messages.pop(item, None)
+            if old is not None:
+                self._ended(old)
+            elif item in self._stray:
+                self.held.append((what, item))
+        elif what == "end-session":
+            old = self.sessions.pop(item, None)
+            if old is not None:
+                if self.on_session is not None:
+                    self.on_session(old)
+            elif item in self._stray_sessions:
+                self.held.append((what, item))
 
     # --- end of input -------------------------------------------------------------------------
     def finish(self) -> list[Message]:
-        """Messages still queued at the end of the log (open sessions go to ``on_session``)."""
+        """Messages still queued at the end of the log, in the order they first appeared (open
+        sessions go to ``on_session``). Only for a tracker whose lines start the log."""
+        if not self.head:
+            raise ValueError("a piece that does not start the log cannot finish: merge it into the one before")
         if self.on_session is not None:
             for s in self.sessions.values():
                 self.on_session(s)
         self.sessions.clear()
-        return list(self.messages.values())
+        stale = [k for k, m in self.messages.items() if self._abandoned(m, self.clock)]
+        for k in stale:
+            del self.messages[k]
+        self.abandoned += len(stale)
+        return sorted(self.messages.values(), key=_first_place)
+
+
+def _first_place(m: Message) -> tuple:
+    return (getattr(m.first_file, "rank", 0), m.first_line)
+
+
+def _rejects_message(ev: Event) -> bool:
+    """An access decision that deletes the whole message (cleanup's header/body checks, a
+    milter or smtpd at the end of DATA)."""
+    return bool(ev.qid) and ev.qid != "NOQUEUE" and (
+        ev.program == "cleanup" or ev.f.get("stage") in ("END-OF-MESSAGE", "DATA", "BDAT"))
+
+
+def _message_key(ev: Event):
+    """(host, queue id) of the message a line changes, None for a line that changes none."""
+    kind = ev.kind
+    if kind == "bounce_notice":
+        new = ev.f.get("new_qid")
+        return (ev.host, new) if new else None
+    qid = ev.qid
+    if not qid or qid == "NOQUEUE" or (kind == "reject" and not _rejects_message(ev)):
+        return None
+    return (ev.host, qid)

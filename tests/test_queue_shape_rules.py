@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from postfix_diag import qshape as qs
-from postfix_diag.analyze import tracker_for
+from postfix_diag.analyze import run
 from postfix_diag.parse import Parser, iter_events
 from postfix_diag.rules import REGISTRY, Engine
 from postfix_diag.track import Tracker
@@ -28,15 +28,8 @@ def _case(name):
 
 
 def _run(lines, **engine_kw):
-    parser = Parser(year=2026)
-    engine = Engine(**engine_kw)
-    tracker = tracker_for(engine)
-    last = None
-    for ev in parser.parse_lines(lines, "<case>", 2026):
-        tracker.feed(ev)
-        engine.feed(ev)
-        last = ev.ts if ev.ts is not None else last
-    return engine.finish(queued=tracker.finish(), end_ts=last)
+    _, findings, _ = run(Parser(year=2026).parse_lines(lines, "<case>", 2026), Engine(**engine_kw))
+    return findings
 
 
 def test_detect_ids_are_the_rule_ids():

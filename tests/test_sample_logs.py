@@ -25,24 +25,9 @@ def scenarios():
 
 
 def findings_of(path: Path):
-    try:
-        from postfix_diag.analyze import analyze
-    except ImportError:  # the lead's pipeline is not there yet: drive the parts directly
-        analyze = None
-    if analyze is not None:
-        return analyze([str(path)]).findings
-    from postfix_diag.analyze import tracker_for
-    from postfix_diag.parse import iter_events
-    from postfix_diag.rules import Engine
+    from postfix_diag.analyze import analyze
 
-    engine = Engine()
-    tracker = tracker_for(engine)
-    last = None
-    for ev in iter_events([str(path)]):
-        tracker.feed(ev)
-        engine.feed(ev)
-        last = ev.ts if ev.ts is not None else last
-    return engine.finish(queued=tracker.finish(), end_ts=last)
+    return analyze([str(path)]).findings
 
 
 @pytest.mark.parametrize("scenario", scenarios())

@@ -12,9 +12,21 @@ import re
 from collections import Counter
 from typing import ClassVar
 
-from ..events import Event
+from ..events import Event, before
 from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Sample
 
+
+class _Undecided:
+    """What a rule's feed() returns for a line whose meaning depends on lines this state has not
+    seen (a piece of the log that does not start it), before changing any state for it: the
+    engine holds the line until the pieces before are merged, then asks again. Truthy, so that
+    "not claimed" stays a cheap test."""
+
+    def __repr__(self) -> str:
+        return "UNDECIDED"
+
+
+UNDECIDED = _Undecided()
 MAX_KEYS = 5_000  # distinct keys a top-offender counter keeps; the rest are counted as OTHER
 OTHER = "(other)"
 TOP = 10  # top offenders listed in evidence
@@ -51,11 +63,19 @@ _DAEMON_RANK = {"info": 0, "warning": 1, "error": 2, "fatal": 3, "panic": 4}
 
 
 class BoundedCounter(Counter):
-    """A Counter that stops adding new keys after ``cap`` of them; later keys go to OTHER."""
+    """A Counter that stops adding new keys after ``cap`` of them; later keys go to OTHER.
+
+    Ties keep the order in which the keys were first added: fed in log order, that is the order
+    they first appear in the log. ``merge`` adds the counts of a counter fed with the lines that
+    follow (exact while the keys fit under the cap; beyond it, which keys went to OTHER depends
+    on where the log was cut)."""
 
     def __init__(self, cap: int = MAX_KEYS):
         super().__init__()
         self.cap = cap
+
+    def __reduce__(self):  # Counter's own reduce would pass the items as ``cap``
+        return (type(self), (self.cap,), self.__dict__, None, iter(self.items()))
 
     def add(self, key, n: int = 1) -> None:
         if key in self or len(self) < self.cap:
@@ -63,13 +83,48 @@ class BoundedCounter(Counter):
         else:
             self[OTHER] += n
 
+    def merge(self, later: BoundedCounter) -> None:
+        for key, n in later.items():
+            self.add(key, n)
+
     def top(self, n: int = TOP) -> list[list]:
         return [[k, v] for k, v in self.most_common(n)]
 
 
+class FirstSeenCounter(BoundedCounter):
+    """A BoundedCounter for counts that may be added out of log order (a rule's counts per
+    message, which a piece of the log adds for its stitched messages after its own): each key
+    remembers where it was first seen (``place(ev)``), and ties are ordered by that place."""
+
+    def __init__(self, cap: int = MAX_KEYS):
+        super().__init__(cap)
+        self.first: dict = {}
+
+    def add(self, key, n: int = 1, at: tuple = (0, 0)) -> None:
+        if key not in self and len(self) >= self.cap:
+            key = OTHER
+        self[key] += n
+        seen = self.first.get(key)
+        if seen is None or at < seen:
+            self.first[key] = at
+
+    def merge(self, later: FirstSeenCounter) -> None:
+        for key, n in later.items():
+            self.add(key, n, later.first[key])
+
+    def most_common(self, n: int | None = None) -> list:
+        first = self.first
+        items = sorted(self.items(), key=lambda kv: (-kv[1], first[kv[0]]))
+        return items if n is None else items[:n]
+
+
 class Group:
     """Counts, time span, worst daemon severity, named top-offender counters and samples of one
-    finding in the making."""
+    finding in the making.
+
+    The samples are the first ``max_samples`` lines by their place in the log (events fed out of
+    order, as a piece's stitched messages are, still give the samples of one pass). ``merge``
+    adds a group made of the lines that follow."""
 
     __slots__ = ("count", "first", "last", "samples", "worst", "counters", "max_samples")
 
@@ -81,6 +136,13 @@ class Group:
         self.worst = "info"  # the most severe daemon prefix seen (info/warning/error/fatal/panic)
         self.counters: dict[str, BoundedCounter] = {}
         self.max_samples = max_samples
+
+    def __getstate__(self):
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state):
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def add(self, ev: Event | None, n: int = 1, sample: bool = True) -> None:
         self.count += n
@@ -98,8 +160,43 @@ class Group:
         sev = ev.severity
         if _DAEMON_RANK.get(sev, 0) > _DAEMON_RANK[self.worst]:
             self.worst = sev
-        if sample and len(self.samples) < self.max_samples:
-            self.samples.append(Sample(ev.file or "", ev.lineno or 0, ev.line or ev.text or ""))
+        if sample:
+            samples = self.samples
+            if samples:
+                last = samples[-1]
+                file = ev.file
+                if (ev.lineno < last.line) if file is last.file else before(file, ev.lineno, last.file, last.line):
+                    self._insert(Sample(ev.file or "", ev.lineno or 0, ev.line or ev.text or ""))
+                    return
+            if len(samples) < self.max_samples:
+                samples.append(Sample(ev.file or "", ev.lineno or 0, ev.line or ev.text or ""))
+
+    def _insert(self, s: Sample) -> None:
+        """Put a sample in its place among the samples (those after the first max_samples go)."""
+        samples = self.samples
+        i = len(samples)
+        while i and before(s.file, s.line, samples[i - 1].file, samples[i - 1].line):
+            i -= 1
+        if i < self.max_samples:
+            samples.insert(i, s)
+            del samples[self.max_samples:]
+
+    def merge(self, later: Group) -> None:
+        self.count += later.count
+        if later.first is not None and (self.first is None or later.first < self.first):
+            self.first = later.first
+        if later.last is not None and (self.last is None or later.last > self.last):
+            self.last = later.last
+        if _DAEMON_RANK[later.worst] > _DAEMON_RANK[self.worst]:
+            self.worst = later.worst
+        for name, c in later.counters.items():
+            mine = self.counters.get(name)
+            if mine is None:
+                self.counters[name] = c
+            else:
+                mine.merge(c)
+        for s in later.samples:
+            self._insert(s)
 
     def counter(self, name: str) -> BoundedCounter:
         c = self.counters.get(name)
@@ -121,6 +218,18 @@ class Group:
         return dict(c.most_common()) if c else {}
 
 
+def merge_groups(mine: dict, later: dict, cap: int | None = None, other=OTHER) -> None:
+    """Merge a dict of Groups (or counters) keyed by subject with the one of the lines that
+    follow; with ``cap``, subjects beyond it go to ``other`` (as the rule does when feeding)."""
+    for key, g in later.items():
+        if key not in mine and cap is not None and len(mine) >= cap:
+            key = other
+        if key in mine:
+            mine[key].merge(g)
+        else:
+            mine[key] = g
+
+
 class Rule:
     """Base class of every rule. Subclasses set the class attributes and override the hooks."""
 
@@ -137,6 +246,10 @@ class Rule:
     # catch_all: daemon severities of unclaimed lines handed to catch() (the GEN rules only)
     kinds: ClassVar[tuple[str, ...]] = ()
     delivery_statuses: ClassVar[tuple[str, ...] | None] = None
+    # message_kinds: event kinds of a tracked message's lines dispatched to feed_message_line()
+    # with the tracker's Message (delivery lines: of delivery_statuses), for rules that keep
+    # per-message facts (Message.facts) instead of remembering queue ids themselves
+    message_kinds: ClassVar[tuple[str, ...]] = ()
     wants_messages: ClassVar[bool] = False
     wants_sessions: ClassVar[bool] = False
     wants_queue: ClassVar[bool] = False
@@ -164,11 +277,24 @@ class Rule:
         not reach the catch-all rules)."""
         return None
 
+    def feed_message_line(self, ev: Event, msg) -> None:
+        """Called for the lines of kinds ``message_kinds`` that belong to a message the tracker
+        follows, after the tracker has applied them to ``msg``. In a piece of a log that does
+        not start it, a message's lines are held back until the pieces before it are merged
+        (see postfix_diag/pipeline.py), so what this hook does must be keyed by the message
+        (its ``facts``) or not depend on the order of lines (counts, sums, first-seen places)."""
+
     def feed_message(self, msg) -> None:
         pass
 
     def feed_session(self, session) -> None:
         pass
+
+    def merge(self, later: Rule) -> None:
+        """Fold in the state of the same rule fed with the lines that follow this rule's (a later
+        piece of the log), so that finish() reports what one pass would. Every rule that keeps
+        state implements it."""
+        raise NotImplementedError(f"rule {self.id} does not merge")
 
     def catch(self, ev: Event) -> None:
         pass
@@ -288,10 +414,18 @@ class LineRule(Rule):
                 if s is not None:
                     self.subjects.add(s)
             return True
-        if self._claim_hook is not None and self._claim_hook(ev):
-            self.g.see(ev, sample=False)
-            return True
+        if self._claim_hook is not None:
+            claimed = self._claim_hook(ev)
+            if claimed:
+                if claimed is UNDECIDED:
+                    return UNDECIDED
+                self.g.see(ev, sample=False)
+                return True
         return None
+
+    def merge(self, later: LineRule) -> None:
+        self.g.merge(later.g)
+        self.subjects.merge(later.subjects)
 
     def key(self) -> str | None:
         if not self.subjects:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from .base import LineRule, plural, register
+from ..events import place
+from .base import UNDECIDED, LineRule, plural, register
 
 JAIL = "/var/spool/postfix"
 CHROOT_REFS = (
@@ -220,22 +221,35 @@ class ChrootSockets(LineRule):
         if not chroot_socket_suspect(sock, reason):
             return False
         self._last = (host_path(sock), what)
-        if what == "sasl" and len(self._sasl_pids) < 10_000:
-            self._sasl_pids.add((ev.host, ev.pid))
+        if what == "sasl":
+            pid = (ev.host, ev.pid)
+            seen = self._sasl_pids.get(pid)
+            if seen is None and len(self._sasl_pids) < 10_000 or seen is not None and place(ev) < seen:
+                self._sasl_pids[pid] = place(ev)
         return True
 
     def claim_only(self, ev):
         # smtpd dies right after its SASL socket failed: that fatal line is this finding's consequence
-        if (ev.kind == "fatal" and ev.text.startswith("no SASL authentication mechanisms")
-                and (ev.host, ev.pid) in self._sasl_pids):
-            self.sasl_fatals += 1
-            return True
+        if ev.kind == "fatal" and ev.text.startswith("no SASL authentication mechanisms"):
+            seen = self._sasl_pids.get((ev.host, ev.pid))
+            if seen is not None and seen < place(ev):
+                self.sasl_fatals += 1
+                return True
+            return UNDECIDED  # the failure may be in a piece of the log before this one
         return False
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
-        self._sasl_pids: set = set()
+        self._sasl_pids: dict = {}  # (host, pid) -> place of the process's first SASL socket failure
         self.sasl_fatals = 0  # "fatal: no SASL authentication mechanisms" right after a SASL socket failure
+
+    def merge(self, later):
+        super().merge(later)
+        self.sasl_fatals += later.sasl_fatals
+        for pid, seen in later._sasl_pids.items():
+            mine = self._sasl_pids.get(pid)
+            if mine is None and len(self._sasl_pids) < 10_000 or mine is not None and seen < mine:
+                self._sasl_pids[pid] = seen
 
     def subject(self, ev):
         return self._last[0]

@@ -56,6 +56,10 @@ class UnknownRestriction(LineRule):
             return True
         return False
 
+    def merge(self, later):
+        super().merge(later)
+        self.config_rejects += later.config_rejects
+
     def subject(self, ev):
         return ev.f.get("restriction")
 
@@ -200,6 +204,10 @@ class MissingMap(LineRule):
             self.lookup_rejects += 1
             return True
         return False
+
+    def merge(self, later):
+        super().merge(later)
+        self.lookup_rejects += later.lookup_rejects
 
     def subject(self, ev):
         return ev.f.get("map")

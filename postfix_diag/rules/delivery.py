@@ -1,14 +1,26 @@
 """Delivery: deferrals by cause, destinations that are down, bounce storms and backscatter.
-Counts are messages (distinct queue ids), not retry lines."""
+Counts are messages, not retry lines: what a rule knows of a message (counted already, its
+causes) is a fact on the tracker's Message (``msg.facts[rule id]``), so the rules remember no
+queue ids of their own and forget a message with the tracker."""
 
 from __future__ import annotations
 
 import re
 
-from .base import BoundedCounter, Group, Rule, domain_of, ip_kind, plural, register
+from ..events import place
+from .base import (
+    BoundedCounter,
+    FirstSeenCounter,
+    Group,
+    Rule,
+    domain_of,
+    ip_kind,
+    merge_groups,
+    plural,
+    register,
+)
 from .dns import DNS_DELIVERY
 
-MAX_IDS = 200_000  # distinct queue ids remembered per rule; beyond that counts are approximate
 SUSPENDED = "delivery temporarily suspended: "
 
 _CONNECT_TARGET = re.compile(r"(?:connect to|lost connection with|conversation with) (\S+?\[[^\]]*\](?::\d+)?)")
@@ -51,32 +63,6 @@ def deferral_cause(reason: str) -> str:
     return "other"
 
 
-class _IdSet:
-    """A bounded set of (host, queue id)."""
-
-    __slots__ = ("ids", "overflow")
-
-    def __init__(self):
-        self.ids: set = set()
-        self.overflow = 0
-
-    def add(self, key) -> bool:
-        """True when the key is new."""
-        if key in self.ids:
-            return False
-        if len(self.ids) < MAX_IDS:
-            self.ids.add(key)
-        else:
-            self.overflow += 1
-        return True
-
-    def __contains__(self, key):
-        return key in self.ids
-
-    def __len__(self):
-        return len(self.ids) + self.overflow
-
-
 @register
 class Deferrals(Rule):
     id = "DLV001"
@@ -86,6 +72,7 @@ class Deferrals(Rule):
     severity = "warning"
     kinds = ("delivery", "status_only")
     delivery_statuses = ("deferred",)
+    message_kinds = ("delivery", "status_only")
     wants_messages = True
     count_unit = "deferred messages (distinct queue ids); key = the most frequent cause"
     what = """Delivery attempts ended with `status=deferred`: Postfix keeps the message in the deferred
@@ -126,27 +113,33 @@ class Deferrals(Rule):
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.g = self.group()
-        # Deferred messages are counted when they leave the queue (feed_message) or at the end of
-        # the log, so that only those in flight are remembered, not every queue id of the log.
-        self.inflight: dict = {}  # (host, qid) -> [causes, suspended?] of deferred messages in flight
+        # A deferred message's causes and whether a destination was suspended are its fact
+        # [causes, suspended?]; the message is counted when it leaves the queue (feed_message)
+        # or, still queued, at the end of the log.
         self.finished = _Tally()  # deferred messages that left the queue
         self.cause_order: dict = {}  # causes in the order first seen (ties in the breakdown)
         self.samples_by_cause: dict[str, Group] = {}
-        self.domains = BoundedCounter()
+        self.domains = FirstSeenCounter()
         self.recovered = 0
         self.lost = 0  # finished without being delivered (bounced, expired)
 
     def feed(self, ev):
         if ev.f.get("status") != "deferred":
             return None
+        self.cause_order.setdefault(deferral_cause(ev.f.get("reason") or ""), None)
+        self.g.see(ev, sample=False)
+        return True
+
+    def feed_message_line(self, ev, msg):
+        if ev.f.get("status") != "deferred":
+            return
         reason = ev.f.get("reason") or ""
         cause = deferral_cause(reason)
-        self.cause_order.setdefault(cause, None)
-        key = (ev.host, ev.qid)
-        entry = self.inflight.get(key)
-        new = entry is None
-        if new:
-            entry = [set(), False]
+        entry = msg.facts.get(self.id)
+        if entry is None:
+            entry = msg.facts[self.id] = [set(), False]
+            self.g.count += 1
+            self.domains.add(domain_of(ev.f.get("to")) or "(none)", at=place(ev))
         if cause not in entry[0]:
             entry[0].add(cause)
             g = self.samples_by_cause.get(cause)
@@ -155,19 +148,9 @@ class Deferrals(Rule):
             g.see(ev)
         if reason.startswith(SUSPENDED):
             entry[1] = True
-        if new:
-            if len(self.inflight) < MAX_IDS:
-                self.inflight[key] = entry
-            else:  # too many in flight: counted now, with this line's cause, approximately
-                self.finished.add(entry)
-            self.g.add(ev, sample=False)
-            self.domains.add(domain_of(ev.f.get("to")) or "(none)")
-        else:
-            self.g.see(ev, sample=False)
-        return True
 
     def feed_message(self, msg):
-        entry = self.inflight.pop((msg.host, msg.qid), None)
+        entry = msg.facts.get(self.id)
         if entry is None:
             return
         self.finished.add(entry)
@@ -176,15 +159,27 @@ class Deferrals(Rule):
         elif not msg.pending:
             self.recovered += 1
 
+    def merge(self, later):
+        self.g.merge(later.g)
+        self.finished.merge(later.finished)
+        for cause in later.cause_order:
+            self.cause_order.setdefault(cause, None)
+        merge_groups(self.samples_by_cause, later.samples_by_cause)
+        self.domains.merge(later.domains)
+        self.recovered += later.recovered
+        self.lost += later.lost
+
     def finish(self, queued, end_ts):
         tally = self.finished.copy()
-        for entry in self.inflight.values():
-            tally.add(entry)
+        still = 0  # a requeued message (postsuper -r) carries its facts over to its new queue id
+        for m in queued:
+            entry = m.facts.get(self.id)
+            if entry is not None:
+                tally.add(entry)
+                still += 1
         n = tally.messages
         if not n:
             return []
-        still = sum(1 for m in queued  # a requeued message (postsuper -r) has a new queue id
-                    if (m.host, m.qid) in self.inflight or (m.host, m.orig_qid) in self.inflight)
         order = {c: i for i, c in enumerate(self.cause_order)}
         causes = sorted(tally.by_cause.items(), key=lambda kv: (-kv[1], order[kv[0]]))
         g = self.g
@@ -228,6 +223,12 @@ class _Tally:
         t.messages, t.by_cause, t.suspended = self.messages, dict(self.by_cause), self.suspended
         return t
 
+    def merge(self, later: _Tally) -> None:
+        self.messages += later.messages
+        for c, n in later.by_cause.items():
+            self.by_cause[c] = self.by_cause.get(c, 0) + n
+        self.suspended += later.suspended
+
 
 _CAUSE_HINTS = {
     "connection refused": "Connection refused: the remote (or relayhost) is not listening on that port; check "
@@ -255,6 +256,7 @@ class DestinationDown(Rule):
     severity = "error"
     kinds = ("delivery", "connect_error", "conversation")
     delivery_statuses = ("sent", "deferred", "bounced")  # sent: the relays that work
+    message_kinds = ("delivery",)  # the distinct messages that failed at each host
     count_unit = ("deferred messages to it (one finding per host, key = host[ip]:port); error for a host on "
                   "this host/network or one that holds most failing mail, warning for other remote ones (top 10)")
     what = """Every connection to a next-hop host failed (`Connection refused`, `Connection timed out`, no
@@ -291,10 +293,19 @@ class DestinationDown(Rule):
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.fail: dict[str, Group] = {}  # host[ip]:port -> attempts group
-        self.msgs: dict[str, _IdSet] = {}
+        self.msgs: dict[str, int] = {}  # host[ip]:port -> messages that failed there
+        self.failing = 0  # messages that failed at one of those hosts or more
         self.reasons: dict[str, BoundedCounter] = {}
         self.domains: dict[str, BoundedCounter] = {}
         self.ok: BoundedCounter = BoundedCounter()
+
+    @staticmethod
+    def _failure(reason: str) -> str | None:
+        """The host[ip]:port a connection failure names, if the reason is one."""
+        if not _DOWN.search(reason):
+            return None
+        m = _CONNECT_TARGET.search(reason)
+        return m.group(1) if m else None
 
     def feed(self, ev):
         f = ev.f
@@ -310,35 +321,58 @@ class DestinationDown(Rule):
             reason = f.get("reason") or ""
         else:
             reason = ev.text
-        if not _DOWN.search(reason):
+        target = self._failure(reason)
+        if target is None:
             return None
-        m = _CONNECT_TARGET.search(reason)
-        if not m:
-            return None
-        target = m.group(1)
         g = self.fail.get(target)
         if g is None:
             if len(self.fail) >= 1000:
                 return None
             g = self.fail[target] = self.group()
-            self.msgs[target] = _IdSet()
+            self.msgs[target] = 0
             self.reasons[target] = BoundedCounter(50)
             self.domains[target] = BoundedCounter(200)
         g.add(ev)
         if ev.kind == "delivery":
-            self.msgs[target].add((ev.host, ev.qid))
             self.domains[target].add(domain_of(f.get("to")))
         text = reason[len(SUSPENDED):] if reason.startswith(SUSPENDED) else reason
         self.reasons[target].add(_DOWN.search(text).group(0) if _DOWN.search(text) else text[:60])
         return None  # info lines: nothing to claim
 
+    def feed_message_line(self, ev, msg):
+        if ev.f.get("status") not in ("deferred", "bounced"):
+            return
+        target = self._failure(ev.f.get("reason") or "")
+        if target is None or target not in self.msgs:
+            return
+        hosts = msg.facts.get(self.id)
+        if hosts is None:
+            hosts = msg.facts[self.id] = set()
+            self.failing += 1
+        if target not in hosts:
+            hosts.add(target)
+            self.msgs[target] += 1
+
+    def merge(self, later):
+        for target, g in later.fail.items():
+            if target in self.fail:
+                self.fail[target].merge(g)
+                self.msgs[target] += later.msgs[target]
+                self.reasons[target].merge(later.reasons[target])
+                self.domains[target].merge(later.domains[target])
+            elif len(self.fail) < 1000:
+                self.fail[target], self.msgs[target] = g, later.msgs[target]
+                self.reasons[target], self.domains[target] = later.reasons[target], later.domains[target]
+        self.failing += later.failing
+        self.ok.merge(later.ok)
+
     def finish(self, queued, end_ts):
         down = []
-        total_msgs = len(set().union(*(m.ids for m in self.msgs.values()))) if self.msgs else 0
+        total_msgs = self.failing
         for target, g in self.fail.items():
             if _relay_key_ok(target, self.ok):
                 continue
-            msgs = len(self.msgs[target])
+            msgs = self.msgs[target]
             if msgs == 0 or (msgs < self.MIN_MESSAGES and g.count < self.MIN_ATTEMPTS):
                 continue
             down.append((target, g, msgs))
@@ -386,8 +420,9 @@ class BounceStorm(Rule):
     title = "Many messages bounced"
     category = "delivery"
     severity = "warning"
-    kinds = ("delivery", "bounce_notice")
+    kinds = ("bounce_notice",)
     delivery_statuses = ("bounced",)
+    message_kinds = ("delivery",)
     wants_messages = True  # the messages with a delivery attempt: the whole of the bounced share
     count_unit = "bounced messages (distinct queue ids)"
     what = """Deliveries ended with `status=bounced`: the mail was returned to its sender with a
@@ -422,10 +457,9 @@ class BounceStorm(Rule):
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.g = self.group()
-        self.bounced = _IdSet()
         self.attempted = 0  # messages (finished ones, from the tracker) with a delivery attempt
-        self.reasons = BoundedCounter(500)
-        self.domains = BoundedCounter()
+        self.reasons = FirstSeenCounter(500)
+        self.domains = FirstSeenCounter()
         self.notifications = 0
 
     @staticmethod
@@ -437,22 +471,31 @@ class BounceStorm(Rule):
             self.attempted += 1
 
     def feed(self, ev):
-        if ev.kind == "bounce_notice":
-            if "non-delivery" in (ev.f.get("notice") or ""):
-                self.notifications += 1
-            return None
-        if self.bounced.add((ev.host, ev.qid)):
-            self.g.add(ev)
-            r = ev.f.get("reason") or ""
-            dsn = ev.f.get("dsn") or ""
-            self.reasons.add(f"{dsn} {_short_reason(r)}".strip())
-            self.domains.add(domain_of(ev.f.get("to")))
-        else:
-            self.g.see(ev, sample=False)
+        if "non-delivery" in (ev.f.get("notice") or ""):
+            self.notifications += 1
         return None
 
+    def feed_message_line(self, ev, msg):
+        if self.id in msg.facts:  # bounced already: counted once
+            self.g.see(ev, sample=False)
+            return
+        msg.facts[self.id] = True
+        self.g.add(ev)
+        r = ev.f.get("reason") or ""
+        dsn = ev.f.get("dsn") or ""
+        at = place(ev)
+        self.reasons.add(f"{dsn} {_short_reason(r)}".strip(), at=at)
+        self.domains.add(domain_of(ev.f.get("to")), at=at)
+
+    def merge(self, later):
+        self.g.merge(later.g)
+        self.attempted += later.attempted
+        self.reasons.merge(later.reasons)
+        self.domains.merge(later.domains)
+        self.notifications += later.notifications
+
     def finish(self, queued, end_ts):
-        n = len(self.bounced)
+        n = self.g.count
         if not n:
             return []
         total = self.attempted + sum(1 for m in queued if self._attempted(m))
@@ -484,7 +527,7 @@ class Backscatter(Rule):
     title = "Undeliverable bounces from MAILER-DAEMON (<>) fill the queue (backscatter)"
     category = "delivery"
     severity = "warning"
-    kinds = ("qmgr_queued", "bounce_notice", "delivery", "removed")
+    message_kinds = ("delivery",)
     delivery_statuses = ("deferred", "bounced")
     wants_queue = True
     count_unit = "null-sender (<>) messages deferred or bounced"
@@ -523,46 +566,31 @@ class Backscatter(Rule):
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
-        self.g = self.group()
-        self.null: set = set()  # (host, qid) of null-sender messages in flight
-        self.failed_null = _IdSet()
-        # other failed messages: remembered while in flight, counted when removed (or at the end)
-        self.other_inflight: set = set()
-        self.other_removed = 0
-        self.domains = BoundedCounter()
+        self.g = self.group()  # null-sender messages that failed (tracker: Message.sender == "")
+        self.other_failed = 0  # other messages that failed
+        self.domains = FirstSeenCounter()
 
-    def feed(self, ev):
-        kind = ev.kind
-        key = (ev.host, ev.qid)
-        if kind == "qmgr_queued":
-            if ev.f.get("from") == "" and len(self.null) < MAX_IDS:
-                self.null.add(key)
-        elif kind == "bounce_notice":
-            new = ev.f.get("new_qid")
-            if new and len(self.null) < MAX_IDS:
-                self.null.add((ev.host, new))
-        elif kind == "removed":
-            self.null.discard(key)
-            if key in self.other_inflight:
-                self.other_inflight.discard(key)
-                self.other_removed += 1
-        elif ev.f.get("status") in ("deferred", "bounced"):
-            if key in self.null:
-                if self.failed_null.add(key):
-                    self.g.add(ev)
-                    self.domains.add(domain_of(ev.f.get("to")))
-                else:
-                    self.g.see(ev, sample=False)
-            elif key not in self.other_inflight:
-                if len(self.other_inflight) < MAX_IDS:
-                    self.other_inflight.add(key)
-                else:  # too many in flight: count it now, approximately
-                    self.other_removed += 1
-        return None
+    def feed_message_line(self, ev, msg):
+        null = msg.sender == ""  # qmgr's from=<>, or a bounce notification the tracker saw created
+        if self.id in msg.facts:  # failed already: counted once
+            if null:
+                self.g.see(ev, sample=False)
+            return
+        msg.facts[self.id] = True
+        if null:
+            self.g.add(ev)
+            self.domains.add(domain_of(ev.f.get("to")), at=place(ev))
+        else:
+            self.other_failed += 1
+
+    def merge(self, later):
+        self.g.merge(later.g)
+        self.other_failed += later.other_failed
+        self.domains.merge(later.domains)
 
     def finish(self, queued, end_ts):
-        n = len(self.failed_null)
-        total = n + self.other_removed + len(self.other_inflight)
+        n = self.g.count
+        total = n + self.other_failed
         if n < self.MIN_MESSAGES or n / total < self.MIN_SHARE:
             return []
         in_queue = sum(1 for m in queued if m.sender == "")

@@ -55,6 +55,15 @@ class _UnknownClients(Rule):
             self.known_ips.add(ip)
         return True
 
+    def merge(self, later):
+        self.g.merge(later.g)
+        self.connects += later.connects
+        self.unknown_ips.merge(later.unknown_ips)
+        self.known_ips.merge(later.known_ips)
+        for address in later.forward_failed:
+            if len(self.forward_failed) < 5_000:
+                self.forward_failed.add(address)
+
     def verdict(self) -> tuple[bool, dict]:
         """(resolver broken?, evidence)."""
         unexplained = {ip: n for ip, n in self.unknown_ips.items() if ip not in self.forward_failed}
@@ -351,6 +360,9 @@ class DeliveryDnsErrors(Rule):
             return None
         self._count(ev, ev.f.get("reason") or ev.text, None, domain=ev.f.get("domain"))
         return True
+
+    def merge(self, later):
+        self.g.merge(later.g)
 
     def _count(self, ev, reason, to, domain=None):
         g: Group = self.g

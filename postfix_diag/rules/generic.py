@@ -5,7 +5,8 @@ its normalized text (queue ids, addresses and numbers masked). DEBUG_README's fi
 from __future__ import annotations
 
 from ..coverage import shape
-from .base import OTHER, BoundedCounter, Group, Rule, plural, register
+from ..events import place
+from .base import OTHER, FirstSeenCounter, Group, Rule, plural, register
 
 MAX_SHAPES = 500  # distinct normalized texts per rule; the rest are grouped under OTHER
 
@@ -17,8 +18,9 @@ class _CatchAll(Rule):
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.groups: dict[str, Group] = {}
-        self.programs: dict[str, BoundedCounter] = {}
-        self.levels: dict[str, BoundedCounter] = {}
+        # first-seen counters: a line held back by a later piece of the log is caught at the merge
+        self.programs: dict[str, FirstSeenCounter] = {}
+        self.levels: dict[str, FirstSeenCounter] = {}
 
     def catch(self, ev):
         key = shape(ev.text)
@@ -29,13 +31,25 @@ class _CatchAll(Rule):
                 g = self.groups.get(key)
             if g is None:
                 g = self.groups[key] = self.group()
-                self.programs[key] = BoundedCounter(50)
-                self.levels[key] = BoundedCounter(5)
+                self.programs[key] = FirstSeenCounter(50)
+                self.levels[key] = FirstSeenCounter(5)
         g.add(ev)
-        self.programs[key].add(f"{ev.instance}/{ev.program}" if ev.instance else ev.program)
-        self.levels[key].add(ev.severity)
+        at = place(ev)
+        self.programs[key].add(f"{ev.instance}/{ev.program}" if ev.instance else ev.program, at=at)
+        self.levels[key].add(ev.severity, at=at)
 
-    def severity_of(self, g: Group, levels: BoundedCounter) -> str:
+    def merge(self, later):
+        for theirs, g in later.groups.items():
+            key = theirs if theirs in self.groups or len(self.groups) < MAX_SHAPES else OTHER
+            programs, levels = later.programs[theirs], later.levels[theirs]
+            if key in self.groups:
+                self.groups[key].merge(g)
+                self.programs[key].merge(programs)
+                self.levels[key].merge(levels)
+            else:
+                self.groups[key], self.programs[key], self.levels[key] = g, programs, levels
+
+    def severity_of(self, g: Group, levels: FirstSeenCounter) -> str:
         return self.severity
 
     def finish(self, queued, end_ts):

@@ -147,6 +147,16 @@ class ProcessLimit(Rule):
             self.endpoints[svc] = ev.f["endpoint"]
         return True
 
+    def merge(self, later):
+        for svc, g in later.groups.items():
+            if svc in self.groups:
+                self.groups[svc].merge(g)
+            elif len(self.groups) < 200:
+                self.groups[svc] = g
+        self.limits.update(later.limits)  # the later piece's lines came last
+        self.endpoints.update(later.endpoints)
+        self.hints.merge(later.hints)
+
     def finish(self, queued, end_ts):
         out = []
         for svc, g in sorted(self.groups.items()):

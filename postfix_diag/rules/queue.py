@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..events import place
 from ..model import Sample
-from .base import BoundedCounter, Rule, domain_of, plural, register
-from .delivery import _IdSet
+from .base import BoundedCounter, FirstSeenCounter, Rule, domain_of, plural, register
 
 OLD_AFTER = 4 * 3600  # seconds in the queue after which a still-queued message counts as old
 
@@ -55,21 +55,16 @@ class StillQueued(Rule):
     )
     references = ("QSHAPE_README: Trouble shooting with qshape", "QSHAPE_README: Postfix queue directories")
 
-    kinds = ("qmgr_queued", "delivery", "removed")  # every delivery status: the latest line
+    message_kinds = ("qmgr_queued", "delivery")  # every delivery status: the latest line
     defers_to = ("QSH002",)
-    MAX_TRACKED = 100_000
 
-    def __init__(self, max_samples: int = 5):
-        super().__init__(max_samples)
-        self.last_line: dict = {}  # (host, qid) -> (file, line, text) of its latest queue/delivery line
+    def feed_message_line(self, ev, msg):
+        # the message's latest queue/delivery line: a Sample at the end (for this queue id: a
+        # requeued message carries the facts of its old queue id over)
+        msg.facts[self.id] = (msg.qid, ev.file, ev.lineno, ev.line or ev.text)
 
-    def feed(self, ev):
-        key = (ev.host, ev.qid)
-        if ev.kind == "removed":
-            self.last_line.pop(key, None)
-        elif key in self.last_line or len(self.last_line) < self.MAX_TRACKED:
-            self.last_line[key] = (ev.file, ev.lineno, ev.line or ev.text)  # a Sample at the end
-        return None
+    def merge(self, later):
+        """Nothing to merge: the facts live on the messages, the rule reads them at the end."""
 
     def finish(self, queued, end_ts):
         msgs = []
@@ -97,9 +92,9 @@ class StillQueued(Rule):
             if end_ts is not None and m.arrival_ts is not None:
                 oldest = max(oldest, end_ts - m.arrival_ts)
             if len(g.samples) < self.max_samples:
-                where = self.last_line.get((m.host, m.qid))
-                if where is not None:
-                    file, lineno, text = where
+                where = m.facts.get(self.id)
+                if where is not None and where[0] == m.qid:
+                    _, file, lineno, text = where
                     g.samples.append(Sample(file or "", lineno or 0, text))
         old = oldest >= OLD_AFTER
         return [self.make(
@@ -124,7 +119,8 @@ class Expired(Rule):
     title = "Messages expired in the queue and were returned to the sender"
     category = "queue"
     severity = "warning"
-    kinds = ("expired", "postsuper", "delivery")
+    kinds = ("expired",)  # the senders, of every expiry line
+    message_kinds = ("expired", "postsuper", "delivery")
     delivery_statuses = ("expired",)
     count_unit = "messages (distinct queue ids)"
     what = """qmgr gave up on messages: `from=<...>, status=expired, returned to sender` after
@@ -153,32 +149,39 @@ class Expired(Rule):
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.g = self.group()
-        self.ids = _IdSet()
-        self.by_status = BoundedCounter(10)
+        self.by_status = FirstSeenCounter(10)
         self.senders = BoundedCounter()
 
     def feed(self, ev):
+        self.senders.add(ev.f.get("from") or "<>")
+        return True
+
+    def feed_message_line(self, ev, msg):
         kind = ev.kind
         if kind == "postsuper":
             if ev.f.get("action") != "expired":
-                return None
+                return
             status = "force-expired (postsuper -e)"
         elif kind == "delivery":
             if ev.f.get("status") != "expired":
-                return None
+                return
             status = "expired"
         else:
             status = ev.f.get("status") or "expired"
-            self.senders.add(ev.f.get("from") or "<>")
-        if self.ids.add((ev.host, ev.qid)):
-            self.g.add(ev)
-            self.by_status.add(status)
-        else:
+        if self.id in msg.facts:  # expired already: counted once
             self.g.see(ev, sample=False)
-        return True
+            return
+        msg.facts[self.id] = True
+        self.g.add(ev)
+        self.by_status.add(status, at=place(ev))
+
+    def merge(self, later):
+        self.g.merge(later.g)
+        self.by_status.merge(later.by_status)
+        self.senders.merge(later.senders)
 
     def finish(self, queued, end_ts):
-        n = len(self.ids)
+        n = self.g.count
         if not n:
             return []
         return [self.make(self.g, f"{plural(n, 'message')} expired in the queue and went back to the sender.",

@@ -29,6 +29,9 @@ class QueueShapeRule(Rule):
     detect: Callable[..., list[dict]] = staticmethod(lambda entries, now: [])
     key_field: str | None = None  # evidence field that keys the finding (a domain), or None
 
+    def merge(self, later):
+        """Nothing to merge: the rule reads the queue left at the end of the log."""
+
     def finish(self, queued, end_ts):
         if not queued or end_ts is None:
             return []

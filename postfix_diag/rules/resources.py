@@ -184,6 +184,10 @@ class MilterFailure(LineRule):
             return True
         return False
 
+    def merge(self, later):
+        super().merge(later)
+        self.tempfails += later.tempfails
+
     def subject(self, ev):
         return ev.f.get("milter")
 

@@ -148,6 +148,15 @@ class RelayDenied(LineRule):
             if len(self.windows) > 10_000:
                 self.windows.clear()
 
+    def merge(self, later):
+        super().merge(later)
+        self.internal += later.internal
+        for w, n in later.windows.items():  # a window cut in two by a piece boundary adds up
+            n = self.windows[w] = self.windows.get(w, 0) + n
+            if n > self.max_window:
+                self.max_window = n
+        self.max_window = max(self.max_window, later.max_window)
+
     def grade(self, g):
         if self.internal or self.max_window >= self.BURST or g.count >= self.BURST * 3:
             return "warning"
@@ -234,6 +243,10 @@ class RateLimits(LineRule):
         if ip_kind(self.subject(ev)) in ("loopback", "private"):
             self.internal += 1
             g.tally("internal_clients", client)
+
+    def merge(self, later):
+        super().merge(later)
+        self.internal += later.internal
 
     def grade(self, g):
         return "warning" if self.internal else self.severity

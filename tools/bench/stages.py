@@ -10,27 +10,38 @@ from __future__ import annotations
 import sys
 import time
 
-from postfix_diag.analyze import tracker_for
+from postfix_diag import analyze
 from postfix_diag.coverage import Coverage
 from postfix_diag.inputs import resolve
 from postfix_diag.parse import Parser
-from postfix_diag.rules import Engine
+from postfix_diag.pipeline import Stream
+
+
+class _Count:
+    n = 0
+
+    def feed(self, ev):
+        self.n += 1
+
+    def merge(self, later):
+        self.n += later.n
 
 
 def main() -> int:
     source = resolve([sys.argv[1] if len(sys.argv) > 1 else "bench-out/bench-1000000.log"])[0]
     for stage in ("parse", "+coverage", "+tracker", "+rules"):
-        parser, coverage, engine = Parser(), Coverage(), Engine()
-        tracker = tracker_for(engine)
-        start, n = time.process_time(), 0
-        for ev in parser.parse_source(source):
-            n += 1
-            if stage != "parse":
-                coverage.feed(ev)
-            if stage in ("+tracker", "+rules"):
-                tracker.feed(ev)
-            if stage == "+rules":
-                engine.feed(ev)
+        count = _Count()
+        if stage == "parse":
+            stream = Stream([count], track=False)
+        elif stage == "+coverage":
+            stream = Stream([count, Coverage()], track=False)
+        elif stage == "+tracker":
+            stream = Stream([count, Coverage()])
+        else:
+            stream = Stream([count, *analyze.stream().consumers])
+        start = time.process_time()
+        stream.feed_all(Parser().parse_source(source))
+        n = count.n
         secs = time.process_time() - start
         print(f"{stage:<10} {secs / n * 1e6:6.2f} us/line  {n / secs:>10,.0f} lines/s", flush=True)
     return 0
