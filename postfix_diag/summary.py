@@ -2,18 +2,19 @@
 
 Memory does not grow with the log, so that millions of lines stay cheap:
 
-1. ``Part.consume``: one pass over the event stream. Each event of interest is joined with the
-   per-message state (a receipt waiting for its qmgr line, a message's size until it is removed,
-   an open smtpd connection) and becomes a short tuple in a row batch; no Event object is kept.
+1. ``Part``: a consumer of the one event stream (pipeline.Stream), behind the tracker every
+   command shares. Each event of interest is joined with what the tracker knows of its message
+   (the receipt waiting on it for its qmgr line, its size) or session (connect and disconnect
+   times) and becomes a short tuple in a row batch; no Event object is kept.
 2. ``Part.flush``: every FLUSH_EVERY events the batch becomes DataFrames, pandas groups them into
    partial aggregates (counts, sums and maxima per sender, recipient, domain, cause...), and the
    rows are dropped. Partials of the same table combine exactly (sum of sums, max of maxima);
    distinct counts come from the keys of the combined partials.
 3. ``summarize``: the combined partials become the summary's tables.
 
-Large plain files are split at line boundaries into pieces parsed by several processes; each
-piece keeps aside the few events that need the state of the pieces before it, and the main
-process resolves them in order (``Part.absorb``).
+Large plain files are read in pieces by several processes (pipeline.run); each piece's Part
+merges into the one before (``Part.merge``), as the tracker stitches the messages and sessions
+that span the cut.
 
 How each total is counted, and where it deliberately differs from pflogsumm 1.1.5, is written down
 in docs/summary-parity.md; tests/test_summary_parity.py checks it against pflogsumm's real output.
@@ -23,20 +24,21 @@ from __future__ import annotations
 
 import calendar
 import functools
-import gc
 import itertools
 import os
 import re
 import time
-from collections.abc import Iterable
 from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 
+from . import pipeline
 from .events import FOREIGN, UNRECOGNIZED
-from .inputs import STDIN, Source, resolve
-from .pipeline import chunk_lines, split
+from .inputs import resolve
+from .parse import Parser
+from .pipeline import Stream
+from .track import FIELDS as TRACKER_FIELDS
 
 # ---------------------------------------------------------------------------------------------
 # Stage 1: events -> joined rows -> partial aggregates
@@ -129,213 +131,172 @@ _SKIP = frozenset((
 _ACCESS = frozenset(("reject", "reject_warning", "hold", "discard"))
 _SESSION_ERRORS = frozenset(("error_limit", "lost_connection", "timeout"))
 
-# Per-message state of a stretch parsed without the state of the stretches before it (parallel
-# parts): _MISSING = never touched here, so the answer comes from the earlier stretches; _DONE =
-# touched here, and nothing is left (receipt consumed, message removed, connection closed).
-_MISSING = object()
-_DONE = object()
+# What the summary keeps on a message the tracker follows (Message.facts): the receipt waiting for
+# its qmgr line, that it was counted as deferred, the outbound sessions (pids) counted for it.
+_RECEIPT, _DEFERRED, _OUT = "summary.receipt", "summary.deferred", "summary.outbound"
+_SMTP = ("smtp", "lmtp")
 
 
 class Part:
-    """Joined rows, partial aggregates and per-message state of one stretch of the event stream.
+    """The summary's consumer of the event stream (pipeline.Stream): joined rows, partial
+    aggregates, and the little it keeps between lines.
 
-    Per-message state is only what is in flight: a receipt waiting for its qmgr line (dropped when
-    that line comes), a message's size (moved to a bounded list of recently removed messages when
-    qmgr logs "removed"), an open smtpd connection (dropped at its disconnect). Messages are
-    keyed by (syslog host, queue id).
-
-    ``inherit``: this stretch follows others that were parsed elsewhere (a parallel part). Events
-    whose answer depends on state from before the stretch are kept aside (``pending_*``) and
-    resolved by ``absorb`` in the process that has that state.
+    Per-message state is the tracker's: a receipt waits on its Message for the qmgr line, a
+    status line takes the size of the message's latest qmgr line, an smtpd session's time comes
+    from the tracker's Session; besides that only the sizes of recently removed messages are
+    kept (a bounded list, for status lines logged after "removed"). ``since`` (inclusive) and
+    ``until`` (exclusive), wall-clock epochs like ``Event.ts``: the stream's window (``admits``);
+    lines without a timestamp are then left out. ``merge`` folds in the Part of the lines that
+    follow: partials of the same table combine exactly.
     """
 
-    def __init__(self, inherit: bool = False):
-        self.inherit = inherit
+    wants_sessions = True
+
+    def __init__(self, since: float | None = None, until: float | None = None):
+        self.since, self.until = since, until
         self.rows = {name: [] for name in ROWS}
         self.partials = {name: [] for name in _PARTIALS}
-        self.recv: dict = {}   # key -> (client_host, client_ip) of a receipt not yet queued
-        self.sizes: dict = {}  # key -> size of the latest qmgr line
         self.gone: dict = {}   # key -> size, of the latest _GONE_KEEP..2*_GONE_KEEP removed messages
-        self.removed_before: list = []  # keys removed here whose size is known only before
-        self.conns: dict = {}  # (host, pid) -> ts of an open smtpd connection
-        self.pending_got: list = []   # (key, sender, size): qmgr lines with no receipt here
-        self.pending_dlv: list = []   # (key, row without size): status lines with no qmgr line here
-        self.pending_disc: list = []  # ((host, pid), ts, client_host, client_ip)
-        self.deferred_keys: set = set()  # messages with a deferral (pflogsumm's "deferred")
-        self.out_sessions: list = []     # arrays of sorted unique byte strings "host\0qid\0pid" (outbound sessions)
+        self.deferred = 0      # messages with a deferral (pflogsumm's "deferred")
+        self.out_sessions = 0  # outbound SMTP/LMTP sessions: (host, queue id, pid) of a first use of a connection
         self.n = dict.fromkeys(("received", "delivered", "forwarded", "deferrals", "bounced",
                                 "bytes_received", "bytes_delivered", "connections"), 0)
         self.ts_min = float("inf")
         self.ts_max = float("-inf")
         self.lines = self.unrecognized = self.foreign = self.without_ts = self.filtered = 0
+        self._batch = 0  # events since the last flush
 
-    # -- pass over events ------------------------------------------------------------------------
+    @property
+    def windowed(self) -> bool:
+        return self.since is not None or self.until is not None
 
-    def removed(self, host, qid) -> None:
-        """qmgr "removed": the message's size moves to the short list of recently removed ones
-        (status lines after "removed" still find it, in damaged or edited logs)."""
-        key = (host or "", qid or "")
-        size = self.sizes.pop(key, None)
-        if size is not None:
-            gone = self.gone
-            gone.pop(key, None)
-            gone[key] = size
-            if len(gone) > 2 * _GONE_KEEP:
-                for old in list(itertools.islice(gone, len(gone) - _GONE_KEEP)):
-                    del gone[old]
-        elif self.inherit and key not in self.gone:
-            self.removed_before.append(key)
+    # -- the window ------------------------------------------------------------------------------
 
-    def consume(self, events: Iterable, since: float | None = None, until: float | None = None) -> None:
-        """One pass over events: join them with the per-message state into rows (see ROWS),
-        grouped into partial aggregates every FLUSH_EVERY events.
+    def admits(self, ev) -> bool:
+        """Inside [since, until): unrecognized and foreign lines are counted whatever their time."""
+        kind = ev.kind
+        if kind == UNRECOGNIZED or kind == FOREIGN:
+            return True
+        ts = ev.ts
+        return ts is not None and (self.since is None or ts >= self.since) and (self.until is None or ts < self.until)
 
-        ``since`` (inclusive) and ``until`` (exclusive) are wall-clock epochs like ``Event.ts``;
-        when either is given, lines without a timestamp are left out.
-        """
-        t = self.rows
-        recv, got, dlv, access = t["recv"].append, t["got"].append, t["dlv"].append, t["access"].append
-        conn_ts, closed, problem = t["conn_ts"].append, t["closed"].append, t["problem"].append
-        smtp_fail, postscreen, dnsbl = t["smtp_fail"].append, t["postscreen"].append, t["dnsbl"].append
-        tls, sess = t["tls"].append, t["session_error"].append
-        recv_state, sizes, gone, conns = self.recv, self.sizes, self.gone, self.conns
-        inherit = self.inherit
-        pend_got, pend_dlv, pend_disc = (self.pending_got.append, self.pending_dlv.append,
-                                         self.pending_disc.append)
-        missing, done = _MISSING, _DONE
-        skip = _SKIP
-        access_kinds = _ACCESS
-        session_errors = _SESSION_ERRORS
-        filtering = since is not None or until is not None
-        lo = since if since is not None else float("-inf")
-        hi = until if until is not None else float("inf")
-        seq = 0
-        n_conn = 0
-        flush_at = FLUSH_EVERY
-        unrec = foreign = no_ts = dropped = 0
-        for ev in events:
-            seq += 1
-            if seq >= flush_at:
-                flush_at += FLUSH_EVERY
-                self.n["connections"] += n_conn
-                n_conn = 0
-                self.flush()
-            k = ev.kind
-            if k in skip:
-                if k == "removed":
-                    self.removed(ev.host, ev.qid)
-                continue
-            if k == UNRECOGNIZED:
-                unrec += 1
-                continue
-            if k == FOREIGN:
-                foreign += 1
-                continue
-            ts = ev.ts
-            if filtering and (ts is None or ts < lo or ts >= hi):
-                dropped += 1
-                continue
-            if ts is None:
-                no_ts += 1
+    def outside(self, ev) -> None:
+        self.lines += 1
+        if ev.kind not in _SKIP:
+            self.filtered += 1
+
+    # -- lines -------------------------------------------------------------------------------------
+
+    def feed(self, ev) -> None:
+        """A line: the rows that need no message (see ROWS); every FLUSH_EVERY lines the batch is
+        grouped into partial aggregates."""
+        self.lines += 1
+        self._batch += 1
+        if self._batch >= FLUSH_EVERY:
+            self.flush()
+        k = ev.kind
+        if k in _SKIP:
+            return
+        if k == UNRECOGNIZED:
+            self.unrecognized += 1
+            return
+        if k == FOREIGN:
+            self.foreign += 1
+            return
+        ts = ev.ts
+        if ts is None:
+            self.without_ts += 1
+        rows = self.rows
+        if k == "delivery" or k == "qmgr_queued":
+            pass  # joined with their message: feed_message_line
+        elif k == "connect":
+            self.n["connections"] += 1
+            rows["conn_ts"].append(ts)
+        elif k == "disconnect":
+            rows["conn_ts"].append(ts)
+        elif k == "client" or k == "pickup":
+            rows["recv"].append((ts, ev.instance, ev.service))
+        else:
             f = ev.f
-            if k == "delivery":
-                status = f.get("status")
-                reason = f.get("reason")
-                if status == "sent" and (reason is None or "forwarded as " not in reason):
-                    reason = None  # the reason of an ordinary delivery is not needed
-                kh, kq = ev.host or "", ev.qid or ""
-                row = (ts, kh, kq, ev.instance, ev.program, ev.pid, f.get("to"), f.get("relay"),
-                       f.get("delay"), status, reason, f.get("conn_use"))
-                size = sizes.get((kh, kq))
-                if size is None:
-                    size = gone.get((kh, kq))
-                if size is not None:
-                    dlv((*row, size))
-                elif inherit:
-                    pend_dlv(((kh, kq), row))
-                else:
-                    dlv((*row, 0))
-            elif k == "qmgr_queued":
-                key = (ev.host or "", ev.qid or "")
-                size = f.get("size")
-                if size is None:
-                    size = 0
-                r = recv_state.get(key, missing)
-                if r is missing:
-                    if inherit:
-                        pend_got((key, f.get("from"), size))
-                        recv_state[key] = done
-                elif r is not done:
-                    got((f.get("from"), size, r[0], r[1]))
-                    if inherit:
-                        recv_state[key] = done
-                    else:
-                        del recv_state[key]
-                sizes[key] = size
-                if gone:
-                    gone.pop(key, None)
-            elif k == "connect":
-                n_conn += 1
-                conn_ts(ts)
-                pid = ev.pid
-                if pid is not None:
-                    host = ev.host
-                    if host is not None:
-                        conns[(host, pid)] = ts
-                    elif inherit:
-                        conns[("", pid)] = done
-                    else:
-                        conns.pop(("", pid), None)
-            elif k == "disconnect":
-                conn_ts(ts)
-                pid = ev.pid
-                if pid is not None:
-                    host = ev.host
-                    hp = (host or "", pid)
-                    st = conns.get(hp, missing)
-                    if host is not None:
-                        if st is missing:
-                            if inherit:
-                                pend_disc((hp, ts, f.get("client_host"), f.get("client_ip")))
-                        elif st is not done:
-                            closed((_secs(ts, st), f.get("client_host"), f.get("client_ip")))
-                    if inherit:
-                        conns[hp] = done
-                    elif st is not missing:
-                        del conns[hp]
-            elif k == "client":
-                if ev.program == "smtpd":
-                    recv((ts, ev.instance, ev.service))
-                    recv_state[(ev.host or "", ev.qid or "")] = (f.get("client_host"), f.get("client_ip"))
-            elif k == "pickup":
-                recv((ts, ev.instance, ev.service))
-                recv_state[(ev.host or "", ev.qid or "")] = ("pickup", None)
-            elif k in access_kinds or (k == "access" and f.get("action") == "warning"
-                                       and ev.program == "cleanup"):
+            if k in _ACCESS or (k == "access" and f.get("action") == "warning" and ev.program == "cleanup"):
                 action = "reject_warning" if k == "access" else k
-                access((ts, ev.instance, action, f.get("stage"), f.get("code"), f.get("reason") or f.get("data"),
-                        f.get("tail")))
+                rows["access"].append((ts, ev.instance, action, f.get("stage"), f.get("code"),
+                                       f.get("reason") or f.get("data"), f.get("tail")))
             elif k == "proxy_reject":
-                access((ts, ev.instance, "reject", f.get("stage"), None, f.get("reason"), None))
+                rows["access"].append((ts, ev.instance, "reject", f.get("stage"), None, f.get("reason"), None))
             elif k == "tls_established":
-                tls((ev.program, f.get("direction"), f.get("protocol")))
-            elif k in session_errors:
-                sess((k, f.get("stage")))
+                rows["tls"].append((ev.program, f.get("direction"), f.get("protocol")))
+            elif k in _SESSION_ERRORS:
+                rows["session_error"].append((k, f.get("stage")))
             elif k == "postscreen":
-                postscreen((f.get("verdict"),))
+                rows["postscreen"].append((f.get("verdict"),))
             elif k == "dnsbl_listed":
-                dnsbl((f.get("dnsbl"), f.get("client_ip")))
+                rows["dnsbl"].append((f.get("dnsbl"), f.get("client_ip")))
             elif k == "connect_error":
-                smtp_fail((f.get("relay_host"), f.get("reason")))
-            if ev.severity != "info":
-                problem((ts, ev.program, ev.severity, ev.text))
-        self.n["connections"] += n_conn
-        self.lines += seq
-        self.unrecognized += unrec
-        self.foreign += foreign
-        self.without_ts += no_ts
-        self.filtered += dropped
-        self.flush()
+                rows["smtp_fail"].append((f.get("relay_host"), f.get("reason")))
+        if ev.severity != "info":
+            rows["problem"].append((ts, ev.program, ev.severity, ev.text))
+
+    def feed_message_line(self, ev, msg) -> None:
+        """A line of a message the tracker follows: receipts, qmgr lines and status lines, joined
+        with what the message holds."""
+        k = ev.kind
+        if k == "delivery":
+            f = ev.f
+            status = f.get("status")
+            reason = f.get("reason")
+            if status == "sent" and (reason is None or "forwarded as " not in reason):
+                reason = None  # the reason of an ordinary delivery is not needed
+            host, qid, pid, relay, conn_use = ev.host or "", ev.qid or "", ev.pid, f.get("relay"), f.get("conn_use")
+            size = msg.size
+            if size is None:  # no qmgr line in this life: maybe a status line after "removed"
+                size = self.gone.get((host, qid), 0)
+            self.rows["dlv"].append((ev.ts, host, qid, ev.instance, ev.program, pid, f.get("to"), relay,
+                                     f.get("delay"), status, reason, conn_use, size))
+            facts = msg.facts
+            if status == "deferred" and _DEFERRED not in facts:
+                facts[_DEFERRED] = True
+                self.deferred += 1
+            if (ev.program in _SMTP and relay is not None and relay != "none"
+                    and (conn_use is None or conn_use <= 1)):
+                pids = facts.get(_OUT)
+                if pids is None:
+                    pids = facts[_OUT] = set()
+                if pid not in pids:
+                    pids.add(pid)
+                    self.out_sessions += 1
+        elif k == "qmgr_queued":
+            receipt = msg.facts.pop(_RECEIPT, None)
+            if receipt is not None:  # the first qmgr line after a receipt: the message as received
+                size = ev.f.get("size")
+                self.rows["got"].append((ev.f.get("from"), 0 if size is None else size, *receipt))
+        elif k == "client":
+            msg.facts[_RECEIPT] = (ev.f.get("client_host"), ev.f.get("client_ip"))
+        elif k == "pickup":
+            facts = msg.facts
+            facts[_RECEIPT] = ("pickup", None)
+            # a message requeued with postsuper -r is counted again under its new queue id (pflogsumm)
+            facts.pop(_DEFERRED, None)
+            facts.pop(_OUT, None)
+
+    def feed_message(self, msg) -> None:
+        """A message left the queue: its size is remembered a while (status lines logged after
+        "removed", in damaged or edited logs, still find it)."""
+        if msg.size is not None:
+            self._remember((msg.host or "", msg.qid), msg.size)
+
+    def _remember(self, key, size) -> None:
+        gone = self.gone
+        gone.pop(key, None)
+        gone[key] = size
+        if len(gone) > 2 * _GONE_KEEP:
+            for old in list(itertools.islice(gone, len(gone) - _GONE_KEEP)):
+                del gone[old]
+
+    def feed_session(self, s) -> None:
+        """An smtpd session ended: timed when smtpd logged both its connect and its disconnect."""
+        if s.closed and s.host is not None and s.pid is not None:
+            self.rows["closed"].append((_secs(s.disconnect_ts, s.connect_ts), s.client_host, s.client_ip))
 
     # -- rows -> partial aggregates ----------------------------------------------------------------
 
@@ -362,6 +323,7 @@ class Part:
         run once per distinct value, their results cached across batches (bounded). The rows of
         every frame keep their log order, so the groups of every partial come in the order they
         always did (first appearance)."""
+        self._batch = 0
         rows = self.rows
         if not any(rows.values()):
             return
@@ -430,39 +392,11 @@ class Part:
         if status.per_domain:
             self._add("dom_dlv", _per_domain(status.per_domain, status.per_domain_sent))
         if deferred:
-            self.deferred_keys.update(map(_field("dlv", "khost", "kqid"), deferred))
             programs, reasons = _fields("dlv", deferred, "program", "reason")
             self._add("deferrals", _counts(_frame(program=programs, cause=_each(_cause, reasons))))
         if bounced:
             relays, reasons = _fields("dlv", bounced, "relay", "reason")
             self._add("bounces", _counts(_frame(relay=_each(_text, relays), cause=_each(_cause, reasons))))
-        self._outbound_sessions(dlv)
-
-    def _outbound_sessions(self, dlv: list) -> None:
-        """Distinct outbound SMTP/LMTP sessions: (host, queue id, pid) of each first use of a
-        connection to a relay."""
-        program, relay = _COLUMN["dlv"]["program"], _COLUMN["dlv"]["relay"]
-        out = [r for r in dlv if r[program] in _SMTP and r[relay] is not None and r[relay] != "none"]
-        if not out:
-            return
-        hosts, qids, pids, conn_use = _fields("dlv", out, "khost", "kqid", "pid", "conn_use")
-        conn_use = _floats(conn_use)
-        first = np.where(np.isnan(conn_use), 1, conn_use) <= 1
-        if not first.all():
-            hosts, qids, pids = (list(itertools.compress(col, first)) for col in (hosts, qids, pids))
-            if not hosts:
-                return
-        pids = _floats(pids)
-        pids = np.where(np.isnan(pids), -1, pids).astype("int64").tolist()
-        keys = [f"{host}\0{qid}\0{pid}".encode() for host, qid, pid in zip(hosts, qids, pids, strict=True)]
-        self._add_sessions([np.unique(np.array(keys, dtype=object).astype(bytes))])
-
-    def _add_sessions(self, arrays: list) -> None:
-        """Keep sorted unique session keys; merged into one array when _COMPACT_AT are waiting
-        (summarize merges the rest)."""
-        self.out_sessions.extend(arrays)
-        if len(self.out_sessions) >= _COMPACT_AT:
-            self.out_sessions = [np.unique(np.concatenate(self.out_sessions))]
 
     def _access(self, acc: list, traffic: list, instances: list, stamps: list) -> None:
         if not acc:
@@ -535,75 +469,31 @@ class Part:
             add("tls", _counts(_frame(direction=_each(_tls_direction, directions), program=programs,
                                       protocol=protocols)))
 
-    # -- joining stretches ---------------------------------------------------------------------------
+    # -- pieces ----------------------------------------------------------------------------------
 
-    def absorb(self, part: Part) -> None:
-        """Add a stretch parsed elsewhere that follows everything absorbed so far: resolve its
-        pending events with this state, take over its state and merge its aggregates."""
-        recv_state, sizes, conns = self.recv, self.sizes, self.conns
-        for key, sender, size in part.pending_got:
-            r = recv_state.get(key)
-            if r is not None:
-                self.rows["got"].append((sender, size, r[0], r[1]))
-        gone = self.gone
-        for key, row in part.pending_dlv:
-            size = sizes.get(key)
-            self.rows["dlv"].append((*row, gone.get(key, 0) if size is None else size))
-        for hp, ts, host, ip in part.pending_disc:
-            st = conns.get(hp, _MISSING)
-            if st is not _MISSING:
-                self.rows["closed"].append((_secs(ts, st), host, ip))
-        for key in part.removed_before:
-            size = sizes.pop(key, None)
-            if size is not None:
-                gone[key] = size
-        for key, size in part.gone.items():
-            sizes.pop(key, None)
-            gone.pop(key, None)
-            gone[key] = size
-        for key, size in part.sizes.items():
-            sizes[key] = size
-            gone.pop(key, None)
-        if len(gone) > 2 * _GONE_KEEP:
-            for old in list(itertools.islice(gone, len(gone) - _GONE_KEEP)):
-                del gone[old]
-        for state, theirs in ((recv_state, part.recv), (conns, part.conns)):
-            for key, value in theirs.items():
-                if value is _DONE:
-                    state.pop(key, None)
-                else:
-                    state[key] = value
-        self.flush()
-        for name, parts in part.partials.items():
+    def merge(self, later: Part) -> None:
+        """Fold in the Part of the lines that follow (a later piece of the log): its partials,
+        counts and removed sizes. The lines its stream held back come after, through the merged
+        stream (pipeline.Stream.merge)."""
+        for name, parts in later.partials.items():
             for df in parts:
                 self._add(name, df)
-        self.deferred_keys |= part.deferred_keys
-        self._add_sessions(part.out_sessions)
-        for name, value in part.n.items():
+        for name, rows in later.rows.items():  # not grouped yet: they join this batch
+            self.rows[name].extend(rows)
+        self._batch += later._batch
+        for key, size in later.gone.items():
+            self._remember(key, size)
+        self.deferred += later.deferred
+        self.out_sessions += later.out_sessions
+        for name, value in later.n.items():
             self.n[name] += value
-        self.ts_min = min(self.ts_min, part.ts_min)
-        self.ts_max = max(self.ts_max, part.ts_max)
-        self.lines += part.lines
-        self.unrecognized += part.unrecognized
-        self.foreign += part.foreign
-        self.without_ts += part.without_ts
-        self.filtered += part.filtered
-
-    def __getstate__(self):
-        # sentinels do not survive pickling: send _DONE as a marker the receiver recognizes
-        state = self.__dict__.copy()
-        for name in ("recv", "conns"):
-            state[name] = {k: (_DoneMark if v is _DONE else v) for k, v in state[name].items()}
-        return state
-
-    def __setstate__(self, state):
-        for name in ("recv", "conns"):
-            state[name] = {k: (_DONE if v is _DoneMark else v) for k, v in state[name].items()}
-        self.__dict__.update(state)
-
-
-class _DoneMark:
-    """Stands for _DONE while a Part travels between processes."""
+        self.ts_min = min(self.ts_min, later.ts_min)
+        self.ts_max = max(self.ts_max, later.ts_max)
+        self.lines += later.lines
+        self.unrecognized += later.unrecognized
+        self.foreign += later.foreign
+        self.without_ts += later.without_ts
+        self.filtered += later.filtered
 
 
 def _secs(ts, connected) -> float:
@@ -679,7 +569,6 @@ class _Statuses:
 
 # Positions of the fields in the ROWS tuples
 _COLUMN = {kind: {name: i for i, name in enumerate(names)} for kind, names in ROWS.items()}
-_SMTP = ("smtp", "lmtp")
 
 
 def _field(kind: str, *names: str) -> itemgetter:
@@ -761,128 +650,36 @@ def _combine(name: str, parts: list) -> pd.DataFrame:
     return df.groupby(keys, sort=False, dropna=False).agg(how).reset_index()
 
 
-# Lines the summary would drop anyway (cleanup's message-id=, qmgr's removed: about a fifth of a
-# busy log) are recognized by their syslog envelope and tag, and never parsed (a "removed" line
-# only ends its message's state). The match is anchored at the line start, so text a client
-# controls (a HELO name, a reject reason) cannot make another line look like one of these.
-_SKIP_LINE = re.compile(
-    r"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\d[T ][\d:.,+Z-]+) "
-    r"([^\s\[\]:]+) [\w.-]*/(?:cleanup|qmgr)\[\d+\]: ([0-9A-Za-z]+): (?:message-id=|(removed)$)"
-)
+def stream(head: bool = True, since: float | None = None, until: float | None = None) -> Stream:
+    """The summary's stream: one Part on the tracker (and its window, when given)."""
+    part = Part(since, until)
+    return Stream([part], head=head, select=part if part.windowed else None)
 
 
-def _parsed(parse, lines, display: str, years, skipped: list, removed):
-    """Events of ``lines`` (parse = Parser.parse_line), leaving out the lines _SKIP_LINE names;
-    adds their number to skipped[0] and calls removed(host, qid) for each "removed" line."""
-    match = _SKIP_LINE.match
-    n = 0
-    for line in lines:
-        if "message-id=" in line or line[-9:] == ": removed":
-            m = match(line)
-            if m:
-                n += 1
-                if m.group(3):
-                    removed(m.group(1), m.group(2))
-                continue
-        yield parse(line, display, 0, years)
-    skipped[0] += n
-
-
-# -- parallel parsing of big plain files ------------------------------------------------------
-
-PARALLEL_MIN_BYTES = 24 * 1024 * 1024  # below this, one process is faster than starting others
-PIECE_BYTES = 32 * 1024 * 1024  # big files are parsed in pieces of about this size
-_WORKER: dict = {}
-
-
-def _is_plain_file(path: str) -> bool:
-    if path == STDIN:
-        return False
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(6)
-    except OSError:
-        return False
-    return not (head.startswith(b"\x1f\x8b") or head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"))
-
-
-def _parse_chunk(job) -> Part:
-    """Worker: parse one byte range of a plain file (same results as read_lines)."""
-    from .parse import Parser, YearGuesser
-
-    path, display, mtime, start, end, since, until = job
-    parser = _WORKER.get("parser") or Parser(fields=FIELDS)
-    years = YearGuesser(None, mtime)
-    skipped = [0]
-    part = Part(inherit=True)
-    # No cyclic garbage collection while a piece is parsed: what lives on (row batches, state of
-    # messages in flight) would only be scanned again and again; the collector runs after.
-    gc.disable()
-    try:
-        part.consume(_parsed(parser.parse_line, chunk_lines(path, start, end), display, years, skipped,
-                             part.removed), since, until)
-    finally:
-        gc.enable()
-    part.lines += skipped[0]
-    return part
+def parser_fields() -> dict | None:
+    """What the summary's parser captures: the fields the Part and the tracker read."""
+    if FIELDS is None:
+        return None
+    out = {kind: set(names) for kind, names in FIELDS.items()}
+    for kind, names in TRACKER_FIELDS.items():
+        out.setdefault(kind, set()).update(names)
+    return out
 
 
 def collect(paths, year: int | None = None, since: float | None = None, until: float | None = None,
             jobs: int | None = None) -> tuple[Part, list[str], dict]:
     """Partial aggregates of every line of the given paths (see ``inputs.resolve``).
 
-    Plain files larger than PARALLEL_MIN_BYTES are parsed in pieces by up to ``jobs`` processes
-    (default: the number of CPUs) when no explicit year is given (an explicit year makes the
-    December → January rollover depend on every earlier line). Returns (aggregates, source
-    names, year assumptions).
+    Plain files larger than pipeline.PARALLEL_MIN_BYTES are read in pieces by up to ``jobs``
+    processes (default: the number of CPUs) when no explicit year is given (see pipeline.run).
+    Returns (aggregates, source names, year assumptions).
     """
-    from .inputs import read_lines
-    from .parse import Parser, YearGuesser
-
     sources = resolve(list(paths) if paths else [])
-    parser = Parser(year=year, fields=FIELDS)
-    if jobs is None:
-        jobs = os.cpu_count() or 1
-    total = Part()
-    for source in sources:
-        big = (jobs > 1 and year is None and _is_plain_file(source.path)
-               and os.path.getsize(source.path) >= PARALLEL_MIN_BYTES)
-        if big:
-            _collect_parallel(parser, source, jobs, since, until, total)
-        else:
-            years = YearGuesser(year, source.mtime)
-            skipped = [0]
-            total.consume(_parsed(parser.parse_line, read_lines(source), source.display, years, skipped,
-                                  total.removed), since, until)
-            total.lines += skipped[0]
-            if years.years_used:
-                parser.assumptions[source.display] = years.describe()
-    assumptions = dict(parser.assumptions)
-    return total, [s.display for s in sources], assumptions
-
-
-def _collect_parallel(parser, source: Source, jobs: int, since, until, total: Part) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from .parse import YearGuesser
-
-    pieces = max(jobs, -(-os.path.getsize(source.path) // PIECE_BYTES))
-    ranges = split(source.path, pieces)
-    mtime = source.mtime
-    todo = [(source.path, source.display, mtime, s, e, since, until) for s, e in ranges]
-    _WORKER["parser"] = parser
-    try:
-        ctx = multiprocessing.get_context("fork")
-    except ValueError:  # pragma: no cover - platforms without fork
-        ctx = multiprocessing.get_context()
-    lines = total.lines
-    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo))), mp_context=ctx) as pool:
-        # pieces come back in order; each is folded in (and dropped) as soon as it arrives
-        for part in pool.map(_parse_chunk, todo):
-            total.absorb(part)
-    if total.lines > lines:
-        parser.assumptions[source.display] = YearGuesser(None, mtime).describe()
+    parser = Parser(year=year, fields=parser_fields())
+    make = functools.partial(stream, since=since, until=until)
+    fed = pipeline.run(sources, make, parser, jobs=os.cpu_count() or 1 if jobs is None else jobs)
+    fed.finish()
+    return fed.consumers[0], [s.display for s in sources], dict(fed.assumptions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1064,6 +861,7 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
     """Every table of the summary as plain data (the JSON format; the text and Markdown writers
     render this dict). ``top`` limits the host/domain and sender/recipient tables, ``detail``
     the reason, warning and other detail tables (negative: no limit, 0: left out)."""
+    part.flush()
     n = part.n
     P = part.partial
 
@@ -1081,7 +879,7 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
         "received": n["received"],
         "delivered": n_delivered,
         "forwarded": n["forwarded"],
-        "deferred": len(part.deferred_keys),
+        "deferred": part.deferred,
         "deferrals": n["deferrals"],
         "bounced": n["bounced"],
         "rejected": n_rejected,
@@ -1189,8 +987,7 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
         tls_out = int(tl.loc[(tl["direction"] == "outbound") & tl["program"].isin(("smtp", "lmtp")), "n"].sum())
     else:
         tls_in = tls_out = 0
-    out_sessions = sum(len(a) for a in part.out_sessions[:1]) if len(part.out_sessions) <= 1 else \
-        len(np.unique(np.concatenate(part.out_sessions)))
+    out_sessions = part.out_sessions
     tls = {
         "inbound_sessions": n_conn,
         "inbound_tls": tls_in,

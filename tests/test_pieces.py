@@ -15,6 +15,7 @@ import pytest
 
 from postfix_diag import analyze as A
 from postfix_diag import pipeline
+from postfix_diag import summary as S
 from postfix_diag.inputs import resolve
 from postfix_diag.model import Analysis
 from postfix_diag.parse import Parser
@@ -31,10 +32,11 @@ BENCH = str(golden.BENCH_LOG.relative_to(ROOT))
 
 
 @cache
-def events_of(log: str) -> tuple:
+def events_of(log: str, lean: bool = False) -> tuple:
+    """The events of a log (``lean``: with only the fields the summary's parser captures)."""
     golden.ensure_bench_log()
     source = pipeline.ranked(resolve([str(ROOT / log)]))[0]
-    return tuple(Parser(year=YEAR).parse_source(source))
+    return tuple(Parser(year=YEAR, fields=S.parser_fields() if lean else None).parse_source(source))
 
 
 def in_pieces(make, events, cuts) -> pipeline.Stream:
@@ -45,7 +47,6 @@ def in_pieces(make, events, cuts) -> pipeline.Stream:
     for start, end in zip(bounds[1:-1], bounds[2:], strict=True):
         piece = make(head=False)
         piece.feed_all(events[start:end])
-        piece.flush()
         head.merge(piece)
     return head
 
@@ -99,6 +100,20 @@ def test_analyze_cut_anywhere_in_two_equals_one_pass(log):
     expected = analysis_json(in_pieces(A.stream, events, []), log)
     for cut in range(1, len(events)):
         assert analysis_json(in_pieces(A.stream, events, [cut]), log) == expected, f"cut before line {cut + 1}"
+
+
+def summary_json(s: pipeline.Stream) -> str:
+    s.finish()
+    return json.dumps(S.summarize(s.consumers[0], top=-1, detail=-1), sort_keys=True)
+
+
+@pytest.mark.parametrize("log", [*LOGS, BENCH], ids=_name)
+def test_summary_in_pieces_equals_one_pass(log):
+    events = events_of(log, lean=True)
+    expected = summary_json(in_pieces(S.stream, events, []))
+    assert json.loads(expected)["meta"]["lines"] == len(events)
+    for what, cuts in cut_sets(events):
+        assert summary_json(in_pieces(S.stream, events, cuts)) == expected, f"{what}: cuts {cuts}"
 
 
 def test_pieces_read_by_a_fork_pool_equal_one_process(monkeypatch):

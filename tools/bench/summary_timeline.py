@@ -15,26 +15,28 @@ import time
 
 START = time.perf_counter()
 
-import postfix_diag.summary as S  # noqa: E402 - the import is part of what is timed
+import postfix_diag.pipeline as P  # noqa: E402 - the import is part of what is timed
+import postfix_diag.summary as S  # noqa: E402
 
-_piece, _absorb, _summarize = S._parse_chunk, S.Part.absorb, S.summarize
+_piece, _merge, _summarize = P.read_piece, P.Stream.merge, S.summarize
 
 
 def mark(what: str) -> None:
     print(f"{time.perf_counter() - START:7.3f} [{os.getpid()}] {what}", file=sys.stderr, flush=True)
 
 
-def timed_piece(job):
-    mark(f"piece {job[3]}-{job[4]} starts")
+def timed_piece(task):
+    start, end = task[4], task[5]
+    mark(f"piece {start}-{end} starts")
     cpu = time.process_time()
-    part = _piece(job)
-    mark(f"piece {job[3]} ends: {time.process_time() - cpu:.3f} s CPU, {part.lines} lines")
-    return part
+    stream = _piece(task)
+    mark(f"piece {start} ends: {time.process_time() - cpu:.3f} s CPU, {stream.consumers[0].lines} lines")
+    return stream
 
 
-def timed_absorb(self, part):
-    mark("merge starts")
-    _absorb(self, part)
+def timed_merge(self, later):
+    mark(f"merge starts ({len(later.tracker.held)} held lines)")
+    _merge(self, later)
     mark("merge ends")
 
 
@@ -48,7 +50,7 @@ def timed_summarize(*args, **kwargs):
 def main() -> int:
     log = sys.argv[1] if len(sys.argv) > 1 else "bench-out/bench-1000000.log"
     mark("imported")
-    S._parse_chunk, S.Part.absorb, S.summarize = timed_piece, timed_absorb, timed_summarize
+    P.read_piece, P.Stream.merge, S.summarize = timed_piece, timed_merge, timed_summarize
     S.run([log], fmt="json")
     mark("done")
     return 0
