@@ -153,8 +153,12 @@ def _decode(data: bytes, problems: _Problems) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("utf-8", errors="replace")
+    last = 0
     for m in re.finditer("\ufffd", text):
-        problems.add(text.count("\n", 0, m.start()) + 1, "invalid UTF-8 (bytes shown as U+FFFD)", "warning")
+        line = text.count("\n", 0, m.start()) + 1
+        if line != last:
+            problems.add(line, "invalid UTF-8 (bytes shown as U+FFFD)", "warning")
+            last = line
         if len(problems) >= MAX_PROBLEMS:
             break
     return text
@@ -203,13 +207,13 @@ def parse_bytes(data: bytes, name: str, kind: str | None = None) -> Parsed:
     if kind is None:
         kind = recognize(logical)
     parsed = Parsed(name=name, kind=kind, lines=nlines, truncated=truncated)
-    if kind is None:
+    if kind is None:  # the verdict on the whole file comes first, whatever else was found
         if logical:
-            problems.add(logical[0][0], "not a Postfix configuration file: no line has main.cf "
-                                        f"or master.cf syntax (first line {snippet(logical[0][1])})")
+            verdict = Problem(name, logical[0][0], "not a Postfix configuration file: no line has main.cf "
+                                                   f"or master.cf syntax (first line {snippet(logical[0][1])})")
         else:
-            problems.add(0, "no configuration lines (empty, or only comments)", "warning")
-        parsed.problems = problems.close()
+            verdict = Problem(name, 0, "no configuration lines (empty, or only comments)", "warning")
+        parsed.problems = [verdict, *problems.close()]
         return parsed
     matcher = matchers()[kind]
     for number, text in logical:
@@ -244,7 +248,7 @@ def _bad_field(fields: dict) -> str:
 
 def recognize(logical: list) -> str | None:
     """The syntax that most logical lines match (main.cf, master.cf or postconf -F/-P), or None
-    when none fits at least half of them."""
+    when none fits at least a fifth of them."""
     ms = matchers()
     scores = dict.fromkeys(SYNTAXES, 0)
     for _, text in logical[:2000]:  # a sample is enough to tell them apart
@@ -253,8 +257,8 @@ def recognize(logical: list) -> str | None:
             if m is not None and not m[0].kind.startswith("bad_"):
                 scores[kind] += 1
     best = max(SYNTAXES, key=lambda k: scores[k])
-    # most lines must fit: one line of junk that happens to read "x = y" makes no main.cf
-    return best if scores[best] and scores[best] * 2 >= min(len(logical), 2000) else None
+    # a fifth of the lines must fit: one line of junk that happens to read "x = y" makes no main.cf
+    return best if scores[best] and scores[best] * 5 >= min(len(logical), 2000) else None
 
 
 # --- splitting values: Postfix's mystrtokq() -------------------------------------------------------
