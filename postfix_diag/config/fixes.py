@@ -34,7 +34,7 @@ class Fix:
 
 def read_param(*names: str) -> str:
     """``postconf NAME ...``: show the current values (changes nothing)."""
-    return "postconf " + " ".join(quote(n) for n in names)
+    return "postconf " + " ".join(n if re.fullmatch(r"[A-Za-z0-9_]+", n) else quote(n) for n in names)
 
 
 def _dq(text: str) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .defaults import COLUMN_NAMES, is_list
+from .defaults import COLUMN_NAMES, HOST_DEPENDENT, is_list
 from .fixes import _norm
 from .services import parse_arguments
 from .shell import Expansion, ShellSyntaxError, split_commands
@@ -85,9 +85,12 @@ class _State:
             v = self.params[name]
             return ("" if v is _REMOVED else v), v is not _REMOVED
         c = self.config
-        if c is None:
+        if c is None or not c.has_main:
             return None, False
-        return c.value(name), c.is_set(name)
+        value = c.value(name)
+        if value is None and name not in HOST_DEPENDENT:
+            value = ""  # neither set nor a built-in parameter: Postfix reads it as empty
+        return value, c.is_set(name)
 
     def service(self, svc: str, type_: str):
         return None if self.config is None else self.config.service(svc, type_)
@@ -185,12 +188,25 @@ def _items(value: str) -> list[str]:
     return [_norm(i) for i in split_quoted(value)]
 
 
-def _compare(line, name, current, explicit, new, where_kept=None):
+def _new_items(value: str, state: _State, depth: int = 0) -> set:
+    """Items of a new value, an item ``$name`` also standing for the items of name's value
+    (a helper parameter, as master(5) suggests for -o values with spaces)."""
+    out = set()
+    for item in _items(value.replace("\x00", " ")):
+        out.add(item)
+        if depth < 5 and item.startswith("$") and item[1:].isidentifier():
+            current, _ = state.current(item[1:])
+            if current:
+                out |= _new_items(current, state, depth + 1)
+    return out
+
+
+def _compare(line, name, current, explicit, new, state: _State):
     """Problems of replacing ``current`` (raw, None when unknown) of ``name`` by ``new``."""
     keep = _KEEP.format(name)
     if keep in new:
         return []  # the shell inserts the whole current value
-    new_items = set(_items(new.replace("\x00", " ")))
+    new_items = _new_items(new, state)
     if current is None:
         if is_list(name):
             return [CommandProblem(line, "replaces-unknown",
@@ -215,7 +231,7 @@ def _edit(line: str, text: str, state: _State) -> list[CommandProblem]:
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         return [CommandProblem(line, "invalid", f"{text[:40]!r} is not name=value", drops=False)]
     current, explicit = state.current(name)
-    out = _compare(line, name, current, explicit, value)
+    out = _compare(line, name, current, explicit, value, state)
     if state.config is not None:
         for svc in state.config.overridden_by(name):
             o = svc.overrides[name]
@@ -273,7 +289,7 @@ def _service_param(line: str, text: str, flags: set, state: _State) -> list[Comm
     if any(c in BLANKS for c in value):
         out.append(CommandProblem(line, "invalid", "postconf -P does not accept whitespace in a value",
                                   name, drops=False))
-    out += _compare(line, name, current, explicit, value)
+    out += _compare(line, name, current, explicit, value, state)
     state.overrides[(svc, type_, name)] = value
     return out
 
