@@ -140,6 +140,11 @@ def test_the_mail_loop_fix_of_issue_12_drops_a_domain():
     ("postconf -e 'relayhost = [other.example]:587'", []),  # a one-item value changes, nothing lost
     ("postconf -F 'smtp/inet/process_limit=20'", []),
     ("sudo /usr/sbin/postconf -e 'mynetworks = 127.0.0.0/8, 10.0.0.0/8'", []),
+    ("postconf -F '*/*/chroot'", []),  # queries may use patterns
+    ("postconf -P 'nosuch/inet/smtpd_sasl_path'", []),
+    # the default ${smtpd_client_connection_limit_exceptions:$mynetworks} is $mynetworks here
+    ("postconf -e 'smtpd_client_event_limit_exceptions = $mynetworks, 192.0.2.0/24'", []),
+    ("postconf -e 'smtpd_client_event_limit_exceptions = 192.0.2.0/24'", [("drops-items", True)]),
     # drops
     ("postconf -e 'mydestination = x.example'", [("drops-items", True)]),
     ('postconf -e "mydestination = $myhostname, $mydomain, localhost, x"', [("shell-expansion", True),

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from .defaults import COLUMN_NAMES, HOST_DEPENDENT, is_list
+from .expand import UNKNOWN, ExpansionError, expand
 from .fixes import _norm
 from .services import parse_arguments
 from .shell import Expansion, ShellSyntaxError, split_commands
@@ -201,6 +202,26 @@ def _new_items(value: str, state: _State, depth: int = 0) -> set:
     return out
 
 
+def _covered(item: str, new: str, state: _State) -> bool:
+    """Whether an item that the new value does not repeat is there all the same after expansion
+    (``${legacy_name:$mynetworks}`` kept as ``$mynetworks``)."""
+    if "$" not in item or state.config is None:
+        return False
+
+    def lookup(name):
+        value, _ = state.current(name)
+        if value is None and name in HOST_DEPENDENT:
+            return UNKNOWN
+        return value
+
+    try:
+        old_items = set(split_quoted(expand(item, lookup).text))
+        new_items = set(split_quoted(expand(new.replace("\x00", " "), lookup).text))
+    except ExpansionError:
+        return False
+    return bool(old_items) and old_items <= new_items
+
+
 def _compare(line, name, current, explicit, new, state: _State):
     """Problems of replacing ``current`` (raw, None when unknown) of ``name`` by ``new``."""
     keep = _KEEP.format(name)
@@ -215,7 +236,7 @@ def _compare(line, name, current, explicit, new, state: _State):
                                    name)]
         return []
     if is_list(name):
-        dropped = tuple(i for i in _items(current) if i not in new_items)
+        dropped = tuple(i for i in _items(current) if i not in new_items and not _covered(i, new, state))
         if dropped:
             return [CommandProblem(line, "drops-items", f"drops {', '.join(dropped)} from {name} "
                                    f"(current: {current})", name, dropped)]
@@ -262,6 +283,7 @@ def _split_key(text: str, parts: int):
 
 
 def _unknown_service(line, svc, type_, state) -> list[CommandProblem]:
+    """An edit of a service master.cf does not have (a query may use patterns like ``*/*``)."""
     if state.config is None or not state.config.has_master or state.service(svc, type_) is not None:
         return []
     same = [s.key for s in state.config.find_services(name=svc)]
@@ -275,7 +297,7 @@ def _service_param(line: str, text: str, flags: set, state: _State) -> list[Comm
     if fields is None:
         return [CommandProblem(line, "invalid", f"{text[:40]!r} is not service/type/name=value", drops=False)]
     svc, type_, name = fields
-    out = _unknown_service(line, svc, type_, state)
+    out = _unknown_service(line, svc, type_, state) if value is not None or flags & {"X", "#"} else []
     current, explicit = state.effective(svc, type_, name)
     if flags & {"X", "#"}:
         state.overrides[(svc, type_, name)] = _REMOVED
@@ -304,8 +326,10 @@ def _field(line: str, text: str, flags: set, state: _State) -> list[CommandProbl
         hint = f" (postconf -F calls it {alias})" if alias else ""
         return [CommandProblem(line, "invalid", f"postconf -F has no field {fname!r}{hint}: postconf "
                                "exits with an error", drops=False)]
+    if value is None:
+        return []  # a query
     out = _unknown_service(line, svc, type_, state)
-    if value is None or fname != "command":
+    if fname != "command":
         return out
     s = state.service(svc, type_)
     if s is None:
