@@ -21,8 +21,8 @@ from pathlib import Path
 
 from .defaults import HOST_DEPENDENT
 from .model import Config
-from .read import load, read_source
-from .syntax import MAIN, MASTER, Problem, parse_bytes
+from .read import load, unreadable
+from .syntax import MAIN, MASTER, parse_bytes
 
 ENV_OFF = "POSTFIX_DIAG_NO_CONFIG"
 DEFAULT_DIR = "/etc/postfix"
@@ -123,20 +123,20 @@ def _host_values(postconf: str, directory: str, timeout: float) -> tuple[dict, s
 
 
 def _from_commands(postconf: str, directory: str, host_values: dict, timeout: float, notes: list) -> Discovery:
-    parsed, problems, ran = [], [], []
+    parsed, ran, failed = [], [], []
     for args, kind in ((["-c", directory, "-n"], MAIN), (["-c", directory, "-M"], MASTER)):
         out, err = run_postconf(postconf, args, timeout)
         label = f"postconf {' '.join(args)}"
         if out is None:
-            problems.append(Problem(label, 0, err))
+            parsed.append((unreadable(label, err), "command"))
+            failed.append(err)
             continue
         ran.append(label)
         parsed.append((parse_bytes(out, label, kind), "command"))
-    if not parsed:
-        return Discovery(None, _with_notes(f"no configuration read ({directory} unreadable)", notes +
-                                           [str(p) for p in problems]))
-    config = Config(parsed, host_values=host_values, problems=problems)
+    if not ran:
+        return Discovery(None, _with_notes(f"no configuration read ({directory} unreadable)", notes + failed))
+    config = Config(parsed, host_values=host_values)
     return Discovery(config, _with_notes(f"ran {' and '.join(ran)} ({directory}/main.cf unreadable)", notes))
 
 
-__all__ = ["Discovery", "discover", "find_postconf", "run_postconf", "read_source"]
+__all__ = ["Discovery", "discover", "find_postconf", "run_postconf"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from . import defaults as _defaults
 from .expand import UNKNOWN, Expansion, ExpansionError, expand
 from .networks import match_networks, parse_ip
-from .services import Override, Service, parse_arguments, resolve
+from .services import Definition, Override, Service, parse_arguments, resolve
 from .syntax import FP, MAIN, MASTER, Parsed, Problem, _Problems, split_quoted
 
 DEFAULT = "default"  # `where` of a value that no source set
@@ -24,20 +24,6 @@ class Source:
 
     def as_dict(self) -> dict:
         return {"path": self.path, "kind": self.kind, "lines": self.lines, "origin": self.origin}
-
-
-@dataclass(frozen=True)
-class Definition:
-    """``name = value`` at file:line (main.cf or postconf -n output)."""
-
-    name: str
-    value: str
-    file: str
-    line: int
-
-    @property
-    def where(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else self.file
 
 
 @dataclass(frozen=True)
@@ -61,10 +47,10 @@ class Config:
     see that service's ``-o`` overrides, as its daemon does. Every method that reads a parameter
     remembers the name, so `as_dict()` can report the values a report relied on."""
 
-    def __init__(self, parsed: list[tuple[Parsed, str]], host_values: dict | None = None,
-                 extra_sources: list | None = None, problems: list | None = None):
-        self.sources: list[Source] = list(extra_sources or [])
-        self.problems: list[Problem] = list(problems or [])
+    def __init__(self, parsed: list[tuple[Parsed, str]], host_values: dict | None = None):
+        """``parsed``: (Parsed, origin) per source, in order; origin "file", "command" or "text"."""
+        self.sources: list[Source] = []
+        self.problems: list[Problem] = []
         self.definitions: dict[str, list[Definition]] = {}
         self.services: dict[tuple[str, str], Service] = {}
         self.host_values: dict[str, str] = dict(host_values or {})

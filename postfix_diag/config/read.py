@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .model import Config, Source
-from .syntax import MAIN, MASTER, MAX_BYTES, Parsed, Problem, parse_bytes
+from .model import Config
+from .syntax import MAIN, MASTER, MAX_BYTES, UNREADABLE, Parsed, Problem, parse_bytes
 
 
 class ConfigError(ValueError):
@@ -23,55 +23,34 @@ def _read_bytes(path: Path) -> bytes:
         return fh.read(MAX_BYTES + 1)
 
 
-def read_source(path, origin: str = "file") -> tuple[list[tuple[Parsed, str]], list[Problem], list[Source]]:
-    """Parse one path: a file, or a directory (its main.cf and master.cf). Never raises for bad
-    input: unreadable paths become problems and sources of kind ``unreadable``."""
+def unreadable(name: str, message: str) -> Parsed:
+    """A source that could not be read, as a Parsed of kind ``unreadable`` with its problem."""
+    return Parsed(name=name, kind=UNREADABLE, lines=0, problems=[Problem(name, 0, message)])
+
+
+def read_source(path) -> list[Parsed]:
+    """Parse one path: a file (recognized by content), or a directory (its main.cf and master.cf,
+    known by name). Never raises for bad input: what cannot be read is an ``unreadable`` source."""
     path = Path(path)
-    parsed: list[tuple[Parsed, str]] = []
-    problems: list[Problem] = []
-    sources: list[Source] = []
     try:
         is_dir = path.is_dir()
     except OSError as exc:
-        is_dir = False
-        problems.append(Problem(str(path), 0, f"cannot read: {exc.strerror or exc}"))
-        sources.append(Source(str(path), "unreadable"))
-        return parsed, problems, sources
+        return [unreadable(str(path), f"cannot read: {exc.strerror or exc}")]
     if is_dir:
-        found = False
-        for name, kind in (("main.cf", MAIN), ("master.cf", MASTER)):
-            child = path / name
-            if not child.exists():
-                continue
-            found = True
-            p, bad = _parse_file(child, kind, origin)
-            if p is not None:
-                parsed.append((p, origin))
-            else:
-                problems.append(bad)
-                sources.append(Source(str(child), "unreadable"))
-        if not found:
-            problems.append(Problem(str(path), 0, "directory has neither main.cf nor master.cf"))
-            sources.append(Source(str(path), "unreadable"))
-        return parsed, problems, sources
-    p, bad = _parse_file(path, None, origin)
-    if p is not None:
-        parsed.append((p, origin))
-    else:
-        problems.append(bad)
-        sources.append(Source(str(path), "unreadable"))
-    return parsed, problems, sources
+        found = [_parse_file(path / name, kind) for name, kind in (("main.cf", MAIN), ("master.cf", MASTER))
+                 if (path / name).exists()]
+        return found or [unreadable(str(path), "directory has neither main.cf nor master.cf")]
+    return [_parse_file(path, None)]
 
 
-def _parse_file(path: Path, kind, origin):
-    """Files in a directory are known by name (main.cf, master.cf); given files by content."""
+def _parse_file(path: Path, kind) -> Parsed:
     try:
         if not path.is_file():
-            return None, Problem(str(path), 0, "not a regular file" if path.exists() else "no such file")
+            return unreadable(str(path), "not a regular file" if path.exists() else "no such file")
         data = _read_bytes(path)
     except OSError as exc:
-        return None, Problem(str(path), 0, f"cannot read: {exc.strerror or exc}")
-    return parse_bytes(data, str(path), kind), None
+        return unreadable(str(path), f"cannot read: {exc.strerror or exc}")
+    return parse_bytes(data, str(path), kind)
 
 
 def load(paths, *, strict: bool = False, host_values: dict | None = None) -> Config:
@@ -81,13 +60,8 @@ def load(paths, *, strict: bool = False, host_values: dict | None = None) -> Con
     problem of severity error instead."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    parsed, problems, sources = [], [], []
-    for path in paths:
-        p, bad, src = read_source(path)
-        parsed += p
-        problems += bad
-        sources += src
-    config = Config(parsed, host_values=host_values, extra_sources=sources, problems=problems)
+    parsed = [(p, "file") for path in paths for p in read_source(path)]
+    config = Config(parsed, host_values=host_values)
     if strict:
         for problem in config.problems:
             if problem.severity == "error":

@@ -10,8 +10,8 @@ MAX_ARGS = 1000  # arguments of one master.cf command (a real one has a few doze
 
 
 @dataclass(frozen=True)
-class Override:
-    """One ``-o name=value`` of a service."""
+class Definition:
+    """``name = value`` at file:line: a main.cf line, or a service's ``-o name=value``."""
 
     name: str
     value: str
@@ -20,7 +20,10 @@ class Override:
 
     @property
     def where(self) -> str:
-        return f"{self.file}:{self.line}"
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+Override = Definition  # a service's -o name=value
 
 
 @dataclass

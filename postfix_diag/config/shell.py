@@ -151,13 +151,7 @@ def split_commands(line: str) -> list[list[Word]]:
             i = _double_quoted(line, i + 1, buf, parts, flush_buf)
         elif c == "$" or c == "`":
             in_word = True
-            j = _expansion_end(line, i) if c == "$" else _backtick_end(line, i)
-            if j == i + 1 and c == "$":
-                buf.append("$")
-            else:
-                flush_buf()
-                parts.append(Expansion(line[i:j]))
-            i = j
+            i = _expansion(line, i, buf, parts, flush_buf)
         else:
             in_word = True
             buf.append(c)
@@ -178,6 +172,17 @@ def _backtick_end(s: str, i: int) -> int:
     raise ShellSyntaxError("unbalanced backquote")
 
 
+def _expansion(s: str, i: int, buf: list, parts: list, flush_buf) -> int:
+    """At a ``$`` or backquote: add the expansion (or a literal ``$``) to the word; the index after it."""
+    j = _expansion_end(s, i) if s[i] == "$" else _backtick_end(s, i)
+    if j == i + 1 and s[i] == "$":
+        buf.append("$")
+    else:
+        flush_buf()
+        parts.append(Expansion(s[i:j]))
+    return j
+
+
 def _double_quoted(s: str, i: int, buf: list, parts: list, flush_buf) -> int:
     n = len(s)
     while i < n:
@@ -189,13 +194,7 @@ def _double_quoted(s: str, i: int, buf: list, parts: list, flush_buf) -> int:
                 buf.append(s[i + 1])
             i += 2
         elif c == "$" or c == "`":
-            j = _expansion_end(s, i) if c == "$" else _backtick_end(s, i)
-            if j == i + 1 and c == "$":
-                buf.append("$")
-            else:
-                flush_buf()
-                parts.append(Expansion(s[i:j]))
-            i = j
+            i = _expansion(s, i, buf, parts, flush_buf)
         else:
             buf.append(c)
             i += 1

@@ -24,6 +24,7 @@ MAX_PROBLEMS = 20  # problems reported per source; the rest are counted in one l
 SNIPPET = 60  # characters of a bad line quoted in a message
 
 MAIN, MASTER, FP = "main.cf", "master.cf", "postconf-FP"
+UNREADABLE = "unreadable"  # the kind of a source that could not be read
 SYNTAXES = (MAIN, MASTER, FP)
 KIND_NAMES = {MAIN: "main.cf", MASTER: "master.cf", FP: "postconf -F/-P output"}
 
