@@ -122,6 +122,23 @@ def test_other_scenarios_facts():
     assert h.expanded("maximal_queue_lifetime") == "5d" and h.expanded("bounce_queue_lifetime") == "5d"
 
 
+def test_content_filter_and_multi_incident_scenarios():
+    cf = sample("content-filter")
+    assert cf.expanded("content_filter") == "scan:[127.0.0.1]:10024"
+    scan = cf.service("scan", "unix")
+    assert (scan.command, scan.process_limit, scan.chrooted) == ("smtp", 10, False)
+    assert cf.service_param("scan", "unix", "smtp_generic_maps") == ""
+    back = ("127.0.0.1:10025", "inet")
+    assert cf.service_param(*back, "content_filter") == ""  # the re-injection port filters nothing
+    assert cf.expanded("content_filter", back) == "" and cf.in_mynetworks("127.0.0.9", back) is True
+    assert cf.items("receive_override_options", back) == [
+        "no_unknown_recipient_checks", "no_header_body_checks", "no_milters"]
+    mi = sample("multi-incident")
+    assert mi.service("smtp", "inet").process_limit == 4
+    assert mi.expanded("smtpd_milters") == "inet:127.0.0.1:8891" and mi.where("milter_default_action") != "default"
+    assert mi.in_mynetworks("127.0.0.3") is False
+
+
 def test_pipe_services_keep_their_arguments():
     cfg = sample("healthy")
     maildrop = cfg.service("maildrop", "unix")
