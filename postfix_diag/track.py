@@ -217,17 +217,19 @@ class Tracker:
             "reject": self._reject,
             "client": self._client_session,
         }
+        # event kind -> what feed() calls for it (the lines of other kinds change nothing here)
         if head:
-            self._dispatch = dict(self._message)
+            self.handlers = dict(self._message)
             for kind, handler in self._session.items():
-                self._dispatch[kind] = self._both if kind in self._message else handler
+                self.handlers[kind] = self._both if kind in self._message else handler
         else:
-            self._dispatch = dict.fromkeys([*self._message, *self._session], self._gated)
+            self.handlers = dict.fromkeys([*self._message, *self._session], self._gated)
 
     # --- plumbing -----------------------------------------------------------------------------
     def feed(self, ev: Event) -> Message | None:
-        handler = self._dispatch.get(ev.kind)
+        handler = self.handlers.get(ev.kind)
         return None if handler is None else handler(ev)
+
 
     def _both(self, ev: Event) -> Message | None:
         self._session[ev.kind](ev)
