@@ -174,7 +174,7 @@ def test_huge_single_line(tmp_path):
         fh.write(line("1A2B3C4D5E").encode() + b"\n")
     evs = _events(p)
     assert [e.kind for e in evs] == ["unrecognized", "removed"]
-    assert evs[0].f == {"reason": "line too long"}
+    assert evs[0].f == {"reason": "overlong", "length": 50 * 1024 * 1024 + 50}
     assert len(evs[0].line) <= MAX_LINE and len(evs[0].text) <= 200
 
 

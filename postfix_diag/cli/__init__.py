@@ -7,7 +7,7 @@ corrupt compressed file, no log lines); 3 internal error (a bug: please report i
 
 from __future__ import annotations
 
-from . import analyze, check, parse, qshape, rules, summary  # noqa: F401  (importing registers the commands)
+from . import analyze, check, explain_line, parse, qshape, rules, summary  # noqa: F401  (importing registers the commands)
 from .app import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app
 
 __all__ = ["app", "main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "EXIT_INTERNAL"]

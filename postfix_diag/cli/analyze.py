@@ -38,4 +38,9 @@ def analyze(
             status.stop()
     if result.coverage.total == 0:
         fail("no log lines in the given input (empty file?)")
+    from ..sniff import no_postfix_lines
+
+    not_postfix = no_postfix_lines(result.coverage, result.sources)
+    if not_postfix:  # never "No findings" for a file that is not a Postfix log
+        fail(not_postfix)
     sys.stdout.write(render_analysis(result, fmt.value, top=top))
