@@ -28,7 +28,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -261,17 +261,32 @@ def _nbytes(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+_NON_NUL = re.compile("[^\x00]")
+_ZEROS = bytes(BLOCK)
+
+
+def _without_nuls(text: str) -> tuple[str, int]:
+    """``text`` without its leading NULs, and how many there were (str.lstrip is slow at this)."""
+    if text[:1] != "\x00":
+        return text, 0
+    m = _NON_NUL.search(text)
+    start = m.start() if m else len(text)
+    return text[start:], start
+
+
 def _bounded(line: str, nuls: int) -> str:
     """A whole line longer than MAX_LINE: without its leading NULs if that is short enough,
     else `Overlong`."""
-    rest = line.lstrip("\x00")
+    rest, dropped = _without_nuls(line)
     if len(rest) <= MAX_LINE:
         return rest
-    return _overlong(rest, _nbytes(rest) + nuls + len(line) - len(rest))
+    return _overlong(rest, _nbytes(rest) + nuls + dropped)
 
 
-def _blocks(stream, name: str) -> Iterator[list[str]]:
-    """Lists of lines (without line endings), a block of input at a time, in bounded memory."""
+def _blocks(stream, name: str) -> Iterator[list[str] | int]:
+    """The lines of a stream (without line endings), a block of input at a time, in bounded
+    memory: a list of lines, or, for a block of nothing but line breaks, the number of blank
+    lines in it (so a flood of empty lines costs no list of them)."""
     read = getattr(stream, "read1", None) or stream.read
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     decode = decoder.decode
@@ -297,13 +312,23 @@ def _blocks(stream, name: str) -> Iterator[list[str]]:
             data = data[end + 1:]
             if not data:
                 continue
+        if not carry and data == _ZEROS[: len(data)] and not decoder.getstate()[0]:
+            nuls += len(data)  # NULs before a line (a crash's leftovers, a gzip bomb): not even decoded
+            if nuls > MAX_RUN:
+                raise InputError(_run_on(name, lineno))
+            continue
         text = decode(data)
+        if text.count("\n") == len(text) and not carry:  # nothing but line breaks
+            lineno += len(text)
+            nuls = 0
+            yield len(text)
+            continue
         parts = text.split("\n")
         if carry:
             parts[0] = carry + parts[0]
         carry = parts.pop()
         if parts:
-            if "\r" in text:
+            if "\r" in text or parts[0][-1:] == "\r":  # (a CR may have come at the end of the last block)
                 parts = [p.rstrip("\r") for p in parts]
             first = parts[0]
             if len(first) > MAX_LINE:  # only the line carried over can be this long (BLOCK < MAX_LINE)
@@ -311,20 +336,19 @@ def _blocks(stream, name: str) -> Iterator[list[str]]:
             lineno += len(parts)
             nuls = 0
             yield parts
-        if len(carry) > MAX_LINE:
-            rest = carry.lstrip("\x00")  # NULs before a line: dropped as they come
-            nuls += len(carry) - len(rest)
-            carry = rest
+        if carry[:1] == "\x00":  # NULs before a line: dropped as they come
+            carry, dropped = _without_nuls(carry)
+            nuls += dropped
             if nuls > MAX_RUN:
                 raise InputError(_run_on(name, lineno))
-            if len(carry) > MAX_LINE:
-                skipping = _nbytes(carry) + nuls
-                carry = carry[: MAX_LINE + 1]
+        if len(carry) > MAX_LINE:
+            skipping = _nbytes(carry) + nuls
+            carry = carry[: MAX_LINE + 1]
     if skipping >= 0:
         yield [_overlong(carry, skipping)]
         return
     carry += decode(b"", True)
-    if carry:
+    if carry or nuls:  # (a last line of NULs only is a line too)
         carry = carry.rstrip("\r")
         if len(carry) > MAX_LINE:
             carry = _bounded(carry, nuls)
@@ -336,7 +360,7 @@ def _run_on(name: str, lineno: int) -> str:
             "break: not a text log (stopped reading)")
 
 
-def _guarded_blocks(source: Source) -> Iterator[list[str]]:
+def _guarded_blocks(source: Source) -> Iterator[list[str] | int]:
     name = shown(source.display)
     stream = _open_binary(source)
     try:
@@ -360,11 +384,28 @@ def read_lines(source: Source) -> Iterator[str]:
     Invalid UTF-8 becomes U+FFFD; NUL bytes and other binary are kept for the parser to judge
     (leading NULs beyond MAX_LINE are dropped); lines longer than MAX_LINE come as `Overlong`.
     """
-    return chain.from_iterable(_guarded_blocks(source))
+    return chain.from_iterable(map(_lines_of, _guarded_blocks(source)))
+
+
+def _lines_of(block):
+    return repeat("", block) if block.__class__ is int else block
 
 
 def read_numbered(source: Source) -> Iterator[tuple[int, str]]:
     """(line number, line) for every non-blank line of one source (numbers count blank lines
     too). Blank lines are not log records: a pasted snippet has them between paragraphs, and a
     stream of empty lines costs no parsing."""
-    return filter(itemgetter(1), enumerate(read_lines(source), 1))
+    first = [1]  # the number of the next block's first line
+
+    def numbered(block):
+        base = first[0]
+        if block.__class__ is int:
+            first[0] = base + block
+            return ()
+        first[0] = base + len(block)
+        return filter(_text, enumerate(block, base))
+
+    return chain.from_iterable(map(numbered, _guarded_blocks(source)))
+
+
+_text = itemgetter(1)

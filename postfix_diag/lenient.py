@@ -45,7 +45,7 @@ NO_ENVELOPE = "no syslog envelope"
 # the first part of a line a paste wrapped.
 HOLD = frozenset((UNRECOGNIZED, *GENERIC_SEVERITY_KINDS))
 MAX_STEPS = 6  # prefixes stripped from one line at most
-MAX_CONTINUATIONS = 3  # lines a wrapped line is re-joined from, after its first
+MAX_CONTINUATIONS = 8  # lines a wrapped line is re-joined from, after its first
 MAIL_WRAP = 78  # mail clients wrap lines at 72-78 characters; terminals are at least 80 wide
 LAYERS = frozenset(("journal-json", "journal-marker", "json-message", "compose", "quote", "indent",
                     "localized-month", "classic-stamp", "iso-stamp", "level", "bare-tag", "body-only",
@@ -62,7 +62,15 @@ _STAMP = re.compile(
     r"|(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?))[ \t]+(?=\S)")
 _LEVEL = re.compile(r"\[?(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|ALERT|EMERG|FATAL)\]?:?"
                     r"[ \t]+(?=\S)")
+# Lines without an envelope that are still no continuation: another time-stamped line we cannot
+# read, a comment, a shell prompt, a trailer.
+_NOT_A_CONTINUATION = re.compile(
+    r"\s*(?:\d{4}-\d\d-\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:|#|--|\$ |\[[\w.-]+@[\w.-]+)")
 _BARE_TAG = re.compile(r"([a-z][a-z0-9-]*)(?:\[(\d{1,10})\])?: (?=\S)")
+
+
+def _cut_inside_brackets(line: str) -> bool:
+    return any(line.count(o) > line.count(c) for o, c in ("<>", "()", "[]"))
 
 
 def is_lenient(fmt: str | None) -> bool:
@@ -240,7 +248,7 @@ class Lenient:
             steps.append(("body-only", f"only {programs[0]} logs this"))
         else:
             ev.instance = ev.service = ev.program = None
-            who = ", ".join(programs) if programs else "any daemon"
+            who = ", ".join(programs) or "any daemon"
             steps.append(("body-only", f"logged by {who}: no program"))
         return ev
 
@@ -261,7 +269,7 @@ class Lenient:
         if combined.regex is None or combined.regex.match(body) is None:
             return None
         own: dict = {}
-        shared = None  # a daemon that reads it through the rules every daemon shares
+        shared = None  # (a daemon that reads it through the rules every daemon shares, the kind)
         for program in grammar.programs:
             m = grammar.body(program, severity)
             hit = m.regex.match(body) if m.regex is not None else None
@@ -271,31 +279,44 @@ class Lenient:
             if info.kind in _KIND_NOT_FROM_TEXT:
                 continue
             if info.source in self._shared_sources:
-                shared = shared or program
+                shared = shared or (program, info.kind)
             else:
                 own[program] = info.kind
-        if len(own) == 1:
-            return list(own), True, next(iter(own))
-        if own:
-            programs = sorted(own)
-            return programs, (False if len(set(own.values())) == 1 else None), programs[0]
-        if shared is not None:
-            return [], False, shared
-        return None
+        if not own:
+            return ([], False, shared[0]) if shared is not None else None
+        programs = sorted(own)
+        kinds = set(own.values())
+        if shared is not None:  # any daemon logs it too (one daemon's broad rule overlaps a shared one)
+            kinds.add(shared[1])
+            programs.append("any daemon")
+        if len(kinds) > 1:
+            return programs, None, programs[0]
+        if len(own) == 1 and shared is None:
+            return programs, True, programs[0]
+        return programs, False, programs[0]
 
     # -- wrapped lines ---------------------------------------------------------------------------
-    def rejoin(self, held: Event, waiting: list, file: str, years) -> Event | None:
+    def rejoin(self, held: Event, waiting: list, file: str, years, again: bool = False) -> Event | None:
         """``held`` joined with the ``waiting`` lines after it, or None. Those lines have no envelope
         of their own (strict or lenient): they may be the rest of ``held``'s line that a paste
-        wrapped. The join is taken only when it is unambiguous: a grammar rule claims the joined
-        line, and either no rule claimed ``held`` alone, or the joined line is the same kind of
-        event with more fields (a reject reason cut short, its from=/to= on the next line)."""
-        if held.fmt is None:
+        wrapped. The join is taken only when it is unambiguous: ``held`` is a Postfix line, the
+        waiting lines do not start like a line of their own (a time stamp, a comment, a shell
+        prompt, a "--" trailer), a grammar rule claims the joined line, and either no rule claimed
+        ``held`` alone, or the joined line is the same kind of event with more fields (a reject
+        reason cut short, its from=/to= on the next line), or with as many when ``held`` was cut
+        inside <...>, (...) or [...], or ``again``: held joined with fewer of the waiting lines
+        already read. A line cut inside free text at its end (a disconnect's command counts) stays
+        two lines: text after a complete line may as well be a note."""
+        if held.fmt is None or held.kind == FOREIGN or _NOT_A_CONTINUATION.match(waiting[-1][0]):
             return None
         joined = self._joined(held, [line for line, _ in waiting], file, years)
         if joined is None:
             return None
-        if held.kind in HOLD or (joined.kind == held.kind and len(joined.f) > len(held.f)):
+        if held.kind in HOLD:
+            return joined
+        if joined.kind != held.kind or len(joined.f) < len(held.f):
+            return None
+        if len(joined.f) > len(held.f) or _cut_inside_brackets(held.line) or again:
             return joined
         return None
 

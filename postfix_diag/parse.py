@@ -149,31 +149,35 @@ class Parser:
         rejoin = self.lenient.rejoin
         held = None  # the last event: the lines after it without an envelope may be its rest
         waiting: list = []  # those lines, (line, event)
+        joined, used = None, 0  # held joined with the first `used` waiting lines, if that reads
         for lineno, line in numbered:
             ev = parse(line, file, lineno, years)
             if ev.fmt is not None:  # a line with an envelope (strict or lenient): the common case
                 if held is not None:
-                    yield held
                     if waiting:
-                        yield from (w for _, w in waiting)
-                        waiting = []
+                        yield from self._flush(held, waiting, joined, used)
+                        waiting, joined, used = [], None, 0
+                    else:
+                        yield held
                 held = ev
                 continue
             if held is None:
                 yield ev
                 continue
             waiting.append((line, ev))
-            joined = rejoin(held, waiting, file, years)
-            if joined is not None:
-                held = joined
-                waiting = []
-            elif len(waiting) >= MAX_CONTINUATIONS:
-                yield held
-                yield from (w for _, w in waiting)
-                held, waiting = None, []
+            longer = rejoin(held, waiting, file, years, joined is not None)
+            if longer is not None:
+                joined, used = longer, len(waiting)
+            elif len(waiting) - used >= MAX_CONTINUATIONS:
+                yield from self._flush(held, waiting, joined, used)
+                held, waiting, joined, used = None, [], None, 0
         if held is not None:
-            yield held
-            yield from (w for _, w in waiting)
+            yield from self._flush(held, waiting, joined, used)
+
+    @staticmethod
+    def _flush(held, waiting, joined, used):
+        yield held if joined is None else joined
+        yield from (w for _, w in waiting[used:])
 
     def _make_parse_line(self):
         """Build ``parse_line(line, file="<string>", lineno=0, years=None) -> Event``.

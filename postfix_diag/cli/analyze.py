@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, ReportFormat, Severity, YearOpt, _progress, app, fail, guarded
+from .app import PathsArg, ReportFormat, Severity, SkipUnreadableOpt, YearOpt, _progress, app, fail, guarded
 
 
 @app.command()
@@ -19,6 +19,7 @@ def analyze(
     min_severity: Annotated[Severity, typer.Option("--min-severity", help="Hide findings below this severity.")]
     = Severity.info,
     top: Annotated[int, typer.Option("--top", help="How many unrecognized line shapes to list.", min=0)] = 10,
+    skip_unreadable: SkipUnreadableOpt = False,
 ):
     """Diagnose a mail log: findings by severity with evidence and fixes, then parse coverage.
 
