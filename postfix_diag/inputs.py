@@ -28,8 +28,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import chain, repeat
-from operator import itemgetter
+from itertools import chain, compress, repeat
 from pathlib import Path
 
 from .report.escape import terminal
@@ -403,9 +402,6 @@ def read_numbered(source: Source) -> Iterator[tuple[int, str]]:
             first[0] = base + block
             return ()
         first[0] = base + len(block)
-        return filter(_text, enumerate(block, base))
+        return compress(enumerate(block, base), block)  # (the lines themselves select: blank ones are false)
 
     return chain.from_iterable(map(numbered, _guarded_blocks(source)))
-
-
-_text = itemgetter(1)

@@ -270,12 +270,16 @@ class Lenient:
             return None
         own: dict = {}
         shared = None  # (a daemon that reads it through the rules every daemon shares, the kind)
+        tried: dict = {}  # id(matcher) -> rule info or None: daemons without rules of their own share one
         for program in grammar.programs:
             m = grammar.body(program, severity)
-            hit = m.regex.match(body) if m.regex is not None else None
-            if hit is None:
+            key = id(m)
+            if key not in tried:
+                hit = m.regex.match(body) if m.regex is not None else None
+                tried[key] = None if hit is None else m.by_group[hit.lastindex]
+            info = tried[key]
+            if info is None:
                 continue
-            info = m.by_group[hit.lastindex]
             if info.kind in _KIND_NOT_FROM_TEXT:
                 continue
             if info.source in self._shared_sources:

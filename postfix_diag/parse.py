@@ -7,6 +7,7 @@ and matchers are cached, so per-line work stays small.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import compress
 from operator import itemgetter
 
 from . import grammar as grammar_mod
@@ -146,33 +147,44 @@ class Parser:
         read as one (see `lenient.Lenient.rejoin`). Each event is handed on when the next line with
         an envelope arrives (or the input ends): until then, a line without one may be its rest."""
         parse = self.parse_line
-        rejoin = self.lenient.rejoin
+        it = iter(numbered)
         held = None  # the last event: the lines after it without an envelope may be its rest
-        waiting: list = []  # those lines, (line, event)
-        joined, used = None, 0  # held joined with the first `used` waiting lines, if that reads
-        for lineno, line in numbered:
+        for lineno, line in it:
             ev = parse(line, file, lineno, years)
             if ev.fmt is not None:  # a line with an envelope (strict or lenient): the common case
                 if held is not None:
-                    if waiting:
-                        yield from self._flush(held, waiting, joined, used)
-                        waiting, joined, used = [], None, 0
-                    else:
-                        yield held
+                    yield held
                 held = ev
-                continue
-            if held is None:
+            elif held is None:
                 yield ev
-                continue
-            waiting.append((line, ev))
+            else:  # a line without one after a held line: perhaps its rest
+                held = yield from self._continued(held, line, ev, it, file, years)
+        if held is not None:
+            yield held
+
+    def _continued(self, held, line, ev, it, file, years):
+        """Events from a held line and the line without an envelope after it, reading on while
+        lines have none (see `lenient.Lenient.rejoin`); returns the next event to hold (None when
+        the input ended or too many such lines came)."""
+        parse, rejoin = self.parse_line, self.lenient.rejoin
+        waiting = [(line, ev)]  # the lines without an envelope after `held`, (line, event)
+        joined, used = None, 0  # held joined with the first `used` of them, if that reads
+        while True:
             longer = rejoin(held, waiting, file, years, joined is not None)
             if longer is not None:
                 joined, used = longer, len(waiting)
             elif len(waiting) - used >= MAX_CONTINUATIONS:
                 yield from self._flush(held, waiting, joined, used)
-                held, waiting, joined, used = None, [], None, 0
-        if held is not None:
-            yield from self._flush(held, waiting, joined, used)
+                return None
+            nxt = next(it, None)
+            if nxt is None:
+                yield from self._flush(held, waiting, joined, used)
+                return None
+            later = parse(nxt[1], file, nxt[0], years)
+            if later.fmt is not None:
+                yield from self._flush(held, waiting, joined, used)
+                return later
+            waiting.append((nxt[1], later))
 
     @staticmethod
     def _flush(held, waiting, joined, used):
@@ -283,7 +295,11 @@ class Parser:
     def parse_lines(self, lines: Iterable[str], file: str = "<string>", year: int | None = None):
         """Events of the non-blank lines of ``lines``, numbered from 1 (see `parse_stream`)."""
         years = YearGuesser(year if year is not None else self.year, None)
-        yield from self.parse_stream(filter(itemgetter(1), enumerate(lines, 1)), file, years)
+        if isinstance(lines, (list, tuple)):  # the lines themselves select: blank ones are false
+            numbered = compress(enumerate(lines, 1), lines)
+        else:
+            numbered = filter(itemgetter(1), enumerate(lines, 1))
+        yield from self.parse_stream(numbered, file, years)
 
 
 def iter_events(paths, year: int | None = None, parser: Parser | None = None) -> Iterator[Event]:
