@@ -1,7 +1,9 @@
 """Lines → typed events: the syslog envelope, the tag, then the program's compiled grammar.
 
 Hot path: one envelope regex match, one body regex match, dictionary lookups. Timestamps, tags
-and matchers are cached, so per-line work stays small.
+and matchers are cached, so per-line work stays small. A line no envelope format matches goes to
+the lenient reader (lenient.py: journald JSON, pasted snippets); wrapped lines are re-joined by
+`Parser.parse_stream`.
 """
 
 from __future__ import annotations

