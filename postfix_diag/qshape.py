@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .events import Event
+from .model import QueueShape, Row, from_perl_bytes
 from .track import Tracker
 
 __all__ = [
@@ -83,7 +84,6 @@ QUEUE_HELP: dict[str, str] = {
 }
 
 EMPTY_SENDER_NAME = "MAILER-DAEMON"  # how postqueue -j (showq) shows the null sender
-_DWIDTH = 18  # qshape's minimum width of the domain column
 
 
 class QshapeError(ValueError):
@@ -247,14 +247,6 @@ def _as_bytes_str(s: str) -> str:
         return s.encode("utf-8", errors="surrogateescape").decode("latin-1")
 
 
-def _from_bytes_str(s: str) -> str:
-    try:
-        s.encode("ascii")
-        return s
-    except UnicodeEncodeError:
-        return s.encode("latin-1").decode("utf-8", errors="replace")
-
-
 def _perl_num(x: float | int) -> str:
     """Perl's default stringification of a number (%.15g, integers plain)."""
     if isinstance(x, int):
@@ -279,38 +271,6 @@ def _bucket(qt: float, now: float, tick: float, bnum: int, linear: bool) -> int:
         return 1
     b = int(m + 1) if linear else 2 + int(math.log(m) / math.log(2))
     return b if b < bnum else bnum
-
-
-@dataclass
-class Row:
-    domain: str  # as Perl sees it (latin-1 str of the bytes); see Row.name
-    counts: list[int]  # [total, bucket1..bucketN]
-    parent: bool = False
-    subdomains: int = 0
-
-    @property
-    def name(self) -> str:
-        return _from_bytes_str(self.domain)
-
-    @property
-    def total(self) -> int:
-        return self.counts[0]
-
-
-@dataclass
-class QueueShape:
-    now: float
-    queues: list[str]
-    senders: bool
-    parents: bool
-    min_subdomains: int
-    bucket_count: int
-    bucket_time: float
-    linear: bool
-    width: int
-    headings: list[str]  # "T", "5", ..., "1280+"
-    rows: list[Row]  # printed rows, in qshape's order, TOTAL included
-    messages: int = 0
 
 
 def _norm_queue(q: str) -> str:
@@ -428,39 +388,6 @@ def compute_shape(
     )
 
 
-def _format(shape: QueueShape) -> str:
-    total = next(r for r in shape.rows if r.domain == "TOTAL").counts
-    widths: list[int] = []
-    dw = shape.width
-    for i, h in enumerate(shape.headings):
-        lt = len(str(total[i]))
-        if len(h) >= lt:
-            lt = len(h)
-        lt = lt + 1 if lt > 2 else 3
-        widths.append(lt)
-        dw -= lt
-    if dw < _DWIDTH:
-        dw = _DWIDTH
-
-    out: list[str] = []
-
-    def pdomain(d: str, cells: Sequence[Any]) -> None:
-        n = len(d)
-        if n > dw:
-            if d[:1] == ".":
-                head = ".+" + d[n - dw + 2 :]
-            else:
-                head = "+" + d[n - dw + 1 :]
-        else:
-            head = " " * (dw - n) + d
-        out.append(head + "".join(str(c).rjust(w) for c, w in zip(cells, widths, strict=True)) + "\n")
-
-    pdomain("", shape.headings)
-    for r in shape.rows:
-        pdomain(r.domain, r.counts)
-    return _from_bytes_str("".join(out))
-
-
 def render_qshape(
     entries: Iterable[QueueEntry],
     queues: Sequence[str] | None = None,
@@ -474,49 +401,26 @@ def render_qshape(
     width: int | None = None,
 ) -> str:
     """qshape's text table, byte-identical to ``qshape`` given the same queue and "now"."""
-    return _format(
+    from .report import writer
+
+    return writer("qshape", "text")(
         compute_shape(
             entries, queues, now, senders, parents, min_subdomains, buckets, bucket_time, linear, width
         )
     )
 
 
-def _bucket_bounds(shape: QueueShape) -> list[dict[str, Any]]:
-    out = []
-    lo: float = 0
-    for i, label in enumerate(shape.headings[1:], 1):
-        if i == shape.bucket_count:
-            out.append({"label": label, "min_minutes": lo, "max_minutes": None})
-            break
-        hi = float(label)
-        hi = int(hi) if hi.is_integer() else hi
-        out.append({"label": label, "min_minutes": lo, "max_minutes": hi})
-        lo = hi
-    return out
-
-
 def shape_to_dict(shape: QueueShape) -> dict[str, Any]:
-    """The JSON form: ``{"now", "queues", "buckets", "rows": [{"domain", "total", "counts"}]}``."""
-    return {
-        "now": shape.now,
-        "queues": shape.queues,
-        "by": "sender" if shape.senders else "recipient",
-        "messages": shape.messages,
-        "buckets": _bucket_bounds(shape),
-        "rows": [
-            {
-                "domain": r.name,
-                "total": r.total,
-                "counts": r.counts[1:],
-                **({"parent": True, "subdomains": r.subdomains} if r.parent else {}),
-            }
-            for r in shape.rows
-        ],
-    }
+    """The JSON form (report/qshape_report.py): ``{"now", "queues", "buckets", "rows": [...]}``."""
+    from .report.qshape_report import shape_to_dict as to_dict
+
+    return to_dict(shape)
 
 
 def render_qshape_json(entries: Iterable[QueueEntry], **kwargs: Any) -> str:
-    return json.dumps(shape_to_dict(compute_shape(entries, **kwargs)), indent=2) + "\n"
+    from .report import writer
+
+    return writer("qshape", "json")(compute_shape(entries, **kwargs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,7 +557,7 @@ def _age_minutes(e: QueueEntry, now: float) -> float:
 
 
 def _rcpt_domain(addr: str) -> str:
-    return _from_bytes_str(_domain_of(_as_bytes_str(addr).translate(_LC_TABLE)))
+    return from_perl_bytes(_domain_of(_as_bytes_str(addr).translate(_LC_TABLE)))
 
 
 def detect_mailer_daemon_backscatter(
@@ -938,12 +842,13 @@ def qshape_main(
         linear=linear,
         width=width,
     )
+    from .report import writer
+
+    extra = None
     if fmt == "json":
-        d = shape_to_dict(compute_shape(entries, **kw))
-        d["source"] = "postqueue -j" if from_json is not None else "log"
-        d["findings"] = detect_findings(entries, t_now)  # over every queue, not only the ones shown
-        return json.dumps(d, indent=2) + "\n"
-    return render_qshape(entries, **kw)
+        extra = {"source": "postqueue -j" if from_json is not None else "log",
+                 "findings": detect_findings(entries, t_now)}  # over every queue, not only the ones shown
+    return writer("qshape", fmt)(compute_shape(entries, **kw), extra)
 
 
 def qshape_args(argv: Sequence[str]) -> dict[str, Any]:

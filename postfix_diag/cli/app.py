@@ -47,11 +47,7 @@ def format_enum(name: str, kind: str) -> type[Enum]:
 
 
 ReportFormat = format_enum("ReportFormat", "analysis")
-
-
-class EventFormat(str, Enum):
-    jsonl = "jsonl"
-    csv = "csv"
+EventFormat = format_enum("EventFormat", "events")
 
 
 class Severity(str, Enum):

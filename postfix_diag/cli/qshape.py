@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from typing import Annotated
 
 import typer
 
-from .app import YearOpt, app, fail, guarded
+from .app import YearOpt, app, fail, format_enum, guarded
 
-
-class QshapeFormat(str, Enum):
-    text = "text"
-    json = "json"
+QshapeFormat = format_enum("QshapeFormat", "qshape")
 
 
 @app.command("qshape")

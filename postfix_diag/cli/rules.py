@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .app import ReportFormat, app, fail
+from .app import app, fail, format_enum
+
+CatalogFormat = format_enum("CatalogFormat", "catalog")
 
 
 @app.command("rules")
 def list_rules(
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json (markdown: docs/rules.md).")]
-    = ReportFormat.text,
+    fmt: Annotated[CatalogFormat, typer.Option("--format", "-f", help="text or json (markdown: docs/rules.md).")]
+    = CatalogFormat.text,
 ):
     """List the rule catalog: ID, category, severity, title."""
-    from tabulate import tabulate
+    from ..report import writer
+    from ..rules import catalog
 
-    from ..rules import catalog, docs_markdown
-
-    rows = catalog()
-    if fmt is ReportFormat.json:
-        import json
-
-        typer.echo(json.dumps(rows, indent=2))
-    elif fmt is ReportFormat.markdown:
-        typer.echo(docs_markdown(), nl=False)
-    else:
-        typer.echo(tabulate([[r["id"], r["category"], r["severity"], r["title"]] for r in rows],
-                            headers=["id", "category", "severity", "title"], tablefmt="simple"))
+    sys.stdout.write(writer("catalog", fmt.value)(catalog()))
 
 
 @app.command()
