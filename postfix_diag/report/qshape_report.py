@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..model import QueueShape, from_perl_bytes
+from .escape import terminal
 
 _DWIDTH = 18  # qshape's minimum width of the domain column
 
@@ -41,8 +42,18 @@ def render_text(shape: QueueShape, extra: dict | None = None) -> str:
 
     pdomain("", shape.headings)
     for r in shape.rows:
-        pdomain(r.domain, r.counts)
+        pdomain(_shown(r.domain), r.counts)
     return from_perl_bytes("".join(out))
+
+
+def _shown(domain: str) -> str:
+    """A domain as printed: controls, bidi and invisible characters made visible (escape.terminal),
+    back in qshape's one-char-per-byte form, so that widths and truncation count the escapes."""
+    try:
+        domain.encode("ascii")
+    except UnicodeEncodeError:
+        return terminal(from_perl_bytes(domain)).encode("utf-8", "surrogateescape").decode("latin-1")
+    return terminal(domain)
 
 
 def _bucket_bounds(shape: QueueShape) -> list[dict[str, Any]]:

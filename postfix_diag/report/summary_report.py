@@ -46,7 +46,8 @@ def render_markdown(result: dict) -> str:
 
 
 def render_json(result: dict) -> str:
-    return json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    # ensure_ascii: every control, bidi and invisible character as \uNNNN (README: JSON is ASCII-escaped)
+    return json.dumps(result, indent=2, ensure_ascii=True) + "\n"
 
 
 def render(result: dict, fmt: str = "text") -> str:
