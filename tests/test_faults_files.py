@@ -160,8 +160,11 @@ def device(tmp_path):
     """A character device like /dev/full, private to the test when we may create one."""
     if os.geteuid() == 0:
         path = tmp_path / "full"
-        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 7))
-        return path
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+            return path
+        except OSError:  # a container that forbids mknod: /dev/full itself (the code only lstat()s it)
+            pass
     return "/dev/full"  # not root: the node cannot be replaced anyway
 
 
