@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, Severity, SkipUnreadableOpt, YearOpt, _progress, app, format_enum, guarded, set_exit_status
+from .app import (
+    PathsArg,
+    Severity,
+    SkipUnreadableOpt,
+    YearOpt,
+    _progress,
+    app,
+    format_enum,
+    guarded,
+    set_exit_status,
+)
 
 CheckFormat = format_enum("CheckFormat", "check")
 

@@ -11,6 +11,7 @@ the function that writes it (``module`` for its ``render``, or ``module:function
 - ``qshape``: ``render(model.QueueShape, extra: dict | None) -> str``
 - ``events``: ``write(events, out, kinds) -> int`` (streams events to a text file object)
 - ``catalog``: ``render(rows) -> str`` (the rule catalog, rules.catalog()'s rows)
+- ``explain-line``: ``render(entries) -> str`` (explain_line.explain()'s entries)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ FORMATS: dict[str, dict[str, str]] = {
     "events": {"jsonl": ".events:write_jsonl", "csv": ".events:write_csv"},
     "catalog": {"text": ".catalog:render_text", "markdown": ".catalog:render_markdown",
                 "json": ".catalog:render_json"},
+    "explain-line": {"text": ".explain_line:render_text", "json": ".explain_line:render_json"},
 }
 
 
