@@ -170,9 +170,14 @@ class Parser:
     ``fields``: for a consumer that reads only some fields ({rule kind: field names}, rule kinds
     as in docs/events.md, "reject" for every access decision): events then carry only those
     fields (those of kinds not named: none), which makes parsing cheaper. Default: every field.
+
+    ``pure``: True for the Python parser even when the compiled core (postfix_diag.core) is
+    built; default: the core when available (not with POSTFIX_DIAG_PURE=1). Both give the same
+    events; ``self.compiled`` says which one parse_line is.
     """
 
-    def __init__(self, year: int | None = None, grammar=None, fields: dict | None = None):
+    def __init__(self, year: int | None = None, grammar=None, fields: dict | None = None,
+                 pure: bool = False):
         self.grammar = grammar or grammar_mod.load()
         self.year = year
         self._wanted = None if fields is None else self._check_fields(fields)
@@ -184,6 +189,13 @@ class Parser:
         envelope_rules = [r for gf in self.grammar.files for r in gf.rules if "envelope" in r.programs]
         self._formats = [_Envelope(r, self.grammar.compiler) for r in envelope_rules]
         self.parse_line = self._make_parse_line()
+        self.compiled = False
+        if not pure:
+            from . import core
+
+            fast = core.make_parse_line(self, self.parse_line, MAX_LINE, MAX_TAGS, YearGuesser, iso_epoch)
+            if fast is not None:
+                self.parse_line, self.compiled = fast, True
 
     # -- tag → (instance, service, program, is_postfix) -----------------------------------------
     def _split_tag(self, tag: str):

@@ -1,0 +1,1011 @@
+/* postfix_diag._core: the CPython side of the compiled parse core.
+ *
+ * _core.Parser turns what pd_scan() found into the same Event objects as parse.py's
+ * parse_line(), and hands every line it does not handle (non-ASCII text, no known envelope,
+ * NUL padding, over-long lines, a matcher it could not translate, a PCRE2 limit) to the Python
+ * parse_line it was given. postfix_diag/core.py builds it from a parse.Parser; the Python parser
+ * is the reference and tests/test_core_differential.py holds the two to identical events.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include "pd_core.h"
+
+#define N_EVENT_SLOTS 15
+#define INT_FAST_DIGITS 18
+#define FLOAT_FAST_CHARS 64
+#define CACHE_KEY 64
+
+enum { MODE_NO_TS = 0, MODE_CLASSIC = 1, MODE_OUTER = 2, MODE_ISO = 3, MODE_OTHER = 4 };
+enum { CONV_NONE = 0, CONV_INT = 1, CONV_FLOAT = 2, CONV_CALL = 3 };
+
+/* ---------------------------------------------------------------- Body: one compiled matcher */
+
+typedef struct {
+    PyObject *kind;        /* str */
+    int is_reject;         /* kind == "reject": folded into an access kind by its action */
+    int simple;            /* names unique, each converted by its own capture's converter only */
+    Py_ssize_t n;          /* captures kept */
+    uint32_t *groups;
+    PyObject **names;      /* borrowed from keep */
+    unsigned char *conv;   /* CONV_* per capture */
+    PyObject **convfn;     /* borrowed from keep: the converter of CONV_CALL captures */
+    PyObject *conversions; /* ((name, converter), ...) for the general path */
+    PyObject *keep;        /* the rule's tuple: keeps names and converters alive */
+} rule_t;
+
+typedef struct {
+    PyObject_HEAD
+    pd_body body;
+    rule_t *rules; /* one per marker (kind == NULL: not a marker) */
+    uint32_t nrules;
+} BodyObject;
+
+static PyTypeObject Body_Type;
+static pcre2_compile_context *g_cctx;
+
+static void Body_dealloc(BodyObject *self)
+{
+    for (uint32_t i = 0; i < self->nrules; i++) {
+        rule_t *r = &self->rules[i];
+        Py_XDECREF(r->kind);
+        Py_XDECREF(r->conversions);
+        Py_XDECREF(r->keep);
+        PyMem_Free(r->groups);
+        PyMem_Free(r->names);
+        PyMem_Free(r->conv);
+        PyMem_Free(r->convfn);
+    }
+    PyMem_Free(self->rules);
+    pd_body_free(&self->body);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* rule tuple: (kind, names, group indexes, conversions, converter per capture, simple) */
+static int rule_init(rule_t *r, PyObject *spec)
+{
+    PyObject *kind, *names, *idx, *conversions, *convs;
+    int simple;
+    if (!PyArg_ParseTuple(spec, "UO!O!O!O!p", &kind, &PyTuple_Type, &names, &PyTuple_Type, &idx,
+                          &PyTuple_Type, &conversions, &PyTuple_Type, &convs, &simple))
+        return -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (PyTuple_GET_SIZE(idx) != n || PyTuple_GET_SIZE(convs) != n) {
+        PyErr_SetString(PyExc_ValueError, "rule table: names, groups and converters differ in length");
+        return -1;
+    }
+    r->n = n;
+    r->groups = PyMem_Calloc(n ? n : 1, sizeof *r->groups);
+    r->names = PyMem_Calloc(n ? n : 1, sizeof *r->names);
+    r->conv = PyMem_Calloc(n ? n : 1, sizeof *r->conv);
+    r->convfn = PyMem_Calloc(n ? n : 1, sizeof *r->convfn);
+    if (!r->groups || !r->names || !r->conv || !r->convfn) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i), *g = PyTuple_GET_ITEM(idx, i), *c = PyTuple_GET_ITEM(convs, i);
+        long gi = PyLong_AsLong(g);
+        if (gi == -1 && PyErr_Occurred())
+            return -1;
+        if (!PyUnicode_Check(name) || gi <= 0 || gi > 65535) {
+            PyErr_SetString(PyExc_ValueError, "rule table: bad field name or group number");
+            return -1;
+        }
+        r->names[i] = name;
+        r->groups[i] = (uint32_t)gi;
+        r->convfn[i] = c;
+        r->conv[i] = c == Py_None ? CONV_NONE
+                     : c == (PyObject *)&PyLong_Type ? CONV_INT
+                     : c == (PyObject *)&PyFloat_Type ? CONV_FLOAT
+                                                        : CONV_CALL;
+    }
+    r->kind = Py_NewRef(kind);
+    r->is_reject = PyUnicode_CompareWithASCIIString(kind, "reject") == 0;
+    r->simple = simple;
+    r->conversions = Py_NewRef(conversions);
+    r->keep = Py_NewRef(spec);
+    return 0;
+}
+
+/* Body(pattern: bytes | None, rules: {marker group: rule tuple}, fallback: bool) */
+static PyObject *Body_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *pattern, *rules;
+    int fallback = 0;
+    static char *kwlist[] = {"pattern", "rules", "fallback", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!|p", kwlist, &pattern, &PyDict_Type, &rules, &fallback))
+        return NULL;
+    if (pattern != Py_None && !PyBytes_Check(pattern)) {
+        PyErr_SetString(PyExc_TypeError, "pattern must be bytes or None");
+        return NULL;
+    }
+    uint32_t nrules = 0;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(rules, &pos, &key, &value)) {
+        long g = PyLong_AsLong(key);
+        if (g == -1 && PyErr_Occurred())
+            return NULL;
+        if (g <= 0 || g > 65535) {
+            PyErr_SetString(PyExc_ValueError, "marker group out of range");
+            return NULL;
+        }
+        if ((uint32_t)g + 1 > nrules)
+            nrules = (uint32_t)g + 1;
+    }
+    BodyObject *self = (BodyObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    if (pd_body_init(&self->body, nrules) < 0) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->rules = PyMem_Calloc(nrules ? nrules : 1, sizeof *self->rules);
+    self->nrules = nrules;
+    if (self->rules == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->body.fallback = fallback;
+    pos = 0;
+    while (PyDict_Next(rules, &pos, &key, &value)) {
+        long g = PyLong_AsLong(key);
+        if (!PyTuple_Check(value) || rule_init(&self->rules[g], value) < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "rule table entries must be tuples");
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->body.rules[g] = &self->rules[g];
+    }
+    if (pattern != Py_None && !fallback) {
+        char err[320];
+        pd_ctx tmp = {.cctx = g_cctx};
+        if (pd_regex_compile(&tmp, &self->body.re, PyBytes_AS_STRING(pattern), (size_t)PyBytes_GET_SIZE(pattern),
+                             err, sizeof err) < 0) {
+            PyErr_SetString(PyExc_ValueError, err);
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->body.has_re = 1;
+        for (uint32_t g = 0; g < nrules; g++) {
+            if (self->body.rules[g] && g > self->body.re.groups) {
+                PyErr_SetString(PyExc_ValueError, "marker group beyond the pattern's groups");
+                Py_DECREF(self);
+                return NULL;
+            }
+        }
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *Body_get_jit(BodyObject *self, void *closure)
+{
+    return PyBool_FromLong(self->body.has_re && self->body.re.jit);
+}
+
+/* match(text: bytes) -> marker group of the rule that matches, or None (tests, timing) */
+static PyObject *Body_match(BodyObject *self, PyObject *arg)
+{
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "match() needs bytes");
+        return NULL;
+    }
+    if (!self->body.has_re)
+        Py_RETURN_NONE;
+    static pcre2_match_context *mctx;
+    static pcre2_jit_stack *stack;
+    if (mctx == NULL) {
+        mctx = pcre2_match_context_create(NULL);
+        stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
+        if (mctx == NULL || stack == NULL)
+            return PyErr_NoMemory();
+        pcre2_jit_stack_assign(mctx, NULL, stack);
+    }
+    pd_regex *re = &self->body.re;
+    PCRE2_SPTR s = (PCRE2_SPTR)PyBytes_AS_STRING(arg);
+    size_t n = (size_t)PyBytes_GET_SIZE(arg);
+    int rc = re->jit ? pcre2_jit_match(re->code, s, n, 0, 0, re->md, mctx) : pcre2_match(re->code, s, n, 0, 0, re->md, mctx);
+    if (rc == PCRE2_ERROR_NOMATCH)
+        Py_RETURN_NONE;
+    if (rc <= 0)
+        return PyErr_Format(PyExc_RuntimeError, "PCRE2 match error %d", rc);
+    return PyLong_FromLong(rc - 1);
+}
+
+static PyMethodDef Body_methods[] = {
+    {"match", (PyCFunction)Body_match, METH_O, "match(text: bytes) -> marker group or None"},
+    {NULL},
+};
+
+static PyGetSetDef Body_getset[] = {
+    {"jit", (getter)Body_get_jit, NULL, "the pattern was JIT-compiled", NULL},
+    {NULL},
+};
+
+static PyTypeObject Body_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "postfix_diag._core.Body",
+    .tp_basicsize = sizeof(BodyObject),
+    .tp_dealloc = (destructor)Body_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One body matcher of the grammar, compiled with PCRE2.",
+    .tp_new = Body_new,
+    .tp_getset = Body_getset,
+    .tp_methods = Body_methods,
+};
+
+#define BODY_OF(b) ((BodyObject *)((char *)(b) - offsetof(BodyObject, body)))
+
+/* ---------------------------------------------------------------- Parser */
+
+typedef struct {
+    unsigned char key[CACHE_KEY];
+    size_t len;
+    PyObject *owner; /* the YearGuesser the value belongs to (classic cache) */
+    PyObject *value;
+} cache_t;
+
+typedef struct {
+    PyObject_HEAD
+    pd_ctx ctx;
+    int ready;
+    PyObject *fallback;      /* parse.py's parse_line */
+    PyObject *split_tag;     /* tag -> (instance, service, program, is_postfix) */
+    PyObject *body_for;      /* (program, severity) -> Body */
+    PyObject *iso_epoch;     /* parse.iso_epoch */
+    PyObject *year_guesser;  /* parse.YearGuesser */
+    PyObject *year;          /* Parser.year */
+    PyObject *event_type;
+    PyObject *access_kinds;  /* events.ACCESS_KINDS */
+    PyObject *access_other, *unrecognized, *foreign, *no_rule_reason;
+    PyObject *format_names;  /* tuple of str */
+    PyObject *severities;    /* tuple of 5 str */
+    PyObject *s_epoch, *s_reason, *s_kind, *s_action, *s_reject, *s_qid, *s_string;
+    Py_ssize_t slot_offset[N_EVENT_SLOTS]; /* 0: build events by calling event_type */
+    cache_t classic, iso, outer, host;
+    unsigned long long counts[4]; /* lines: fallback, foreign, no rule, matched */
+    PyObject *error_line;    /* a callback error while a line was scanned */
+} ParserObject;
+
+static PyTypeObject Parser_Type;
+
+static void cache_clear(cache_t *c)
+{
+    Py_CLEAR(c->owner);
+    Py_CLEAR(c->value);
+    c->len = 0;
+}
+
+static int resolve_tag(void *ud, pd_tag *t)
+{
+    ParserObject *p = ud;
+    PyObject *tag = PyUnicode_DecodeASCII((const char *)t->key, (Py_ssize_t)t->keylen, NULL);
+    if (tag == NULL)
+        return -1;
+    PyObject *res = PyObject_CallOneArg(p->split_tag, tag);
+    Py_DECREF(tag);
+    if (res == NULL)
+        return -1;
+    if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 4) {
+        Py_DECREF(res);
+        PyErr_SetString(PyExc_TypeError, "split_tag must return (instance, service, program, is_postfix)");
+        return -1;
+    }
+    int is_postfix = PyObject_IsTrue(PyTuple_GET_ITEM(res, 3));
+    if (is_postfix < 0) {
+        Py_DECREF(res);
+        return -1;
+    }
+    t->is_postfix = is_postfix;
+    t->user = res;
+    return 0;
+}
+
+static void release_tag(void *ud, pd_tag *t)
+{
+    Py_CLEAR(*(PyObject **)&t->user);
+    for (int i = 0; i < PD_SEVERITIES; i++) {
+        if (t->body[i]) {
+            Py_DECREF(BODY_OF(t->body[i]));
+            t->body[i] = NULL;
+        }
+    }
+}
+
+static pd_body *resolve_body(void *ud, pd_tag *t, int severity)
+{
+    ParserObject *p = ud;
+    PyObject *program = PyTuple_GET_ITEM((PyObject *)t->user, 2);
+    PyObject *res = PyObject_CallFunctionObjArgs(p->body_for, program, PyTuple_GET_ITEM(p->severities, severity), NULL);
+    if (res == NULL)
+        return NULL;
+    if (!PyObject_TypeCheck(res, &Body_Type)) {
+        Py_DECREF(res);
+        PyErr_SetString(PyExc_TypeError, "body_for must return a _core.Body");
+        return NULL;
+    }
+    return &((BodyObject *)res)->body; /* the tag keeps the reference */
+}
+
+static int Parser_traverse(ParserObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->split_tag);
+    Py_VISIT(self->body_for);
+    Py_VISIT(self->iso_epoch);
+    Py_VISIT(self->year_guesser);
+    Py_VISIT(self->year);
+    Py_VISIT(self->event_type);
+    Py_VISIT(self->access_kinds);
+    Py_VISIT(self->classic.owner);
+    return 0;
+}
+
+static int Parser_clear(ParserObject *self)
+{
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->split_tag);
+    Py_CLEAR(self->body_for);
+    Py_CLEAR(self->iso_epoch);
+    Py_CLEAR(self->year_guesser);
+    Py_CLEAR(self->year);
+    Py_CLEAR(self->event_type);
+    Py_CLEAR(self->access_kinds);
+    cache_clear(&self->classic);
+    cache_clear(&self->iso);
+    cache_clear(&self->outer);
+    cache_clear(&self->host);
+    return 0;
+}
+
+static void Parser_dealloc(ParserObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->ready)
+        pd_ctx_free(&self->ctx);
+    Parser_clear(self);
+    Py_CLEAR(self->access_other);
+    Py_CLEAR(self->unrecognized);
+    Py_CLEAR(self->foreign);
+    Py_CLEAR(self->no_rule_reason);
+    Py_CLEAR(self->format_names);
+    Py_CLEAR(self->severities);
+    Py_CLEAR(self->s_epoch);
+    Py_CLEAR(self->s_reason);
+    Py_CLEAR(self->s_kind);
+    Py_CLEAR(self->s_action);
+    Py_CLEAR(self->s_reject);
+    Py_CLEAR(self->s_qid);
+    Py_CLEAR(self->s_string);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Event slots, in Event.__init__'s argument order: their offsets let events be filled in place. */
+static const char *EVENT_SLOTS[N_EVENT_SLOTS] = {
+    "kind", "ts", "host", "instance", "service", "program", "pid", "severity",
+    "qid", "text", "f", "file", "lineno", "line", "fmt",
+};
+
+static void find_slot_offsets(ParserObject *p, int direct)
+{
+    memset(p->slot_offset, 0, sizeof p->slot_offset);
+    if (!direct || !PyType_Check(p->event_type))
+        return;
+    PyTypeObject *t = (PyTypeObject *)p->event_type;
+    Py_ssize_t off[N_EVENT_SLOTS];
+    for (int i = 0; i < N_EVENT_SLOTS; i++) {
+        PyObject *d = PyDict_GetItemString(t->tp_dict, EVENT_SLOTS[i]);
+        if (d == NULL || !PyObject_TypeCheck(d, &PyMemberDescr_Type))
+            return;
+        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY))
+            return;
+        off[i] = m->offset;
+    }
+    memcpy(p->slot_offset, off, sizeof off);
+}
+
+/* Parser(formats, max_line, max_tags, fallback, split_tag, body_for, iso_epoch, year_guesser,
+ *        year, event_type, access_kinds, access_other, unrecognized, foreign, severities,
+ *        direct_slots)
+ * formats: ((pattern bytes, ts, host, tag, pid, body, outer, mode, name), ...) */
+static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *formats, *fallback, *split_tag, *body_for, *iso_epoch, *year_guesser, *year, *event_type;
+    PyObject *access_kinds, *access_other, *unrecognized, *foreign, *severities;
+    Py_ssize_t max_line, max_tags;
+    int direct = 1;
+    if (!PyArg_ParseTuple(args, "O!nnOOOOOOOO!UUUO!|p", &PyTuple_Type, &formats, &max_line, &max_tags, &fallback,
+                          &split_tag, &body_for, &iso_epoch, &year_guesser, &year, &event_type, &PyDict_Type,
+                          &access_kinds, &access_other, &unrecognized, &foreign, &PyTuple_Type, &severities,
+                          &direct))
+        return NULL;
+    if (PyTuple_GET_SIZE(severities) != PD_SEVERITIES || max_line < 0 || max_tags <= 0) {
+        PyErr_SetString(PyExc_ValueError, "bad severities, max_line or max_tags");
+        return NULL;
+    }
+    Py_ssize_t nf = PyTuple_GET_SIZE(formats);
+    ParserObject *self = (ParserObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    if (pd_ctx_init(&self->ctx, (int)nf, (size_t)max_line, (size_t)max_tags) < 0) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    self->ready = 1;
+    self->ctx.resolve_tag = resolve_tag;
+    self->ctx.release_tag = release_tag;
+    self->ctx.resolve_body = resolve_body;
+    self->ctx.ud = self;
+    self->format_names = PyTuple_New(nf);
+    if (self->format_names == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nf; i++) {
+        PyObject *spec = PyTuple_GET_ITEM(formats, i), *pattern, *name;
+        pd_format *f = &self->ctx.formats[i];
+        if (!PyTuple_Check(spec) ||
+            !PyArg_ParseTuple(spec, "O!iiiiiiiU", &PyBytes_Type, &pattern, &f->ts, &f->host, &f->tag, &f->pid,
+                              &f->body, &f->outer, &f->mode, &name)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "formats must be tuples");
+            Py_DECREF(self);
+            return NULL;
+        }
+        char err[320];
+        if (pd_regex_compile(&self->ctx, &f->re, PyBytes_AS_STRING(pattern), (size_t)PyBytes_GET_SIZE(pattern), err,
+                             sizeof err) < 0) {
+            PyErr_Format(PyExc_ValueError, "envelope format %U: %s", name, err);
+            Py_DECREF(self);
+            return NULL;
+        }
+        int gmax = (int)f->re.groups;
+        if (f->ts > gmax || f->host > gmax || f->tag > gmax || f->pid > gmax || f->body > gmax || f->outer > gmax ||
+            f->mode < MODE_NO_TS || f->mode > MODE_OTHER) {
+            PyErr_Format(PyExc_ValueError, "envelope format %U: group or mode out of range", name);
+            Py_DECREF(self);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(self->format_names, i, Py_NewRef(name));
+    }
+    self->fallback = Py_NewRef(fallback);
+    self->split_tag = Py_NewRef(split_tag);
+    self->body_for = Py_NewRef(body_for);
+    self->iso_epoch = Py_NewRef(iso_epoch);
+    self->year_guesser = Py_NewRef(year_guesser);
+    self->year = Py_NewRef(year);
+    self->event_type = Py_NewRef(event_type);
+    self->access_kinds = Py_NewRef(access_kinds);
+    self->access_other = Py_NewRef(access_other);
+    self->unrecognized = Py_NewRef(unrecognized);
+    self->foreign = Py_NewRef(foreign);
+    self->severities = Py_NewRef(severities);
+    self->no_rule_reason = PyUnicode_InternFromString("no grammar rule");
+    self->s_epoch = PyUnicode_InternFromString("epoch");
+    self->s_reason = PyUnicode_InternFromString("reason");
+    self->s_kind = PyUnicode_InternFromString("kind");
+    self->s_action = PyUnicode_InternFromString("action");
+    self->s_reject = PyUnicode_InternFromString("reject");
+    self->s_qid = PyUnicode_InternFromString("qid");
+    self->s_string = PyUnicode_InternFromString("<string>");
+    if (!self->no_rule_reason || !self->s_epoch || !self->s_reason || !self->s_kind || !self->s_action ||
+        !self->s_reject || !self->s_qid || !self->s_string) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    find_slot_offsets(self, direct);
+    return (PyObject *)self;
+}
+
+/* -- values ------------------------------------------------------------------------------------ */
+
+static inline PyObject *substr(PyObject *line, size_t a, size_t b)
+{
+    return PyUnicode_Substring(line, (Py_ssize_t)a, (Py_ssize_t)b);
+}
+
+static int all_digits(const unsigned char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* int(text) of ASCII digits; long runs go through PyLong_FromString like int() (same limits). */
+static PyObject *int_of_digits(const unsigned char *s, size_t n)
+{
+    if (n <= INT_FAST_DIGITS) {
+        long long v = 0;
+        for (size_t i = 0; i < n; i++)
+            v = v * 10 + (s[i] - '0');
+        return PyLong_FromLongLong(v);
+    }
+    PyObject *str = PyUnicode_DecodeASCII((const char *)s, (Py_ssize_t)n, NULL);
+    if (str == NULL)
+        return NULL;
+    PyObject *v = PyLong_FromUnicodeObject(str, 10);
+    Py_DECREF(str);
+    return v;
+}
+
+/* conv(value) as parse.py applies it: the converted value, or the value itself when the
+ * converter raises ValueError. New reference, NULL on any other error. */
+static PyObject *convert(PyObject *value, int conv, PyObject *fn)
+{
+    PyObject *out;
+    if (conv == CONV_INT && PyUnicode_CheckExact(value))
+        out = PyLong_FromUnicodeObject(value, 10);
+    else if (conv == CONV_FLOAT && PyUnicode_CheckExact(value))
+        out = PyFloat_FromString(value);
+    else
+        out = PyObject_CallOneArg(fn, value);
+    if (out == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear();
+        return Py_NewRef(value);
+    }
+    return out;
+}
+
+/* One capture's value, converted (simple rules). */
+static PyObject *capture_value(PyObject *line, const unsigned char *s, size_t a, size_t b, int conv, PyObject *fn)
+{
+    size_t n = b - a;
+    if (conv == CONV_INT && all_digits(s + a, n))
+        return int_of_digits(s + a, n);
+    if (conv == CONV_FLOAT && n < FLOAT_FAST_CHARS && n > 0) {
+        /* [0-9]+(\.[0-9]+)? goes straight to the function float() ends in */
+        size_t i = 0, dot = 0;
+        while (i < n && s[a + i] >= '0' && s[a + i] <= '9')
+            i++;
+        if (i > 0 && i < n && s[a + i] == '.') {
+            dot = ++i;
+            while (i < n && s[a + i] >= '0' && s[a + i] <= '9')
+                i++;
+        }
+        if (i == n && (dot == 0 || dot < n)) {
+            char buf[FLOAT_FAST_CHARS];
+            char *end;
+            memcpy(buf, s + a, n);
+            buf[n] = 0;
+            double d = PyOS_string_to_double(buf, &end, NULL);
+            if (d == -1.0 && PyErr_Occurred())
+                return NULL;
+            if (end == buf + n)
+                return PyFloat_FromDouble(d);
+        }
+    }
+    PyObject *str = substr(line, a, b);
+    if (str == NULL || conv == CONV_NONE)
+        return str;
+    PyObject *v = convert(str, conv, fn);
+    Py_DECREF(str);
+    return v;
+}
+
+/* The fields dict of a matched rule, exactly as parse.py builds it. */
+static PyObject *build_fields(PyObject *line, const unsigned char *s, const pd_line *ln, const rule_t *r)
+{
+    PyObject *fields = PyDict_New();
+    if (fields == NULL)
+        return NULL;
+    size_t base = ln->text.start;
+    for (Py_ssize_t i = 0; i < r->n; i++) {
+        uint32_t g = r->groups[i];
+        if ((int)g >= ln->ovpairs || ln->ov[2 * g] == PCRE2_UNSET)
+            continue; /* parse.py drops fields whose group did not take part */
+        size_t a = base + ln->ov[2 * g], b = base + ln->ov[2 * g + 1];
+        PyObject *v = r->simple ? capture_value(line, s, a, b, r->conv[i], r->convfn[i]) : substr(line, a, b);
+        if (v == NULL || PyDict_SetItem(fields, r->names[i], v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(fields);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    if (!r->simple) { /* conversions by name, after the dict is built (duplicate names) */
+        Py_ssize_t nc = PyTuple_GET_SIZE(r->conversions);
+        for (Py_ssize_t i = 0; i < nc; i++) {
+            PyObject *pair = PyTuple_GET_ITEM(r->conversions, i);
+            PyObject *key = PyTuple_GET_ITEM(pair, 0), *fn = PyTuple_GET_ITEM(pair, 1);
+            PyObject *v = PyDict_GetItemWithError(fields, key);
+            if (v == NULL) {
+                if (PyErr_Occurred()) {
+                    Py_DECREF(fields);
+                    return NULL;
+                }
+                continue;
+            }
+            int conv = fn == (PyObject *)&PyLong_Type ? CONV_INT : fn == (PyObject *)&PyFloat_Type ? CONV_FLOAT : CONV_CALL;
+            Py_INCREF(v);
+            PyObject *nv = convert(v, conv, fn);
+            Py_DECREF(v);
+            if (nv == NULL || PyDict_SetItem(fields, key, nv) < 0) {
+                Py_XDECREF(nv);
+                Py_DECREF(fields);
+                return NULL;
+            }
+            Py_DECREF(nv);
+        }
+    }
+    return fields;
+}
+
+static int cache_hit(const cache_t *c, PyObject *owner, const unsigned char *s, size_t n)
+{
+    return c->value != NULL && c->owner == owner && c->len == n && memcmp(c->key, s, n) == 0;
+}
+
+static void cache_put(cache_t *c, PyObject *owner, const unsigned char *s, size_t n, PyObject *value)
+{
+    cache_clear(c);
+    if (n > CACHE_KEY)
+        return;
+    memcpy(c->key, s, n);
+    c->len = n;
+    c->owner = Py_XNewRef(owner);
+    c->value = Py_NewRef(value);
+}
+
+/* years.epoch(ts) (a fresh YearGuesser(year, None) when years is None). Remembers the last
+ * stamp of one guesser: the same stamp twice in a row gets the same value from epoch(). */
+static PyObject *classic_epoch(ParserObject *p, PyObject *years, PyObject *line, const unsigned char *s, pd_span sp)
+{
+    size_t n = sp.end - sp.start;
+    if (years != Py_None && cache_hit(&p->classic, years, s + sp.start, n))
+        return Py_NewRef(p->classic.value);
+    PyObject *ts = substr(line, sp.start, sp.end);
+    if (ts == NULL)
+        return NULL;
+    PyObject *guesser = years;
+    if (years == Py_None) {
+        guesser = PyObject_CallFunctionObjArgs(p->year_guesser, p->year, Py_None, NULL);
+        if (guesser == NULL) {
+            Py_DECREF(ts);
+            return NULL;
+        }
+    } else {
+        Py_INCREF(guesser);
+    }
+    PyObject *v = PyObject_CallMethodOneArg(guesser, p->s_epoch, ts);
+    Py_DECREF(guesser);
+    Py_DECREF(ts);
+    if (v != NULL && years != Py_None)
+        cache_put(&p->classic, years, s + sp.start, n, v);
+    return v;
+}
+
+/* iso_epoch(ts) -> (value, name); a pure function, remembered for the last stamp. */
+static PyObject *iso_pair(ParserObject *p, cache_t *c, PyObject *line, const unsigned char *s, pd_span sp)
+{
+    size_t n = sp.end - sp.start;
+    if (cache_hit(c, NULL, s + sp.start, n))
+        return Py_NewRef(c->value);
+    PyObject *ts = substr(line, sp.start, sp.end);
+    if (ts == NULL)
+        return NULL;
+    PyObject *v = PyObject_CallOneArg(p->iso_epoch, ts);
+    Py_DECREF(ts);
+    if (v == NULL)
+        return NULL;
+    if (!PyTuple_Check(v) || PyTuple_GET_SIZE(v) != 2) {
+        Py_DECREF(v);
+        PyErr_SetString(PyExc_TypeError, "iso_epoch must return (value, name)");
+        return NULL;
+    }
+    cache_put(c, NULL, s + sp.start, n, v);
+    return v;
+}
+
+/* The host name: the same object while consecutive lines name the same host. */
+static PyObject *host_of(ParserObject *p, PyObject *line, const unsigned char *s, pd_span sp)
+{
+    if (!sp.set)
+        Py_RETURN_NONE;
+    size_t n = sp.end - sp.start;
+    if (cache_hit(&p->host, NULL, s + sp.start, n))
+        return Py_NewRef(p->host.value);
+    PyObject *h = substr(line, sp.start, sp.end);
+    if (h != NULL)
+        cache_put(&p->host, NULL, s + sp.start, n, h);
+    return h;
+}
+
+/* An Event from 15 new references (stolen, also on failure). */
+static PyObject *make_event(ParserObject *p, PyObject **a)
+{
+    PyObject *ev;
+    if (p->slot_offset[0]) {
+        PyTypeObject *t = (PyTypeObject *)p->event_type;
+        ev = t->tp_alloc(t, 0);
+        if (ev != NULL) {
+            for (int i = 0; i < N_EVENT_SLOTS; i++)
+                *(PyObject **)((char *)ev + p->slot_offset[i]) = a[i];
+            return ev;
+        }
+    } else {
+        ev = PyObject_Vectorcall(p->event_type, a, N_EVENT_SLOTS, NULL);
+    }
+    for (int i = 0; i < N_EVENT_SLOTS; i++)
+        Py_XDECREF(a[i]);
+    return ev;
+}
+
+static PyObject *call_fallback(ParserObject *p, PyObject *line, PyObject *file, PyObject *lineno, PyObject *years)
+{
+    /* the Python parser may move a year guesser on: forget what was remembered of it */
+    cache_clear(&p->classic);
+    p->counts[0]++;
+    PyObject *args[4] = {line, file, lineno, years};
+    return PyObject_Vectorcall(p->fallback, args, 4, NULL);
+}
+
+static PyObject *parse_one(ParserObject *p, PyObject *line, PyObject *file, PyObject *lineno, PyObject *years)
+{
+    if (!PyUnicode_CheckExact(line) || !PyUnicode_IS_READY(line) || !PyUnicode_IS_ASCII(line))
+        return call_fallback(p, line, file, lineno, years);
+    const unsigned char *s = PyUnicode_1BYTE_DATA(line);
+    size_t len = (size_t)PyUnicode_GET_LENGTH(line);
+    pd_line ln;
+    int st = pd_scan(&p->ctx, s, len, &ln);
+    if (st == PD_ERROR)
+        return NULL;
+    if (st == PD_FALLBACK)
+        return call_fallback(p, line, file, lineno, years);
+    const pd_format *f = &p->ctx.formats[ln.format];
+    if ((f->mode != MODE_NO_TS && !ln.ts.set) || (f->mode == MODE_OUTER && !ln.outer.set))
+        return call_fallback(p, line, file, lineno, years);
+    p->counts[st]++;
+
+    PyObject *name = PyTuple_GET_ITEM(p->format_names, ln.format);
+    PyObject *ts = NULL, *host = NULL, *pid = NULL, *kind = NULL, *qid = NULL, *text = NULL, *fields = NULL;
+    Py_INCREF(name);
+    switch (f->mode) {
+    case MODE_NO_TS:
+        ts = Py_NewRef(Py_None);
+        host = f->host > 0 ? host_of(p, line, s, ln.host) : Py_NewRef(Py_None);
+        break;
+    case MODE_CLASSIC:
+        ts = classic_epoch(p, years, line, s, ln.ts);
+        break;
+    case MODE_OUTER: {
+        PyObject *pair = iso_pair(p, &p->outer, line, s, ln.outer);
+        if (pair != NULL) {
+            ts = Py_NewRef(PyTuple_GET_ITEM(pair, 0));
+            Py_DECREF(pair);
+            if (ts == Py_None && years != Py_None) {
+                Py_DECREF(ts);
+                ts = classic_epoch(p, years, line, s, ln.ts);
+            }
+        }
+        break;
+    }
+    default: { /* MODE_ISO names the ISO variant; other formats keep their own name */
+        PyObject *pair = iso_pair(p, &p->iso, line, s, ln.ts);
+        if (pair != NULL) {
+            ts = Py_NewRef(PyTuple_GET_ITEM(pair, 0));
+            if (f->mode == MODE_ISO)
+                Py_SETREF(name, Py_NewRef(PyTuple_GET_ITEM(pair, 1)));
+            Py_DECREF(pair);
+        }
+    }
+    }
+    if (ts == NULL)
+        goto fail;
+    if (host == NULL && (host = host_of(p, line, s, ln.host)) == NULL)
+        goto fail;
+    if (ln.pid.set && all_digits(s + ln.pid.start, ln.pid.end - ln.pid.start)) {
+        if ((pid = int_of_digits(s + ln.pid.start, ln.pid.end - ln.pid.start)) == NULL)
+            goto fail;
+    } else {
+        pid = Py_NewRef(Py_None);
+    }
+    PyObject *split = (PyObject *)ln.tagent->user;
+    PyObject *severity = PyTuple_GET_ITEM(p->severities, ln.severity);
+    if ((text = substr(line, ln.text.start, ln.text.end)) == NULL)
+        goto fail;
+
+    if (st == PD_FOREIGN) {
+        kind = Py_NewRef(p->foreign);
+        qid = Py_NewRef(Py_None);
+        fields = PyDict_New();
+    } else if (st == PD_NORULE) {
+        qid = Py_NewRef(Py_None);
+        fields = PyDict_New();
+        if (ln.severity == 0) {
+            kind = Py_NewRef(p->unrecognized);
+            if (fields && PyDict_SetItem(fields, p->s_reason, p->no_rule_reason) < 0)
+                Py_CLEAR(fields);
+        } else {
+            kind = Py_NewRef(severity);
+        }
+    } else {
+        const rule_t *r = ln.rule;
+        fields = build_fields(line, s, &ln, r);
+        if (fields == NULL)
+            goto fail;
+        kind = Py_NewRef(r->kind);
+        if (r->is_reject) {
+            /* action = fields.pop("kind", None) or fields.get("action", "reject") */
+            PyObject *action = NULL, *popped = NULL;
+            if (PyDict_Contains(fields, p->s_kind) == 1) {
+                popped = PyDict_GetItemWithError(fields, p->s_kind);
+                Py_XINCREF(popped);
+                if (popped == NULL || PyDict_DelItem(fields, p->s_kind) < 0)
+                    goto reject_fail;
+            }
+            int truth = popped ? PyObject_IsTrue(popped) : 0;
+            if (truth < 0)
+                goto reject_fail;
+            if (truth) {
+                action = Py_NewRef(popped);
+            } else {
+                action = PyDict_GetItemWithError(fields, p->s_action);
+                if (action == NULL && PyErr_Occurred())
+                    goto reject_fail;
+                action = Py_NewRef(action ? action : p->s_reject);
+            }
+            if (PyDict_SetItem(fields, p->s_action, action) < 0)
+                goto reject_fail;
+            PyObject *folded = PyDict_GetItemWithError(p->access_kinds, action);
+            if (folded == NULL && PyErr_Occurred())
+                goto reject_fail;
+            Py_SETREF(kind, Py_NewRef(folded ? folded : p->access_other));
+            Py_XDECREF(popped);
+            Py_DECREF(action);
+            goto reject_done;
+        reject_fail:
+            Py_XDECREF(popped);
+            Py_XDECREF(action);
+            goto fail;
+        }
+    reject_done:
+        /* qid = fields.pop("qid", None) */
+        qid = PyDict_GetItemWithError(fields, p->s_qid);
+        if (qid == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            qid = Py_NewRef(Py_None);
+        } else {
+            Py_INCREF(qid);
+            if (PyDict_DelItem(fields, p->s_qid) < 0)
+                goto fail;
+        }
+    }
+    if (fields == NULL)
+        goto fail;
+    PyObject *a[N_EVENT_SLOTS] = {
+        kind, ts, host,
+        Py_NewRef(PyTuple_GET_ITEM(split, 0)), Py_NewRef(PyTuple_GET_ITEM(split, 1)),
+        Py_NewRef(PyTuple_GET_ITEM(split, 2)),
+        pid, Py_NewRef(severity), qid, text, fields,
+        Py_NewRef(file), Py_NewRef(lineno), Py_NewRef(line), name,
+    };
+    return make_event(p, a);
+
+fail:
+    Py_XDECREF(name);
+    Py_XDECREF(ts);
+    Py_XDECREF(host);
+    Py_XDECREF(pid);
+    Py_XDECREF(kind);
+    Py_XDECREF(qid);
+    Py_XDECREF(text);
+    Py_XDECREF(fields);
+    return NULL;
+}
+
+/* parse_line(line, file="<string>", lineno=0, years=None) -> Event */
+static PyObject *Parser_parse_line(ParserObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *names[4] = {"line", "file", "lineno", "years"};
+    PyObject *v[4] = {NULL, self->s_string, NULL, Py_None};
+    PyObject *zero = NULL;
+    if (nargs > 4) {
+        PyErr_SetString(PyExc_TypeError, "parse_line() takes at most 4 arguments");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        v[i] = args[i];
+    if (kwnames) {
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); k++) {
+            PyObject *kw = PyTuple_GET_ITEM(kwnames, k);
+            int found = 0;
+            for (int i = 0; i < 4; i++) {
+                if (PyUnicode_CompareWithASCIIString(kw, names[i]) == 0) {
+                    if (i < nargs) {
+                        PyErr_Format(PyExc_TypeError, "parse_line() got multiple values for argument '%s'", names[i]);
+                        return NULL;
+                    }
+                    v[i] = args[nargs + k];
+                    found = 1;
+                }
+            }
+            if (!found) {
+                PyErr_Format(PyExc_TypeError, "parse_line() got an unexpected keyword argument '%U'", kw);
+                return NULL;
+            }
+        }
+    }
+    if (v[0] == NULL) {
+        PyErr_SetString(PyExc_TypeError, "parse_line() missing required argument 'line'");
+        return NULL;
+    }
+    if (v[2] == NULL)
+        v[2] = zero = PyLong_FromLong(0);
+    PyObject *ev = parse_one(self, v[0], v[1], v[2], v[3]);
+    Py_XDECREF(zero);
+    return ev;
+}
+
+static PyObject *Parser_stats(ParserObject *self, PyObject *unused)
+{
+    return Py_BuildValue("{sKsKsKsKsKsn}", "python", self->counts[0], "foreign", self->counts[1], "no_rule",
+                         self->counts[2], "matched", self->counts[3], "pcre_errors",
+                         (unsigned long long)self->ctx.pcre_errors, "tags", (Py_ssize_t)self->ctx.ntags);
+}
+
+static PyObject *Parser_direct(ParserObject *self, void *closure)
+{
+    return PyBool_FromLong(self->slot_offset[0] != 0);
+}
+
+static PyMethodDef Parser_methods[] = {
+    {"parse_line", (PyCFunction)(void (*)(void))Parser_parse_line, METH_FASTCALL | METH_KEYWORDS,
+     "parse_line(line, file='<string>', lineno=0, years=None) -> Event"},
+    {"stats", (PyCFunction)Parser_stats, METH_NOARGS, "lines by outcome (python = left to the Python parser)"},
+    {NULL},
+};
+
+static PyGetSetDef Parser_getset[] = {
+    {"direct_slots", (getter)Parser_direct, NULL, "events are filled slot by slot (not through __init__)", NULL},
+    {NULL},
+};
+
+static PyTypeObject Parser_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "postfix_diag._core.Parser",
+    .tp_basicsize = sizeof(ParserObject),
+    .tp_dealloc = (destructor)Parser_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The compiled line parser (see postfix_diag/core.py).",
+    .tp_traverse = (traverseproc)Parser_traverse,
+    .tp_clear = (inquiry)Parser_clear,
+    .tp_new = Parser_new,
+    .tp_methods = Parser_methods,
+    .tp_getset = Parser_getset,
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT, "postfix_diag._core",
+    "The compiled parse core (PCRE2 with JIT); see postfix_diag/core.py.", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    g_cctx = pcre2_compile_context_create(NULL);
+    if (g_cctx == NULL)
+        return PyErr_NoMemory();
+    pcre2_set_newline(g_cctx, PCRE2_NEWLINE_LF);
+    if (PyType_Ready(&Body_Type) < 0 || PyType_Ready(&Parser_Type) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&core_module);
+    if (m == NULL)
+        return NULL;
+    char version[64];
+    pcre2_config(PCRE2_CONFIG_VERSION, version);
+    uint32_t jit = 0;
+    pcre2_config(PCRE2_CONFIG_JIT, &jit);
+    if (PyModule_AddObjectRef(m, "Body", (PyObject *)&Body_Type) < 0 ||
+        PyModule_AddObjectRef(m, "Parser", (PyObject *)&Parser_Type) < 0 ||
+        PyModule_AddStringConstant(m, "PCRE2_VERSION", version) < 0 ||
+        PyModule_AddIntConstant(m, "JIT", (long)jit) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
