@@ -517,21 +517,13 @@ static int all_digits(const unsigned char *s, size_t n)
     return 1;
 }
 
-/* int(text) of ASCII digits; long runs go through PyLong_FromString like int() (same limits). */
+/* int(text) of at most INT_FAST_DIGITS ASCII digits (longer ones go through int()'s own path). */
 static PyObject *int_of_digits(const unsigned char *s, size_t n)
 {
-    if (n <= INT_FAST_DIGITS) {
-        long long v = 0;
-        for (size_t i = 0; i < n; i++)
-            v = v * 10 + (s[i] - '0');
-        return PyLong_FromLongLong(v);
-    }
-    PyObject *str = PyUnicode_DecodeASCII((const char *)s, (Py_ssize_t)n, NULL);
-    if (str == NULL)
-        return NULL;
-    PyObject *v = PyLong_FromUnicodeObject(str, 10);
-    Py_DECREF(str);
-    return v;
+    long long v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return PyLong_FromLongLong(v);
 }
 
 /* conv(value) as parse.py applies it: the converted value, or the value itself when the
@@ -556,7 +548,7 @@ static PyObject *convert(PyObject *value, int conv, PyObject *fn)
 static PyObject *capture_value(PyObject *line, const unsigned char *s, size_t a, size_t b, int conv, PyObject *fn)
 {
     size_t n = b - a;
-    if (conv == CONV_INT && all_digits(s + a, n))
+    if (conv == CONV_INT && n <= INT_FAST_DIGITS && all_digits(s + a, n))
         return int_of_digits(s + a, n);
     if (conv == CONV_FLOAT && n < FLOAT_FAST_CHARS && n > 0) {
         /* [0-9]+(\.[0-9]+)? goes straight to the function float() ends in */
@@ -799,7 +791,8 @@ static PyObject *parse_one(ParserObject *p, PyObject *line, PyObject *file, PyOb
         goto fail;
     if (host == NULL && (host = host_of(p, line, s, ln.host)) == NULL)
         goto fail;
-    if (ln.pid.set && all_digits(s + ln.pid.start, ln.pid.end - ln.pid.start)) {
+    if (ln.pid.set && ln.pid.end - ln.pid.start <= INT_FAST_DIGITS &&
+        all_digits(s + ln.pid.start, ln.pid.end - ln.pid.start)) { /* parse.MAX_PID_DIGITS */
         if ((pid = int_of_digits(s + ln.pid.start, ln.pid.end - ln.pid.start)) == NULL)
             goto fail;
     } else {
@@ -1003,7 +996,8 @@ PyMODINIT_FUNC PyInit__core(void)
     if (PyModule_AddObjectRef(m, "Body", (PyObject *)&Body_Type) < 0 ||
         PyModule_AddObjectRef(m, "Parser", (PyObject *)&Parser_Type) < 0 ||
         PyModule_AddStringConstant(m, "PCRE2_VERSION", version) < 0 ||
-        PyModule_AddIntConstant(m, "JIT", (long)jit) < 0) {
+        PyModule_AddIntConstant(m, "JIT", (long)jit) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_PID_DIGITS", INT_FAST_DIGITS) < 0) {
         Py_DECREF(m);
         return NULL;
     }

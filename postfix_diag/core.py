@@ -82,9 +82,10 @@ def _rule_spec(entry: tuple, rule) -> tuple:
             k += 1
     if k != len(kept):
         raise ValueError(f"rule {rule.source}: table entry does not follow the rule's captures")
-    # one capture per name, each converted by its own converter only: values convert as they
-    # are read; otherwise the core converts by name after building the dict, as parse.py does
-    simple = (len(set(names)) == len(names)
+    # every converted name captured once, by its own converter: values convert as they are read
+    # (names captured more than once without a converter just overwrite, as in parse.py's dict);
+    # otherwise the core converts by name after building the dict, as parse.py does
+    simple = (all(names.count(n) == 1 for n, _ in conversions)
               and tuple(conversions) == tuple((n, c) for n, c in zip(names, convs, strict=True) if c is not None))
     return (kind, tuple(names), tuple(indexes), tuple(conversions), tuple(convs), simple)
 
@@ -108,10 +109,11 @@ def _body(parser, program: str, severity: str):
     return body
 
 
-def make_parse_line(parser, fallback, max_line: int, max_tags: int, year_guesser, iso_epoch):
+def make_parse_line(parser, fallback, max_line: int, max_tags: int, year_guesser, iso_epoch,
+                    max_pid_digits: int):
     """The compiled core's parse_line for ``parser`` (same signature and events as the Python
     ``fallback``), or None when the core is not available or a format cannot be translated."""
-    if not available():
+    if not available() or max_pid_digits != _core.MAX_PID_DIGITS:
         return None
     try:
         formats = tuple(_format_spec(f) for f in parser._formats)

@@ -15,6 +15,7 @@ from .events import ACCESS_KINDS, ACCESS_OTHER, FOREIGN, UNRECOGNIZED, Event
 from .inputs import Source, read_lines, resolve
 
 MAX_LINE = 32 * 1024  # longer lines are not matched (Postfix's own log records are far shorter)
+MAX_PID_DIGITS = 18  # a longer "pid" is none (int() refuses more than 4300 digits)
 MAX_TAGS = 10_000  # distinct syslog tags remembered (see Parser._split_tag)
 # Timestamps converted and remembered: a log is in time order, so a stamp repeats within its own
 # second; a few thousand cover any interleaving of hosts, and memory does not grow with the log.
@@ -193,7 +194,8 @@ class Parser:
         if not pure:
             from . import core
 
-            fast = core.make_parse_line(self, self.parse_line, MAX_LINE, MAX_TAGS, YearGuesser, iso_epoch)
+            fast = core.make_parse_line(self, self.parse_line, MAX_LINE, MAX_TAGS, YearGuesser, iso_epoch,
+                                        MAX_PID_DIGITS)
             if fast is not None:
                 self.parse_line, self.compiled = fast, True
 
@@ -310,8 +312,8 @@ class Parser:
                 if name == "iso":  # name the ISO variant; other envelopes (rfc5424) keep their own name
                     name = iso_name
             instance, service, program, is_postfix = tags_get(tag) or split_tag(tag)
-            if pid is not None:
-                pid = int(pid) if pid.isdigit() else None
+            if pid is not None:  # a pid of thousands of digits would make int() raise: no pid
+                pid = int(pid) if pid.isdigit() and len(pid) <= MAX_PID_DIGITS else None
             if body[-3:] == ",,,":  # damage from CSV exports of logs: a run of commas after the message
                 body = body.rstrip(",")
             if not is_postfix:
