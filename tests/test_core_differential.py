@@ -122,12 +122,11 @@ def test_explicit_year_rollover_and_mixed_fallback_lines():
     for month in ("Nov", "Dec", "Jan", "Dec", "Jan", "Feb", "Jan"):
         lines += [f"{month}  1 00:00:00 mx postfix/qmgr[2]: AAAA1: removed",
                   f"{month}  1 00:00:00 mx postfix/qmgr[2]: AAAA1: removed",
-                  f"Dec 31 23:59:59 mx postfix/smtpd[1]: connect from h\u00e9[192.0.2.1]",
+                  "Dec 31 23:59:59 mx postfix/smtpd[1]: connect from h\u00e9[192.0.2.1]",
                   f"{month}  1 00:00:00 mx postfix/qmgr[2]: AAAA1: removed"]
     for year in (2020, None):
         fast, pure = _pair(year=year)
         assert_same(lines, fast, pure, year=year, what=f"year {year}")
-        assert list(fast.parse_lines(lines, "<t>", year)) and True
 
 
 # -- hypothesis: mutations of real lines ---------------------------------------------------------
@@ -202,3 +201,35 @@ def test_envelope_formats_are_exclusive():
     for line in lines:
         names = [f.name for f in formats if f.match(line.rstrip("\n"))]
         assert len(names) <= 1, f"{line!r} matches envelope formats {names}"
+
+
+@needs_core
+def test_core_keeps_no_memory_per_line():
+    """Parsing the same lines again allocates nothing that stays (no reference leaks): the tag
+    cache and the compiled matchers are made on the first pass."""
+    import gc
+    import tracemalloc
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import golden
+
+    golden.ensure_bench_log()
+    with open(golden.BENCH_LOG, encoding="utf-8") as fh:
+        lines = [next(fh).rstrip("\n") for _ in range(20_000)]
+    lines += [line.replace("mx", "m\u00e9x", 1) for line in lines[:200]]  # the fallback path too
+    fast = Parser()
+    years = YearGuesser(None, MTIME)
+    for line in lines:
+        fast.parse_line(line, "<t>", 1, years)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(3):
+            for line in lines:
+                fast.parse_line(line, "<t>", 1, years)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 256 * 1024, f"{grown} bytes kept after parsing {3 * len(lines)} lines"
