@@ -55,13 +55,13 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - no compiler, or a failed compile: stay optional
-            self._skip(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'build failed'}")
+            self._skip(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else 'build failed'}")
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
-            self._skip(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'build failed'}")
+            self._skip(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else 'build failed'}")
 
 
 setup(

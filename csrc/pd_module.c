@@ -33,7 +33,15 @@ typedef struct {
     PyObject **convfn;     /* borrowed from keep: the converter of CONV_CALL captures */
     PyObject *conversions; /* ((name, converter), ...) for the general path */
     PyObject *keep;        /* the rule's tuple: keeps names and converters alive */
+    /* light events (Parser(select=...)): NULL ftype = the kind is not selected */
+    PyObject *ftype;       /* the kind's selection.Fields subclass (borrowed from keep) */
+    PyObject *fnames;      /* its declared names (borrowed from keep) */
+    Py_ssize_t nout;       /* declared fields */
+    Py_ssize_t *pos;       /* per capture: declared position, or -1 */
+    unsigned char *role;   /* per capture: ROLE_* bits */
 } rule_t;
+
+enum { ROLE_QID = 1, ROLE_KIND = 2, ROLE_ACTION = 4 };
 
 typedef struct {
     PyObject_HEAD
@@ -56,23 +64,43 @@ static void Body_dealloc(BodyObject *self)
         PyMem_Free(r->names);
         PyMem_Free(r->conv);
         PyMem_Free(r->convfn);
+        PyMem_Free(r->pos);
+        PyMem_Free(r->role);
     }
     PyMem_Free(self->rules);
     pd_body_free(&self->body);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* rule tuple: (kind, names, group indexes, conversions, converter per capture, simple) */
+/* rule tuple: (kind, names, group indexes, conversions, converter per capture, simple,
+ *              light) with light None, or (Fields type, declared names) when the kind is selected */
 static int rule_init(rule_t *r, PyObject *spec)
 {
-    PyObject *kind, *names, *idx, *conversions, *convs;
+    PyObject *kind, *names, *idx, *conversions, *convs, *light = Py_None;
     int simple;
-    if (!PyArg_ParseTuple(spec, "UO!O!O!O!p", &kind, &PyTuple_Type, &names, &PyTuple_Type, &idx,
-                          &PyTuple_Type, &conversions, &PyTuple_Type, &convs, &simple))
+    if (!PyArg_ParseTuple(spec, "UO!O!O!O!p|O", &kind, &PyTuple_Type, &names, &PyTuple_Type, &idx,
+                          &PyTuple_Type, &conversions, &PyTuple_Type, &convs, &simple, &light))
         return -1;
     Py_ssize_t n = PyTuple_GET_SIZE(names);
     if (PyTuple_GET_SIZE(idx) != n || PyTuple_GET_SIZE(convs) != n) {
         PyErr_SetString(PyExc_ValueError, "rule table: names, groups and converters differ in length");
+        return -1;
+    }
+    if (light != Py_None) {
+        if (!PyTuple_Check(light) || PyTuple_GET_SIZE(light) != 2 || !PyType_Check(PyTuple_GET_ITEM(light, 0)) ||
+            !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(light, 0), &PyTuple_Type) ||
+            !PyTuple_Check(PyTuple_GET_ITEM(light, 1))) {
+            PyErr_SetString(PyExc_TypeError, "rule table: light must be (Fields type, names)");
+            return -1;
+        }
+        r->ftype = PyTuple_GET_ITEM(light, 0);
+        r->fnames = PyTuple_GET_ITEM(light, 1);
+        r->nout = PyTuple_GET_SIZE(r->fnames);
+    }
+    r->pos = PyMem_Calloc(n ? n : 1, sizeof *r->pos);
+    r->role = PyMem_Calloc(n ? n : 1, sizeof *r->role);
+    if (!r->pos || !r->role) {
+        PyErr_NoMemory();
         return -1;
     }
     r->n = n;
@@ -94,6 +122,17 @@ static int rule_init(rule_t *r, PyObject *spec)
             return -1;
         }
         r->names[i] = name;
+        r->pos[i] = -1;
+        for (Py_ssize_t k = 0; k < r->nout; k++) {
+            int eq = PyUnicode_Compare(name, PyTuple_GET_ITEM(r->fnames, k));
+            if (eq == -1 && PyErr_Occurred())
+                return -1;
+            if (eq == 0)
+                r->pos[i] = k;
+        }
+        r->role[i] = (PyUnicode_CompareWithASCIIString(name, "qid") == 0 ? ROLE_QID : 0) |
+                     (PyUnicode_CompareWithASCIIString(name, "kind") == 0 ? ROLE_KIND : 0) |
+                     (PyUnicode_CompareWithASCIIString(name, "action") == 0 ? ROLE_ACTION : 0);
         r->groups[i] = (uint32_t)gi;
         r->convfn[i] = c;
         r->conv[i] = c == Py_None ? CONV_NONE
@@ -266,7 +305,11 @@ typedef struct {
     Py_ssize_t slot_offset[N_EVENT_SLOTS]; /* 0: build events by calling event_type */
     cache_t classic, iso, outer, host;
     unsigned long long counts[4]; /* lines: fallback, foreign, no rule, matched */
-    PyObject *error_line;    /* a callback error while a line was scanned */
+    int light;               /* Parser(select=...): light events, lines of other kinds counted */
+    PyObject *convert;       /* selection.Selection.convert, for the Python parser's events */
+    PyObject *skipped;       /* {selection key: lines} */
+    PyObject *parser_kinds;  /* {parser-made kind: (Fields type, names)} that are selected */
+    PyObject *one;
 } ParserObject;
 
 static PyTypeObject Parser_Type;
@@ -340,6 +383,9 @@ static int Parser_traverse(ParserObject *self, visitproc visit, void *arg)
     Py_VISIT(self->event_type);
     Py_VISIT(self->access_kinds);
     Py_VISIT(self->classic.owner);
+    Py_VISIT(self->convert);
+    Py_VISIT(self->skipped);
+    Py_VISIT(self->parser_kinds);
     return 0;
 }
 
@@ -357,6 +403,9 @@ static int Parser_clear(ParserObject *self)
     cache_clear(&self->iso);
     cache_clear(&self->outer);
     cache_clear(&self->host);
+    Py_CLEAR(self->convert);
+    Py_CLEAR(self->skipped);
+    Py_CLEAR(self->parser_kinds);
     return 0;
 }
 
@@ -379,6 +428,7 @@ static void Parser_dealloc(ParserObject *self)
     Py_CLEAR(self->s_reject);
     Py_CLEAR(self->s_qid);
     Py_CLEAR(self->s_string);
+    Py_CLEAR(self->one);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -409,18 +459,23 @@ static void find_slot_offsets(ParserObject *p, int direct)
 
 /* Parser(formats, max_line, max_tags, fallback, split_tag, body_for, iso_epoch, year_guesser,
  *        year, event_type, access_kinds, access_other, unrecognized, foreign, severities,
- *        direct_slots)
+ *        direct_slots=True, select=None)
+ * select: (convert, skipped dict, {parser-made kind: (Fields type, names)}) for light events
  * formats: ((pattern bytes, ts, host, tag, pid, body, outer, mode, name), ...) */
 static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     PyObject *formats, *fallback, *split_tag, *body_for, *iso_epoch, *year_guesser, *year, *event_type;
     PyObject *access_kinds, *access_other, *unrecognized, *foreign, *severities;
+    PyObject *select = Py_None, *convert = NULL, *skipped = NULL, *parser_kinds = NULL;
     Py_ssize_t max_line, max_tags;
     int direct = 1;
-    if (!PyArg_ParseTuple(args, "O!nnOOOOOOOO!UUUO!|p", &PyTuple_Type, &formats, &max_line, &max_tags, &fallback,
+    if (!PyArg_ParseTuple(args, "O!nnOOOOOOOO!UUUO!|pO", &PyTuple_Type, &formats, &max_line, &max_tags, &fallback,
                           &split_tag, &body_for, &iso_epoch, &year_guesser, &year, &event_type, &PyDict_Type,
                           &access_kinds, &access_other, &unrecognized, &foreign, &PyTuple_Type, &severities,
-                          &direct))
+                          &direct, &select))
+        return NULL;
+    if (select != Py_None && !PyArg_ParseTuple(select, "OO!O!", &convert, &PyDict_Type, &skipped, &PyDict_Type,
+                                               &parser_kinds))
         return NULL;
     if (PyTuple_GET_SIZE(severities) != PD_SEVERITIES || max_line < 0 || max_tags <= 0) {
         PyErr_SetString(PyExc_ValueError, "bad severities, max_line or max_tags");
@@ -483,6 +538,11 @@ static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->unrecognized = Py_NewRef(unrecognized);
     self->foreign = Py_NewRef(foreign);
     self->severities = Py_NewRef(severities);
+    self->light = select != Py_None;
+    self->convert = Py_XNewRef(convert);
+    self->skipped = Py_XNewRef(skipped);
+    self->parser_kinds = Py_XNewRef(parser_kinds);
+    self->one = PyLong_FromLong(1);
     self->no_rule_reason = PyUnicode_InternFromString("no grammar rule");
     self->s_epoch = PyUnicode_InternFromString("epoch");
     self->s_reason = PyUnicode_InternFromString("reason");
@@ -737,10 +797,202 @@ static PyObject *call_fallback(ParserObject *p, PyObject *line, PyObject *file, 
     return PyObject_Vectorcall(p->fallback, args, 4, NULL);
 }
 
+/* A Fields tuple (of type ftype) of the declared names' values in a fields dict. */
+static PyObject *dict_to_fields(PyObject *fields, PyObject *ftype, PyObject *fnames)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(fnames);
+    PyObject *t = ((PyTypeObject *)ftype)->tp_alloc((PyTypeObject *)ftype, n);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *v = PyDict_GetItemWithError(fields, PyTuple_GET_ITEM(fnames, k));
+        if (v == NULL && PyErr_Occurred()) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, k, Py_NewRef(v ? v : Py_None));
+    }
+    return t;
+}
+
+/* Light fields of a simple rule read straight from the captures (no dict): the declared
+ * fields, the qid, and for reject rules the folded kind and action. 0, or -1 on error. */
+static int light_fields(ParserObject *p, PyObject *line, const unsigned char *s, const pd_line *ln, const rule_t *r,
+                        PyObject **out_f, PyObject **out_qid, PyObject **out_kind)
+{
+    PyObject *t = ((PyTypeObject *)r->ftype)->tp_alloc((PyTypeObject *)r->ftype, r->nout);
+    PyObject *qid = NULL, *kindv = NULL, *actionv = NULL;
+    if (t == NULL)
+        return -1;
+    size_t base = ln->text.start;
+    for (Py_ssize_t i = 0; i < r->n; i++) {
+        uint32_t g = r->groups[i];
+        int role = r->role[i] & (r->is_reject ? (ROLE_QID | ROLE_KIND | ROLE_ACTION) : ROLE_QID);
+        if ((r->pos[i] < 0 && !role) || (int)g >= ln->ovpairs || ln->ov[2 * g] == PCRE2_UNSET)
+            continue;
+        PyObject *v = capture_value(line, s, base + ln->ov[2 * g], base + ln->ov[2 * g + 1], r->conv[i], r->convfn[i]);
+        if (v == NULL)
+            goto fail;
+        /* a name captured twice: the last capture that took part wins, as in parse.py's dict */
+        if (r->pos[i] >= 0) {
+            PyObject *old = PyTuple_GET_ITEM(t, r->pos[i]);
+            PyTuple_SET_ITEM(t, r->pos[i], Py_NewRef(v));
+            Py_XDECREF(old);
+        }
+        if (role & ROLE_QID)
+            Py_XSETREF(qid, Py_NewRef(v));
+        if (role & ROLE_KIND)
+            Py_XSETREF(kindv, Py_NewRef(v));
+        if (role & ROLE_ACTION)
+            Py_XSETREF(actionv, Py_NewRef(v));
+        Py_DECREF(v);
+    }
+    PyObject *kind = Py_NewRef(r->kind);
+    if (r->is_reject) { /* action = fields.pop("kind", None) or fields.get("action", "reject") */
+        int truth = kindv ? PyObject_IsTrue(kindv) : 0;
+        if (truth < 0) {
+            Py_DECREF(kind);
+            goto fail;
+        }
+        PyObject *action = truth ? kindv : actionv ? actionv : p->s_reject;
+        for (Py_ssize_t k = 0; k < r->nout; k++) {
+            if (PyUnicode_Compare(PyTuple_GET_ITEM(r->fnames, k), p->s_action) == 0) {
+                PyObject *old = PyTuple_GET_ITEM(t, k);
+                PyTuple_SET_ITEM(t, k, Py_NewRef(action));
+                Py_XDECREF(old);
+            }
+        }
+        PyObject *folded = PyDict_GetItemWithError(p->access_kinds, action);
+        if (folded == NULL && PyErr_Occurred()) {
+            Py_DECREF(kind);
+            goto fail;
+        }
+        Py_SETREF(kind, Py_NewRef(folded ? folded : p->access_other));
+    }
+    for (Py_ssize_t k = 0; k < r->nout; k++)
+        if (PyTuple_GET_ITEM(t, k) == NULL)
+            PyTuple_SET_ITEM(t, k, Py_NewRef(Py_None));
+    Py_XDECREF(kindv);
+    Py_XDECREF(actionv);
+    *out_f = t;
+    *out_qid = qid ? qid : Py_NewRef(Py_None);
+    *out_kind = kind;
+    return 0;
+fail:
+    for (Py_ssize_t k = 0; k < r->nout; k++)
+        if (PyTuple_GET_ITEM(t, k) == NULL)
+            PyTuple_SET_ITEM(t, k, Py_NewRef(Py_None));
+    Py_DECREF(t);
+    Py_XDECREF(qid);
+    Py_XDECREF(kindv);
+    Py_XDECREF(actionv);
+    return -1;
+}
+
+/* Count a line of a kind no consumer selected: skipped[key] += 1. */
+static int count_skipped(ParserObject *p, PyObject *key)
+{
+    PyObject *n = PyDict_GetItemWithError(p->skipped, key);
+    if (n == NULL && PyErr_Occurred())
+        return -1;
+    PyObject *m = n ? PyNumber_Add(n, p->one) : Py_NewRef(p->one);
+    if (m == NULL)
+        return -1;
+    int rc = PyDict_SetItem(p->skipped, key, m);
+    Py_DECREF(m);
+    return rc;
+}
+
+/* The full event of a matched rule: fields dict, access-kind folding, qid. */
+static int full_fields(ParserObject *p, PyObject *line, const unsigned char *s, const pd_line *ln, const rule_t *r,
+                       PyObject **out_f, PyObject **out_qid, PyObject **out_kind)
+{
+    PyObject *fields = build_fields(line, s, ln, r), *kind = NULL, *qid = NULL, *popped = NULL, *action = NULL;
+    if (fields == NULL)
+        return -1;
+    kind = Py_NewRef(r->kind);
+    if (r->is_reject) {
+        /* action = fields.pop("kind", None) or fields.get("action", "reject") */
+        popped = PyDict_GetItemWithError(fields, p->s_kind);
+        if (popped == NULL && PyErr_Occurred())
+            goto fail;
+        if (popped != NULL) {
+            Py_INCREF(popped);
+            if (PyDict_DelItem(fields, p->s_kind) < 0)
+                goto fail;
+        }
+        int truth = popped ? PyObject_IsTrue(popped) : 0;
+        if (truth < 0)
+            goto fail;
+        if (truth) {
+            action = Py_NewRef(popped);
+        } else {
+            action = PyDict_GetItemWithError(fields, p->s_action);
+            if (action == NULL && PyErr_Occurred())
+                goto fail;
+            action = Py_NewRef(action ? action : p->s_reject);
+        }
+        if (PyDict_SetItem(fields, p->s_action, action) < 0)
+            goto fail;
+        PyObject *folded = PyDict_GetItemWithError(p->access_kinds, action);
+        if (folded == NULL && PyErr_Occurred())
+            goto fail;
+        Py_SETREF(kind, Py_NewRef(folded ? folded : p->access_other));
+        Py_CLEAR(popped);
+        Py_CLEAR(action);
+    }
+    /* qid = fields.pop("qid", None) */
+    qid = PyDict_GetItemWithError(fields, p->s_qid);
+    if (qid == NULL) {
+        if (PyErr_Occurred())
+            goto fail;
+        qid = Py_NewRef(Py_None);
+    } else {
+        Py_INCREF(qid);
+        if (PyDict_DelItem(fields, p->s_qid) < 0)
+            goto fail;
+    }
+    if (r->ftype) { /* light event of a rule that is not simple: the dict's values, declared order */
+        Py_SETREF(fields, dict_to_fields(fields, r->ftype, r->fnames));
+        if (fields == NULL)
+            goto fail;
+    }
+    *out_f = fields;
+    *out_qid = qid;
+    *out_kind = kind;
+    return 0;
+fail:
+    Py_XDECREF(fields);
+    Py_XDECREF(kind);
+    Py_XDECREF(qid);
+    Py_XDECREF(popped);
+    Py_XDECREF(action);
+    return -1;
+}
+
+/* The light Fields type and the selection key of a line the parser itself names. */
+static PyObject *parser_kind_type(ParserObject *p, int st, int severity, PyObject **key)
+{
+    *key = st == PD_FOREIGN ? p->foreign : severity == 0 ? p->unrecognized : PyTuple_GET_ITEM(p->severities, severity);
+    PyObject *entry = PyDict_GetItemWithError(p->parser_kinds, *key);
+    return entry; /* (ftype, names) or NULL */
+}
+
+static PyObject *call_fallback_light(ParserObject *p, PyObject *line, PyObject *file, PyObject *lineno, PyObject *years)
+{
+    PyObject *ev = call_fallback(p, line, file, lineno, years);
+    if (ev == NULL || p->convert == NULL)
+        return ev;
+    PyObject *args[2] = {ev, p->skipped};
+    PyObject *out = PyObject_Vectorcall(p->convert, args, 2, NULL);
+    Py_DECREF(ev);
+    return out;
+}
+
 static PyObject *parse_one(ParserObject *p, PyObject *line, PyObject *file, PyObject *lineno, PyObject *years)
 {
     if (!PyUnicode_CheckExact(line) || !PyUnicode_IS_READY(line) || !PyUnicode_IS_ASCII(line))
-        return call_fallback(p, line, file, lineno, years);
+        return call_fallback_light(p, line, file, lineno, years);
     const unsigned char *s = PyUnicode_1BYTE_DATA(line);
     size_t len = (size_t)PyUnicode_GET_LENGTH(line);
     pd_line ln;
@@ -748,19 +1000,22 @@ static PyObject *parse_one(ParserObject *p, PyObject *line, PyObject *file, PyOb
     if (st == PD_ERROR)
         return NULL;
     if (st == PD_FALLBACK)
-        return call_fallback(p, line, file, lineno, years);
+        return call_fallback_light(p, line, file, lineno, years);
     const pd_format *f = &p->ctx.formats[ln.format];
     if ((f->mode != MODE_NO_TS && !ln.ts.set) || (f->mode == MODE_OUTER && !ln.outer.set))
-        return call_fallback(p, line, file, lineno, years);
+        return call_fallback_light(p, line, file, lineno, years);
     p->counts[st]++;
 
     PyObject *name = PyTuple_GET_ITEM(p->format_names, ln.format);
     PyObject *ts = NULL, *host = NULL, *pid = NULL, *kind = NULL, *qid = NULL, *text = NULL, *fields = NULL;
     Py_INCREF(name);
+    /* the timestamp first, of every line: a year guesser must see each line's month */
     switch (f->mode) {
     case MODE_NO_TS:
         ts = Py_NewRef(Py_None);
         host = f->host > 0 ? host_of(p, line, s, ln.host) : Py_NewRef(Py_None);
+        if (host == NULL)
+            goto fail;
         break;
     case MODE_CLASSIC:
         ts = classic_epoch(p, years, line, s, ln.ts);
@@ -789,6 +1044,29 @@ static PyObject *parse_one(ParserObject *p, PyObject *line, PyObject *file, PyOb
     }
     if (ts == NULL)
         goto fail;
+
+    PyObject *light = NULL; /* (ftype, names) of a parser kind, when selecting */
+    if (p->light) {
+        PyObject *key = NULL;
+        int selected;
+        if (st == PD_MATCH) {
+            key = ((const rule_t *)ln.rule)->kind;
+            selected = ((const rule_t *)ln.rule)->ftype != NULL;
+        } else {
+            light = parser_kind_type(p, st, ln.severity, &key);
+            if (light == NULL && PyErr_Occurred())
+                goto fail;
+            selected = light != NULL;
+        }
+        if (!selected) {
+            if (count_skipped(p, key) < 0)
+                goto fail;
+            Py_DECREF(name);
+            Py_DECREF(ts);
+            Py_XDECREF(host);
+            Py_RETURN_NONE;
+        }
+    }
     if (host == NULL && (host = host_of(p, line, s, ln.host)) == NULL)
         goto fail;
     if (ln.pid.set && ln.pid.end - ln.pid.start <= INT_FAST_DIGITS &&
@@ -803,75 +1081,32 @@ static PyObject *parse_one(ParserObject *p, PyObject *line, PyObject *file, PyOb
     if ((text = substr(line, ln.text.start, ln.text.end)) == NULL)
         goto fail;
 
-    if (st == PD_FOREIGN) {
-        kind = Py_NewRef(p->foreign);
+    if (st == PD_MATCH) {
+        const rule_t *r = ln.rule;
+        int rc = r->ftype && r->simple ? light_fields(p, line, s, &ln, r, &fields, &qid, &kind)
+                                       : full_fields(p, line, s, &ln, r, &fields, &qid, &kind);
+        if (rc < 0)
+            goto fail;
+    } else {
         qid = Py_NewRef(Py_None);
         fields = PyDict_New();
-    } else if (st == PD_NORULE) {
-        qid = Py_NewRef(Py_None);
-        fields = PyDict_New();
-        if (ln.severity == 0) {
+        if (fields == NULL)
+            goto fail;
+        if (st == PD_FOREIGN) {
+            kind = Py_NewRef(p->foreign);
+        } else if (ln.severity == 0) {
             kind = Py_NewRef(p->unrecognized);
-            if (fields && PyDict_SetItem(fields, p->s_reason, p->no_rule_reason) < 0)
-                Py_CLEAR(fields);
+            if (PyDict_SetItem(fields, p->s_reason, p->no_rule_reason) < 0)
+                goto fail;
         } else {
             kind = Py_NewRef(severity);
         }
-    } else {
-        const rule_t *r = ln.rule;
-        fields = build_fields(line, s, &ln, r);
-        if (fields == NULL)
-            goto fail;
-        kind = Py_NewRef(r->kind);
-        if (r->is_reject) {
-            /* action = fields.pop("kind", None) or fields.get("action", "reject") */
-            PyObject *action = NULL, *popped = NULL;
-            if (PyDict_Contains(fields, p->s_kind) == 1) {
-                popped = PyDict_GetItemWithError(fields, p->s_kind);
-                Py_XINCREF(popped);
-                if (popped == NULL || PyDict_DelItem(fields, p->s_kind) < 0)
-                    goto reject_fail;
-            }
-            int truth = popped ? PyObject_IsTrue(popped) : 0;
-            if (truth < 0)
-                goto reject_fail;
-            if (truth) {
-                action = Py_NewRef(popped);
-            } else {
-                action = PyDict_GetItemWithError(fields, p->s_action);
-                if (action == NULL && PyErr_Occurred())
-                    goto reject_fail;
-                action = Py_NewRef(action ? action : p->s_reject);
-            }
-            if (PyDict_SetItem(fields, p->s_action, action) < 0)
-                goto reject_fail;
-            PyObject *folded = PyDict_GetItemWithError(p->access_kinds, action);
-            if (folded == NULL && PyErr_Occurred())
-                goto reject_fail;
-            Py_SETREF(kind, Py_NewRef(folded ? folded : p->access_other));
-            Py_XDECREF(popped);
-            Py_DECREF(action);
-            goto reject_done;
-        reject_fail:
-            Py_XDECREF(popped);
-            Py_XDECREF(action);
-            goto fail;
-        }
-    reject_done:
-        /* qid = fields.pop("qid", None) */
-        qid = PyDict_GetItemWithError(fields, p->s_qid);
-        if (qid == NULL) {
-            if (PyErr_Occurred())
-                goto fail;
-            qid = Py_NewRef(Py_None);
-        } else {
-            Py_INCREF(qid);
-            if (PyDict_DelItem(fields, p->s_qid) < 0)
+        if (light != NULL) {
+            Py_SETREF(fields, dict_to_fields(fields, PyTuple_GET_ITEM(light, 0), PyTuple_GET_ITEM(light, 1)));
+            if (fields == NULL)
                 goto fail;
         }
     }
-    if (fields == NULL)
-        goto fail;
     PyObject *a[N_EVENT_SLOTS] = {
         kind, ts, host,
         Py_NewRef(PyTuple_GET_ITEM(split, 0)), Py_NewRef(PyTuple_GET_ITEM(split, 1)),
@@ -936,6 +1171,47 @@ static PyObject *Parser_parse_line(ParserObject *self, PyObject *const *args, Py
     return ev;
 }
 
+/* parse_block(lines, file, lineno, years) -> [Event]: lines[i] is line lineno + i; with select,
+ * the lines of kinds not selected are left out (and counted). */
+static PyObject *Parser_parse_block(ParserObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "parse_block(lines, file, lineno, years) takes 4 arguments");
+        return NULL;
+    }
+    Py_ssize_t first = PyLong_AsSsize_t(args[2]);
+    if (first == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *seq = PySequence_Fast(args[0], "parse_block() needs a sequence of lines");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *lineno = PyLong_FromSsize_t(first + i);
+        if (lineno == NULL)
+            goto fail;
+        PyObject *ev = parse_one(self, PySequence_Fast_GET_ITEM(seq, i), args[1], lineno, args[3]);
+        Py_DECREF(lineno);
+        if (ev == NULL)
+            goto fail;
+        int rc = ev == Py_None ? 0 : PyList_Append(out, ev);
+        Py_DECREF(ev);
+        if (rc < 0)
+            goto fail;
+    }
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_DECREF(seq);
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyObject *Parser_stats(ParserObject *self, PyObject *unused)
 {
     return Py_BuildValue("{sKsKsKsKsKsn}", "python", self->counts[0], "foreign", self->counts[1], "no_rule",
@@ -951,6 +1227,8 @@ static PyObject *Parser_direct(ParserObject *self, void *closure)
 static PyMethodDef Parser_methods[] = {
     {"parse_line", (PyCFunction)(void (*)(void))Parser_parse_line, METH_FASTCALL | METH_KEYWORDS,
      "parse_line(line, file='<string>', lineno=0, years=None) -> Event"},
+    {"parse_block", (PyCFunction)(void (*)(void))Parser_parse_block, METH_FASTCALL,
+     "parse_block(lines, file, lineno, years) -> [Event] (lines of kinds not selected left out)"},
     {"stats", (PyCFunction)Parser_stats, METH_NOARGS, "lines by outcome (python = left to the Python parser)"},
     {NULL},
 };

@@ -18,6 +18,7 @@ import os
 
 from .events import ACCESS_KINDS, ACCESS_OTHER, FOREIGN, UNRECOGNIZED, Event
 from .pcre_translate import Untranslatable, translate
+from .selection import PARSER_KINDS
 
 try:
     from . import _core
@@ -70,9 +71,10 @@ def _format_spec(fmt) -> tuple:
     return (pattern, ts, host, tag, pid, body, fmt.outer or -1, mode, fmt.name)
 
 
-def _rule_spec(entry: tuple, rule) -> tuple:
-    """(kind, names, group indexes, conversions, converter per capture, simple) of one rule, from
-    the parser's (possibly projected) table entry and the rule's own capture list."""
+def _rule_spec(entry: tuple, rule, selection=None) -> tuple:
+    """(kind, names, group indexes, conversions, converter per capture, simple, light) of one
+    rule, from the parser's (possibly projected) table entry and the rule's own capture list;
+    light: (Fields type, declared names) when the rule's kind is selected (Parser(select=...))."""
     kind, names, indexes, conversions, _single = entry
     kept = list(zip(names, indexes, strict=True))
     convs, k = [], 0
@@ -87,7 +89,10 @@ def _rule_spec(entry: tuple, rule) -> tuple:
     # otherwise the core converts by name after building the dict, as parse.py does
     simple = (all(names.count(n) == 1 for n, _ in conversions)
               and tuple(conversions) == tuple((n, c) for n, c in zip(names, convs, strict=True) if c is not None))
-    return (kind, tuple(names), tuple(indexes), tuple(conversions), tuple(convs), simple)
+    light = None
+    if selection is not None and kind in selection.types:
+        light = (selection.types[kind], selection.names[kind])
+    return (kind, tuple(names), tuple(indexes), tuple(conversions), tuple(convs), simple, light)
 
 
 def _body(parser, program: str, severity: str):
@@ -96,7 +101,7 @@ def _body(parser, program: str, severity: str):
     cache = parser._core_bodies
     body = cache.get(id(m))
     if body is None:
-        table = {g: _rule_spec(parser._table_entry(r), r) for g, r in m.by_group.items()}
+        table = {g: _rule_spec(parser._table_entry(r), r, parser.selection) for g, r in m.by_group.items()}
         if m.regex is None:
             body = _core.Body(None, table)
         else:
@@ -111,8 +116,9 @@ def _body(parser, program: str, severity: str):
 
 def make_parse_line(parser, fallback, max_line: int, max_tags: int, year_guesser, iso_epoch,
                     max_pid_digits: int):
-    """The compiled core's parse_line for ``parser`` (same signature and events as the Python
-    ``fallback``), or None when the core is not available or a format cannot be translated."""
+    """The compiled core (a _core.Parser: parse_line and parse_block, the same signatures and
+    events as the Python parser's) for ``parser``, or None when the core is not available or a
+    format cannot be translated. ``fallback`` is the Python parse_line of full events."""
     if not available() or max_pid_digits != _core.MAX_PID_DIGITS:
         return None
     try:
@@ -124,8 +130,12 @@ def make_parse_line(parser, fallback, max_line: int, max_tags: int, year_guesser
     def body_for(program, severity):
         return _body(parser, program, severity)
 
+    select = None
+    sel = parser.selection
+    if sel is not None:
+        select = (sel.convert, parser.skipped, {k: (t, sel.names[k]) for k, t in sel.types.items() if k in PARSER_KINDS})
     core = _core.Parser(formats, max_line, max_tags, fallback, parser._split_tag, body_for, iso_epoch,
                         year_guesser, parser.year, Event, ACCESS_KINDS, ACCESS_OTHER, UNRECOGNIZED, FOREIGN,
-                        SEVERITIES)
+                        SEVERITIES, True, select)
     parser._core = core
-    return core.parse_line
+    return core

@@ -172,15 +172,32 @@ class Parser:
     as in docs/events.md, "reject" for every access decision): events then carry only those
     fields (those of kinds not named: none), which makes parsing cheaper. Default: every field.
 
+    ``select``: light events for consumers that name the kinds and fields they read (see
+    postfix_diag/selection.py): only those kinds are events, their ``f`` a tuple of the declared
+    fields; the other lines are counted in ``self.skipped`` ({kind: lines}) and parse_line
+    returns None for them. Not together with ``fields``.
+
     ``pure``: True for the Python parser even when the compiled core (postfix_diag.core) is
     built; default: the core when available (not with POSTFIX_DIAG_PURE=1). Both give the same
     events; ``self.compiled`` says which one parse_line is.
+
+    ``parse_block(lines, file, lineno, years)`` parses a list of lines in one call (the core
+    loops in C) and returns their events; parse_source and parse_lines read in blocks.
     """
 
     def __init__(self, year: int | None = None, grammar=None, fields: dict | None = None,
-                 pure: bool = False):
+                 pure: bool = False, select: dict | None = None):
         self.grammar = grammar or grammar_mod.load()
         self.year = year
+        self.selection = None
+        self.skipped: dict = {}  # with select: {kind: lines of the kinds not selected}
+        if select is not None:
+            if fields is not None:
+                raise ValueError("Parser: give fields or select, not both")
+            from .selection import Selection
+
+            self.selection = Selection(select, self.grammar)
+            fields = self.selection.projection()
         self._wanted = None if fields is None else self._check_fields(fields)
         self.assumptions: dict = {}  # file → description of the year assumption
         self._tags: dict = {}
@@ -189,15 +206,34 @@ class Parser:
         self._known = frozenset(self.grammar.programs) | EXTRA_PROGRAMS
         envelope_rules = [r for gf in self.grammar.files for r in gf.rules if "envelope" in r.programs]
         self._formats = [_Envelope(r, self.grammar.compiler) for r in envelope_rules]
-        self.parse_line = self._make_parse_line()
+        full = self._make_parse_line()
+        self.parse_line = full if self.selection is None else self._light(full)
+        self.parse_block = self._parse_block
         self.compiled = False
         if not pure:
             from . import core
 
-            fast = core.make_parse_line(self, self.parse_line, MAX_LINE, MAX_TAGS, YearGuesser, iso_epoch,
-                                        MAX_PID_DIGITS)
+            fast = core.make_parse_line(self, full, MAX_LINE, MAX_TAGS, YearGuesser, iso_epoch, MAX_PID_DIGITS)
             if fast is not None:
-                self.parse_line, self.compiled = fast, True
+                self.parse_line, self.parse_block, self.compiled = fast.parse_line, fast.parse_block, True
+
+    def _light(self, full):
+        """parse_line of light events over the Python parser's full ones (the reference)."""
+        convert, skipped = self.selection.convert, self.skipped
+
+        def parse_line(line: str, file: str = "<string>", lineno: int = 0, years: YearGuesser | None = None):
+            return convert(full(line, file, lineno, years), skipped)
+
+        return parse_line
+
+    def _parse_block(self, lines: list, file: str, lineno: int, years: YearGuesser | None) -> list:
+        parse = self.parse_line
+        out = []
+        for i, line in enumerate(lines, lineno):
+            ev = parse(line, file, i, years)
+            if ev is not None:
+                out.append(ev)
+        return out
 
     # -- tag → (instance, service, program, is_postfix) -----------------------------------------
     def _split_tag(self, tag: str):
@@ -252,11 +288,10 @@ class Parser:
 
     def parse_source(self, source: Source) -> Iterator[Event]:
         years = YearGuesser(self.year, source.mtime)
-        parse = self.parse_line
-        name = source.display
-        lineno = 0
-        for lineno, line in enumerate(read_lines(source), 1):  # noqa: B007 - lineno used after
-            yield parse(line, name, lineno, years)
+        block, name, lineno = self.parse_block, source.display, 1
+        for lines in _blocks(read_lines(source)):
+            yield from block(lines, name, lineno, years)
+            lineno += len(lines)
         if years.years_used:
             self.assumptions[name] = years.describe()
 
@@ -360,9 +395,33 @@ class Parser:
 
     def parse_lines(self, lines: Iterable[str], file: str = "<string>", year: int | None = None):
         years = YearGuesser(year if year is not None else self.year, None)
-        parse = self.parse_line
-        for lineno, line in enumerate(lines, 1):
-            yield parse(line, file, lineno, years)
+        block, lineno = self.parse_block, 1
+        for chunk in _blocks(lines):
+            yield from block(chunk, file, lineno, years)
+            lineno += len(chunk)
+
+
+BLOCK_LINES = 1024  # lines parsed per parse_block call
+
+
+def _blocks(lines: Iterable[str], n: int = BLOCK_LINES) -> Iterator[list]:
+    """Lists of up to n lines. When reading fails (a truncated archive), the lines read before
+    are still handed out, then the error goes on."""
+    buf: list = []
+    append = buf.append
+    try:
+        for line in lines:
+            append(line)
+            if len(buf) >= n:
+                yield buf
+                buf = []
+                append = buf.append
+    except Exception:
+        if buf:
+            yield buf
+        raise
+    if buf:
+        yield buf
 
 
 def iter_events(paths, year: int | None = None, parser: Parser | None = None) -> Iterator[Event]:

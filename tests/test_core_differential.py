@@ -45,11 +45,15 @@ def test_core_is_built_where_it_can_be():
     assert core._core.JIT, "PCRE2 without JIT support"
 
 
-def event_key(ev: Event) -> list:
+def event_key(ev: Event | None) -> list | None:
     """Every attribute of an event with its type (fields in order), for exact comparison."""
-    out = [(name, type(getattr(ev, name)).__name__, repr(getattr(ev, name))) for name in Event.__slots__
-           if name != "f"]
-    out.append(("f", [(k, type(v).__name__, repr(v)) for k, v in ev.f.items()]))
+    if ev is None:  # a line of a kind not selected (Parser(select=...))
+        return None
+    out = [(type(ev).__name__,)]
+    out += [(name, type(getattr(ev, name)).__name__, repr(getattr(ev, name))) for name in Event.__slots__
+            if name != "f"]
+    items = ev.f.items() if isinstance(ev.f, dict) else zip(ev.f.names, ev.f, strict=True)
+    out.append(("f", type(ev.f).__name__, [(k, type(v).__name__, repr(v)) for k, v in items]))
     return out
 
 
@@ -73,17 +77,32 @@ def assert_same(lines, fast: Parser, pure: Parser, year=None, what="") -> None:
         b = outcome(pure.parse_line, line, lineno, yb)
         assert a == b, f"{what} line {lineno}: {line[:300]!r}... ({len(line)} characters)"
     assert ya.years_used == yb.years_used and ya.year == yb.year
+    assert fast.skipped == pure.skipped
+
+
+# what a consumer of light events might select: fields of every sort (ints, floats, a name
+# captured twice, the folded action), parser-made kinds, and kinds left out entirely
+SELECT = {
+    "delivery": ("status", "to", "delay", "relay", "conn_use", "orig_to"),
+    "reject": ("action", "code", "stage", "reason", "from"),
+    "qmgr_queued": ("size", "from", "nrcpt"),
+    "connect": ("client_ip",), "removed": (), "message_id": ("message_id",),
+    "foreign": (), "unrecognized": ("reason",), "warning": (), "fatal": (),
+}
 
 
 @needs_core
 @pytest.mark.parametrize("log", SAMPLES, ids=[p.parent.name for p in SAMPLES])
-def test_sample_logs(log):
-    fast, pure = _pair()
+@pytest.mark.parametrize("select", [None, SELECT], ids=["full", "light"])
+def test_sample_logs(log, select):
+    fast, pure = _pair(select=select)
     source = resolve([str(log)])[0]
     a = [event_key(e) for e in fast.parse_source(source)]
     b = [event_key(e) for e in pure.parse_source(source)]
     assert a == b
-    assert fast.assumptions == pure.assumptions
+    assert fast.assumptions == pure.assumptions and fast.skipped == pure.skipped
+    if select:
+        assert a and all(k is not None for k in a)  # parse_source leaves the others out
 
 
 @needs_core
@@ -95,6 +114,8 @@ def test_corpus():
     assert_same(lines, fast, pure, what=str(CORPUS))
     stats = fast._core.stats()
     assert stats["matched"] > len(lines) // 2  # the core did the work, not the fallback
+    fast, pure = _pair(select=SELECT)
+    assert_same(lines, fast, pure, what=f"{CORPUS}, light events")
 
 
 @needs_core
@@ -112,6 +133,9 @@ def test_bench_log_every_field_and_projected():
 
     fast, pure = _pair(fields=FIELDS)
     assert_same(lines[:30_000], fast, pure, what="bench, summary's fields")
+    fast, pure = _pair(select=SELECT)
+    assert_same(lines[:30_000], fast, pure, what="bench, light events")
+    assert sum(fast.skipped.values()) > 5000 and fast.skipped.keys() == pure.skipped.keys()
 
 
 @needs_core
@@ -176,15 +200,29 @@ def mutated(draw):
 @needs_core
 @settings(max_examples=int(os.environ.get("CORE_DIFF_EXAMPLES", "400")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.lists(mutated(), min_size=1, max_size=12), st.sampled_from([None, 2021]))
+@given(st.lists(mutated(), min_size=1, max_size=12), st.sampled_from([None, 2021, "light"]))
 def test_mutated_real_lines(lines, year):
     fast, pure = PAIRS[year]
-    assert_same(lines, fast, pure, year=year, what="mutated")
+    assert_same(lines, fast, pure, year=None if year == "light" else year, what="mutated")
 
 
 PAIRS = {}
 if core._core is not None:
-    PAIRS = {None: _pair(), 2021: _pair(year=2021)}
+    PAIRS = {None: _pair(), 2021: _pair(year=2021), "light": _pair(year=2022, select=SELECT)}
+
+
+@needs_core
+def test_parse_block_equals_parse_line():
+    lines = [line for log in SAMPLES[:4] for line in log.read_text(encoding="utf-8").splitlines()]
+    lines += ["", "garbage", "Jan  1 00:00:00 mx postfix/smtpd[1]: connect from h\u00e9[192.0.2.1]"]
+    for select in (None, SELECT):
+        fast, pure = _pair(select=select, year=2024)
+        one = Parser(select=select, year=2024)
+        ya, yb, yc = (YearGuesser(2024, MTIME) for _ in range(3))
+        a = [event_key(e) for e in fast.parse_block(lines, "<b>", 7, ya)]
+        b = [event_key(e) for e in pure.parse_block(lines, "<b>", 7, yb)]
+        c = [event_key(e) for i, line in enumerate(lines, 7) if (e := one.parse_line(line, "<b>", i, yc))]
+        assert a == b == c and len(a) > 10
 
 
 def test_envelope_formats_are_exclusive():
