@@ -120,6 +120,13 @@ static pd_body *resolve_body(void *ud, pd_tag *t, int severity)
     return &bodies[which][any];
 }
 
+/* rules come ready from the spec: the core asks once per rule */
+static int resolve_rule(void *ud, pd_body *b, uint32_t g)
+{
+    (void)ud;
+    return b->rules[g] != NULL && b->rule_re[g].code != NULL ? 0 : 1;
+}
+
 static int severity_index(const char *s)
 {
     static const char *names[] = {"info", "warning", "error", "fatal", "panic"};
@@ -146,6 +153,7 @@ static void load_spec(const char *path)
         ctx[c].resolve_tag = resolve_tag;
         ctx[c].release_tag = release_tag;
         ctx[c].resolve_body = resolve_body;
+        ctx[c].resolve_rule = resolve_rule;
         ctx[c].ud = &ctx[c];
     }
     for (int i = 0; i < nformats; i++) {
@@ -190,13 +198,16 @@ static void load_spec(const char *path)
         rule_sets[i] = rules;
         rule_counts[i] = nrules;
         uint32_t *markers = calloc(nrules ? nrules : 1, sizeof *markers), maxm = 0;
+        char **rule_patterns = calloc(nrules ? nrules : 1, sizeof *rule_patterns);
+        size_t *rule_lens = calloc(nrules ? nrules : 1, sizeof *rule_lens);
         for (unsigned r = 0; r < nrules; r++) {
-            if (fscanf(f, " rule %u %u", &markers[r], &rules[r].n) != 2)
+            if (fscanf(f, " rule %u %zu %u", &markers[r], &rule_lens[r], &rules[r].n) != 3)
                 die("spec: rule");
             rules[r].groups = calloc(rules[r].n ? rules[r].n : 1, sizeof(uint32_t));
             for (uint32_t g = 0; g < rules[r].n; g++)
                 if (fscanf(f, " %u", &rules[r].groups[g]) != 1)
                     die("spec: rule group");
+            rule_patterns[r] = read_pattern(f, rule_lens[r]);
             if (markers[r] + 1 > maxm)
                 maxm = markers[r] + 1;
         }
@@ -204,8 +215,14 @@ static void load_spec(const char *path)
             pd_body *b = &bodies[c][i];
             if (pd_body_init(b, maxm) < 0)
                 die("out of memory");
-            for (unsigned r = 0; r < nrules; r++)
+            for (unsigned r = 0; r < nrules; r++) {
                 b->rules[markers[r]] = &rules[r];
+                if (pd_regex_compile(&ctx[c], &b->rule_re[markers[r]], rule_patterns[r], rule_lens[r], err,
+                                     sizeof err) < 0)
+                    die(err);
+                if (c == 1)
+                    b->rule_re[markers[r]].jit = 0;
+            }
             if (len) {
                 if (pd_regex_compile(&ctx[c], &b->re, pattern, len, err, sizeof err) < 0)
                     die(err);
@@ -214,6 +231,10 @@ static void load_spec(const char *path)
                     b->re.jit = 0;
             }
         }
+        for (unsigned r = 0; r < nrules; r++)
+            free(rule_patterns[r]);
+        free(rule_patterns);
+        free(rule_lens);
         free(markers);
         free(pattern);
     }

@@ -123,15 +123,39 @@ int pd_body_init(pd_body *body, uint32_t nrules)
     memset(body, 0, sizeof *body);
     body->nrules = nrules;
     body->rules = calloc(nrules ? nrules : 1, sizeof *body->rules);
-    return body->rules ? 0 : -1;
+    body->rule_re = calloc(nrules ? nrules : 1, sizeof *body->rule_re);
+    body->rule_state = calloc(nrules ? nrules : 1, 1);
+    return body->rules && body->rule_re && body->rule_state ? 0 : -1;
 }
 
 void pd_body_free(pd_body *body)
 {
     pd_regex_free(&body->re);
+    if (body->rule_re)
+        for (uint32_t i = 0; i < body->nrules; i++)
+            pd_regex_free(&body->rule_re[i]);
     free(body->rules);
+    free(body->rule_re);
+    free(body->rule_state);
     body->rules = NULL;
+    body->rule_re = NULL;
+    body->rule_state = NULL;
     body->nrules = 0;
+}
+
+/* The marker of (*MARK:g) names: a decimal group number. */
+static int mark_number(PCRE2_SPTR mark, uint32_t *out)
+{
+    if (mark == NULL || mark[0] == 0)
+        return -1;
+    uint32_t v = 0;
+    for (const unsigned char *p = mark; *p; p++) {
+        if (*p < '0' || *p > '9' || v > 100000)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    return 0;
 }
 
 static uint64_t hash_bytes(const unsigned char *s, size_t n)
@@ -268,20 +292,35 @@ int pd_scan(pd_ctx *ctx, const unsigned char *s, size_t len, pd_line *out)
         return PD_FALLBACK;
     if (!b->has_re)
         return out->status = PD_NORULE;
-    rc = match(ctx, &b->re, s + out->text.start, out->text.end - out->text.start);
+    const unsigned char *text = s + out->text.start;
+    size_t tlen = out->text.end - out->text.start;
+    rc = match(ctx, &b->re, text, tlen);
     if (rc == PCRE2_ERROR_NOMATCH)
         return out->status = PD_NORULE;
-    if (rc <= 0) {
+    if (rc < 0) {
         ctx->pcre_errors++;
         return PD_FALLBACK;
     }
-    /* Each rule's alternative ends with an empty marker group and no group follows it in the
-     * alternative, so the highest group set is the marker (re's lastindex). */
-    out->marker = (uint32_t)(rc - 1);
-    if (out->marker >= b->nrules || b->rules[out->marker] == NULL)
+    /* each rule's alternative ends with its marker: the last mark passed names the rule */
+    uint32_t g;
+    if (mark_number(pcre2_get_mark(b->re.md), &g) < 0 || g >= b->nrules)
         return PD_FALLBACK;
-    out->rule = b->rules[out->marker];
-    out->ov = pcre2_get_ovector_pointer(b->re.md);
+    if (b->rule_state[g] == 0) {
+        int made = ctx->resolve_rule(ctx->ud, b, g);
+        if (made < 0)
+            return out->status = PD_ERROR;
+        b->rule_state[g] = made == 0 && b->rules[g] != NULL && b->rule_re[g].code != NULL ? 1 : 2;
+    }
+    if (b->rule_state[g] != 1)
+        return PD_FALLBACK;
+    rc = match(ctx, &b->rule_re[g], text, tlen);
+    if (rc <= 0) { /* the rule alone must match where the alternation said it does */
+        ctx->pcre_errors++;
+        return PD_FALLBACK;
+    }
+    out->marker = g;
+    out->rule = b->rules[g];
+    out->ov = pcre2_get_ovector_pointer(b->rule_re[g].md);
     out->ovpairs = rc;
     return out->status = PD_MATCH;
 }

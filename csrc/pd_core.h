@@ -24,13 +24,20 @@ typedef struct pd_regex {
     int jit;         /* JIT-compiled */
 } pd_regex;
 
-/* One body matcher (grammar.compiler.Matcher): the regex and, per marker group, its rule. */
+/* One body matcher (grammar.compiler.Matcher), matched in two steps. The alternation of all its
+ * rules is compiled without captures, each rule's marker group a (*MARK:g): one match says which
+ * rule. Then that rule alone (compiled on its first match) gives the captures: the first
+ * alternative of "(?:A1|A2|...)\z" that matches is Ak, and "Ak\z" alone matches the text along
+ * the same path, so its groups hold what Ak's groups held in the alternation. A capture frame
+ * per group of every rule (hundreds) is what a single match would cost otherwise. */
 typedef struct pd_body {
-    pd_regex re;
-    int has_re;      /* 0: a matcher without rules (never matches) */
-    int fallback;    /* 1: this matcher could not be translated: its lines go to Python */
-    uint32_t nrules; /* rules[g] for marker groups g < nrules */
-    void **rules;    /* opaque rule tables, owned by the caller; NULL = not a marker */
+    pd_regex re;       /* the alternation, no captures */
+    int has_re;        /* 0: a matcher without rules (never matches) */
+    int fallback;      /* 1: this matcher could not be translated: its lines go to Python */
+    uint32_t nrules;   /* markers g < nrules */
+    void **rules;      /* opaque rule tables, owned by the caller; NULL = not made yet */
+    pd_regex *rule_re; /* each rule alone, with its captures; code NULL = not compiled yet */
+    unsigned char *rule_state; /* 0 not made yet, 1 ready, 2 cannot: its lines go to Python */
 } pd_body;
 
 /* One syslog tag seen (cached): whether it is Postfix's, and its body matcher per severity. */
@@ -84,6 +91,9 @@ typedef struct pd_ctx pd_ctx;
 typedef int (*pd_resolve_tag)(void *ud, pd_tag *tag);
 typedef void (*pd_release_tag)(void *ud, pd_tag *tag);
 typedef pd_body *(*pd_resolve_body)(void *ud, pd_tag *tag, int severity);
+/* Make rule `marker` of a body: fill body->rules[marker] and compile body->rule_re[marker];
+ * return 0, 1 when it cannot be made (its lines go to Python), -1 on error. */
+typedef int (*pd_resolve_rule)(void *ud, pd_body *body, uint32_t marker);
 
 struct pd_ctx {
     pd_format *formats;
@@ -98,6 +108,7 @@ struct pd_ctx {
     pd_resolve_tag resolve_tag;
     pd_release_tag release_tag;
     pd_resolve_body resolve_body;
+    pd_resolve_rule resolve_rule;
     void *ud;
     uint64_t pcre_errors; /* matches that failed with an error (limits): lines left to Python */
 };

@@ -46,28 +46,34 @@ enum { ROLE_QID = 1, ROLE_KIND = 2, ROLE_ACTION = 4 };
 typedef struct {
     PyObject_HEAD
     pd_body body;
-    rule_t *rules; /* one per marker (kind == NULL: not a marker) */
+    rule_t *rules; /* one per marker (kind == NULL: not made yet) */
     uint32_t nrules;
+    PyObject *make_rule;
 } BodyObject;
 
 static PyTypeObject Body_Type;
 static pcre2_compile_context *g_cctx;
 
+static void rule_clear(rule_t *r)
+{
+    Py_CLEAR(r->kind);
+    Py_CLEAR(r->conversions);
+    Py_CLEAR(r->keep);
+    PyMem_Free(r->groups);
+    PyMem_Free(r->names);
+    PyMem_Free(r->conv);
+    PyMem_Free(r->convfn);
+    PyMem_Free(r->pos);
+    PyMem_Free(r->role);
+    memset(r, 0, sizeof *r);
+}
+
 static void Body_dealloc(BodyObject *self)
 {
-    for (uint32_t i = 0; i < self->nrules; i++) {
-        rule_t *r = &self->rules[i];
-        Py_XDECREF(r->kind);
-        Py_XDECREF(r->conversions);
-        Py_XDECREF(r->keep);
-        PyMem_Free(r->groups);
-        PyMem_Free(r->names);
-        PyMem_Free(r->conv);
-        PyMem_Free(r->convfn);
-        PyMem_Free(r->pos);
-        PyMem_Free(r->role);
-    }
+    for (uint32_t i = 0; i < self->nrules; i++)
+        rule_clear(&self->rules[i]);
     PyMem_Free(self->rules);
+    Py_XDECREF(self->make_rule);
     pd_body_free(&self->body);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -148,32 +154,27 @@ static int rule_init(rule_t *r, PyObject *spec)
     return 0;
 }
 
-/* Body(pattern: bytes | None, rules: {marker group: rule tuple}, fallback: bool) */
+/* Body(pattern: bytes | None, markers: int, make_rule, fallback=False)
+ * pattern: the alternation without captures, each rule's marker a (*MARK:g), g < markers;
+ * make_rule(g) -> (rule tuple, pattern of the rule alone with its captures), or None when that
+ * rule cannot be made (its lines go to Python). Called on the rule's first match. */
 static PyObject *Body_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    PyObject *pattern, *rules;
+    PyObject *pattern, *make_rule;
+    Py_ssize_t markers;
     int fallback = 0;
-    static char *kwlist[] = {"pattern", "rules", "fallback", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!|p", kwlist, &pattern, &PyDict_Type, &rules, &fallback))
+    static char *kwlist[] = {"pattern", "markers", "make_rule", "fallback", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OnO|p", kwlist, &pattern, &markers, &make_rule, &fallback))
         return NULL;
     if (pattern != Py_None && !PyBytes_Check(pattern)) {
         PyErr_SetString(PyExc_TypeError, "pattern must be bytes or None");
         return NULL;
     }
-    uint32_t nrules = 0;
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(rules, &pos, &key, &value)) {
-        long g = PyLong_AsLong(key);
-        if (g == -1 && PyErr_Occurred())
-            return NULL;
-        if (g <= 0 || g > 65535) {
-            PyErr_SetString(PyExc_ValueError, "marker group out of range");
-            return NULL;
-        }
-        if ((uint32_t)g + 1 > nrules)
-            nrules = (uint32_t)g + 1;
+    if (markers < 0 || markers > 65536) {
+        PyErr_SetString(PyExc_ValueError, "markers out of range");
+        return NULL;
     }
+    uint32_t nrules = (uint32_t)markers;
     BodyObject *self = (BodyObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
@@ -187,18 +188,8 @@ static PyObject *Body_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
+    self->make_rule = Py_NewRef(make_rule);
     self->body.fallback = fallback;
-    pos = 0;
-    while (PyDict_Next(rules, &pos, &key, &value)) {
-        long g = PyLong_AsLong(key);
-        if (!PyTuple_Check(value) || rule_init(&self->rules[g], value) < 0) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "rule table entries must be tuples");
-            Py_DECREF(self);
-            return NULL;
-        }
-        self->body.rules[g] = &self->rules[g];
-    }
     if (pattern != Py_None && !fallback) {
         char err[320];
         pd_ctx tmp = {.cctx = g_cctx};
@@ -209,15 +200,53 @@ static PyObject *Body_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             return NULL;
         }
         self->body.has_re = 1;
-        for (uint32_t g = 0; g < nrules; g++) {
-            if (self->body.rules[g] && g > self->body.re.groups) {
-                PyErr_SetString(PyExc_ValueError, "marker group beyond the pattern's groups");
-                Py_DECREF(self);
-                return NULL;
-            }
-        }
     }
     return (PyObject *)self;
+}
+
+/* pd_resolve_rule for the module: make_rule(g) gives the rule's table and its own pattern. */
+static int resolve_rule(void *ud, pd_body *b, uint32_t g)
+{
+    BodyObject *self = (BodyObject *)((char *)b - offsetof(BodyObject, body));
+    PyObject *res = PyObject_CallFunction(self->make_rule, "I", g);
+    if (res == NULL)
+        return -1;
+    if (res == Py_None) {
+        Py_DECREF(res);
+        return 1;
+    }
+    PyObject *spec, *pattern;
+    if (!PyTuple_Check(res) || !PyArg_ParseTuple(res, "O!O!", &PyTuple_Type, &spec, &PyBytes_Type, &pattern)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "make_rule must return (rule tuple, bytes) or None");
+        Py_DECREF(res);
+        return -1;
+    }
+    rule_t *r = &self->rules[g];
+    char err[320];
+    pd_ctx tmp = {.cctx = g_cctx};
+    rule_clear(r);
+    pd_regex_free(&b->rule_re[g]);
+    if (rule_init(r, spec) < 0 ||
+        pd_regex_compile(&tmp, &b->rule_re[g], PyBytes_AS_STRING(pattern), (size_t)PyBytes_GET_SIZE(pattern), err,
+                         sizeof err) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, err);
+        Py_DECREF(res);
+        rule_clear(r);
+        return -1;
+    }
+    Py_DECREF(res);
+    for (Py_ssize_t i = 0; i < r->n; i++) {
+        if (r->groups[i] > b->rule_re[g].groups) {
+            PyErr_SetString(PyExc_ValueError, "rule field group beyond its pattern's groups");
+            rule_clear(r);
+            pd_regex_free(&b->rule_re[g]);
+            return -1;
+        }
+    }
+    b->rules[g] = r;
+    return 0;
 }
 
 static PyObject *Body_get_jit(BodyObject *self, void *closure)
@@ -249,9 +278,10 @@ static PyObject *Body_match(BodyObject *self, PyObject *arg)
     int rc = re->jit ? pcre2_jit_match(re->code, s, n, 0, 0, re->md, mctx) : pcre2_match(re->code, s, n, 0, 0, re->md, mctx);
     if (rc == PCRE2_ERROR_NOMATCH)
         Py_RETURN_NONE;
-    if (rc <= 0)
+    if (rc < 0)
         return PyErr_Format(PyExc_RuntimeError, "PCRE2 match error %d", rc);
-    return PyLong_FromLong(rc - 1);
+    PCRE2_SPTR mark = pcre2_get_mark(re->md);
+    return mark ? PyLong_FromString((const char *)mark, NULL, 10) : PyLong_FromLong(rc - 1);
 }
 
 static PyMethodDef Body_methods[] = {
@@ -493,6 +523,7 @@ static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->ctx.resolve_tag = resolve_tag;
     self->ctx.release_tag = release_tag;
     self->ctx.resolve_body = resolve_body;
+    self->ctx.resolve_rule = resolve_rule;
     self->ctx.ud = self;
     self->format_names = PyTuple_New(nf);
     if (self->format_names == NULL) {
@@ -778,6 +809,9 @@ static PyObject *make_event(ParserObject *p, PyObject **a)
         if (ev != NULL) {
             for (int i = 0; i < N_EVENT_SLOTS; i++)
                 *(PyObject **)((char *)ev + p->slot_offset[i]) = a[i];
+            /* An event holds strings, numbers and a flat dict or tuple of them: it cannot be part
+             * of a reference cycle, so the cyclic collector need not scan the millions there are. */
+            PyObject_GC_UnTrack(ev);
             return ev;
         }
     } else {

@@ -96,22 +96,51 @@ def _rule_spec(entry: tuple, rule, selection=None) -> tuple:
 
 
 def _body(parser, program: str, severity: str):
-    """The compiled Body of a (program, severity), shared by programs that share a matcher."""
+    """The compiled Body of a (program, severity), shared by programs that share a matcher: the
+    alternation of its rules without captures (a mark per rule), each rule made alone, with
+    its captures, on its first match (see pd_core.h)."""
     m = parser.grammar.body(program, severity)
     cache = parser._core_bodies
     body = cache.get(id(m))
     if body is None:
-        table = {g: _rule_spec(parser._table_entry(r), r, parser.selection) for g, r in m.by_group.items()}
         if m.regex is None:
-            body = _core.Body(None, table)
+            body = _core.Body(None, 0, None)
         else:
             try:
-                pattern = translate(m.regex.pattern, m.regex.flags).encode("ascii")
-                body = _core.Body(pattern, table)
+                pattern = translate(m.regex.pattern, m.regex.flags, marks=frozenset(m.by_group)).encode("ascii")
+                body = _core.Body(pattern, max(m.by_group) + 1, _rule_maker(parser, m))
             except (Untranslatable, ValueError):
-                body = _core.Body(None, {}, fallback=True)  # its lines go to the Python parser
+                body = _core.Body(None, 0, None, fallback=True)  # its lines go to the Python parser
         cache[id(m)] = body  # matchers live as long as the grammar, as in Parser._tables
     return body
+
+
+def _rule_maker(parser, matcher):
+    """make_rule(marker) of a Body: the rule's table entry and its own PCRE2 pattern."""
+    from .grammar.compiler import build_matcher
+
+    def make_rule(marker: int):
+        info = matcher.by_group.get(marker)
+        rule = _rules_by_source(parser).get(info.source) if info is not None else None
+        if rule is None:
+            return None
+        alone = build_matcher([rule], parser.grammar.compiler)  # the Matcher layout, one rule
+        (only,) = alone.by_group.values()
+        try:
+            pattern = translate(alone.regex.pattern, alone.regex.flags).encode("ascii")
+        except Untranslatable:
+            return None
+        return _rule_spec(parser._table_entry(only), only, parser.selection), pattern
+
+    return make_rule
+
+
+def _rules_by_source(parser) -> dict:
+    """The grammar's rules by "file:line" (a RuleInfo's source)."""
+    table = parser._core_rules
+    if table is None:
+        table = parser._core_rules = {f"{r.file}:{r.line}": r for gf in parser.grammar.files for r in gf.rules}
+    return table
 
 
 def make_parse_line(parser, fallback, max_line: int, max_tags: int, year_guesser, iso_epoch,
@@ -126,6 +155,7 @@ def make_parse_line(parser, fallback, max_line: int, max_tags: int, year_guesser
     except Untranslatable:
         return None
     parser._core_bodies = {}
+    parser._core_rules = None
 
     def body_for(program, severity):
         return _body(parser, program, severity)

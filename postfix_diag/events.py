@@ -43,6 +43,10 @@ class Event:
         f: the named fields the grammar captured (see docs/events.md): a dict, or for light
             events (Parser(select=...)) a selection.Fields tuple of the declared ones.
         file, lineno, line: where the line came from, and the raw line.
+
+    An event holds strings, numbers and a flat dict (or tuple) of them, never a reference back
+    to itself: the compiled parse core leaves its events out of the cyclic garbage collector's
+    scans (they are millions), so do not store into an event a container that refers to it.
     """
 
     __slots__ = (

@@ -33,22 +33,22 @@ class Untranslatable(ValueError):
     """A construct this translator does not handle (the Python parser keeps those lines)."""
 
 
-def translate(pattern: str, flags: int = 0) -> str:
+def translate(pattern: str, flags: int = 0, marks: frozenset | None = None) -> str:
     """PCRE2 source for ``re.compile(pattern, flags)``, exact on ASCII subjects.
 
     Compile the result with PCRE2_DOTALL and without PCRE2_UTF/UCP; its group numbers are those
-    of ``re``.
+    of ``re``. With ``marks`` (group numbers), the result captures nothing: those groups become
+    ``(*MARK:N)`` (PCRE2 reports the last mark passed on the matching path), every other group
+    a non-capturing one. Matching is the same, without the cost of a capture frame per group.
     """
     if not isinstance(pattern, str):
         raise Untranslatable("bytes patterns are not supported")
-    if flags & (re.VERBOSE | re.LOCALE):
-        pass  # VERBOSE is resolved by re's parser; LOCALE cannot be used with str patterns
     try:
         tree = sre_parse.parse(pattern, flags)
     except re.error as exc:
         raise Untranslatable(f"not a valid re pattern: {exc}") from None
     flags = int(tree.state.flags)
-    return _Writer(flags).sub(tree, flags)
+    return _Writer(flags, marks).sub(tree, flags)
 
 
 @lru_cache(maxsize=4096)
@@ -110,8 +110,9 @@ _SINGLE = (C.LITERAL, C.NOT_LITERAL, C.IN, C.ANY, C.CATEGORY)
 
 
 class _Writer:
-    def __init__(self, global_flags: int):
+    def __init__(self, global_flags: int, marks: frozenset | None = None):
         self.global_flags = global_flags
+        self.marks = marks
 
     def sub(self, items, flags: int) -> str:
         item = self.item
@@ -127,6 +128,8 @@ class _Writer:
         if op is C.SUBPATTERN:
             group, add, delete, body = av
             inner = self.sub(body, (flags | add) & ~delete)
+            if self.marks is not None and group is not None:
+                return f"(?:{inner}(*MARK:{group}))" if group in self.marks else f"(?:{inner})"
             return f"({inner})" if group is not None else f"(?:{inner})"
         if op is C.BRANCH:
             return "(?:" + "|".join(self.sub(b, flags) for b in av[1]) + ")"
@@ -146,6 +149,8 @@ class _Writer:
             return f"(?<={inner})" if op is C.ASSERT else f"(?<!{inner})"
         if op is C.ATOMIC_GROUP:
             return f"(?>{self.sub(av, flags)})"
+        if op in (C.GROUPREF, C.GROUPREF_EXISTS) and self.marks is not None:
+            raise Untranslatable("back-reference in a pattern translated without captures")
         if op is C.GROUPREF:
             if flags & _I:
                 raise Untranslatable("back-reference under IGNORECASE")

@@ -6,8 +6,9 @@ and every body matcher, translated to PCRE2 exactly as postfix_diag.core gives t
 
 Format (text, patterns length-prefixed): "max_line N", "formats N", then per format
 "format TS HOST TAG PID BODY OUTER MODE LEN" and the pattern on the next line; "known N" and N
-program names; "bodies N", then per body "body NRULES LEN", its pattern (LEN 0: none), and
-"rule MARKER NGROUPS G..." lines; "map N", then "PROGRAM SEVERITY BODY" lines.
+program names; "bodies N", then per body "body NRULES LEN" and its alternation without captures
+(LEN 0: none), then per rule "rule MARKER LEN NGROUPS G..." and the rule's own pattern (its field
+groups G); "map N", then "PROGRAM SEVERITY BODY" lines.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from postfix_diag import core
+from postfix_diag.grammar.compiler import build_matcher
 from postfix_diag.parse import EXTRA_PROGRAMS, MAX_LINE, Parser
 from postfix_diag.pcre_translate import Untranslatable, translate
 
@@ -37,18 +39,24 @@ def write_spec(out) -> None:
                 index[id(m)] = len(bodies)
                 bodies.append(m)
             mapping.append((program, sev, index[id(m)]))
+    rules = {f"{r.file}:{r.line}": r for gf in grammar.files for r in gf.rules}
     out.write(f"bodies {len(bodies)}\n")
     for m in bodies:
-        pattern = b""
+        pattern, made = b"", []
         if m.regex is not None:
             try:
-                pattern = translate(m.regex.pattern, m.regex.flags).encode("ascii")
+                pattern = translate(m.regex.pattern, m.regex.flags, marks=frozenset(m.by_group)).encode("ascii")
             except Untranslatable:
                 pattern = b""
-        out.write(f"body {len(m.by_group)} {len(pattern)}\n{pattern.decode('ascii')}\n")
-        for marker, rule in sorted(m.by_group.items()):
-            groups = " ".join(str(g) for g in rule.group_indexes)
-            out.write(f"rule {marker} {len(rule.group_indexes)} {groups}\n")
+            for marker, info in sorted(m.by_group.items()):
+                alone = build_matcher([rules[info.source]], grammar.compiler)
+                (only,) = alone.by_group.values()
+                made.append((marker, translate(alone.regex.pattern, alone.regex.flags).encode("ascii"),
+                             only.group_indexes))
+        out.write(f"body {len(made)} {len(pattern)}\n{pattern.decode('ascii')}\n")
+        for marker, rule_pattern, groups in made:
+            line = " ".join(map(str, ["rule", marker, len(rule_pattern), len(groups), *groups]))
+            out.write(f"{line}\n{rule_pattern.decode('ascii')}\n")
     out.write(f"map {len(mapping)}\n" + "".join(f"{p} {s} {i}\n" for p, s, i in mapping))
 
 
