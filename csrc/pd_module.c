@@ -289,8 +289,14 @@ static PyMethodDef Body_methods[] = {
     {NULL},
 };
 
+static PyObject *Body_get_fallback(BodyObject *self, void *closure)
+{
+    return PyBool_FromLong(self->body.fallback);
+}
+
 static PyGetSetDef Body_getset[] = {
     {"jit", (getter)Body_get_jit, NULL, "the pattern was JIT-compiled", NULL},
+    {"fallback", (getter)Body_get_fallback, NULL, "its lines go to the Python parser", NULL},
     {NULL},
 };
 

@@ -271,3 +271,44 @@ def test_core_keeps_no_memory_per_line():
     finally:
         tracemalloc.stop()
     assert grown < 256 * 1024, f"{grown} bytes kept after parsing {3 * len(lines)} lines"
+
+
+@needs_core
+def test_every_grammar_matcher_runs_in_the_core():
+    """Every envelope format, body matcher and rule of the grammar translates to PCRE2 and is
+    JIT-compiled: a regex construct the translator does not know would silently send that
+    matcher's lines to the Python parser (see postfix_diag/pcre_translate.py)."""
+    parser = Parser()
+    assert parser.compiled
+    parser.grammar.compile_all()
+    for program in [*parser.grammar.programs, "<any>"]:
+        for severity in core.SEVERITIES:
+            body = core._body(parser, program, severity)
+            m = parser.grammar.body(program, severity)
+            assert not body.fallback and (m.regex is None or body.jit), (program, severity)
+            make = core._rule_maker(parser, m) if m.regex is not None else None
+            for marker in m.by_group:
+                spec, pattern = make(marker)
+                assert core._core.Body(pattern, 0, None).jit, (program, severity, spec[0])
+
+
+def test_lines_read_before_a_read_error_still_become_events(tmp_path):
+    """parse_source reads in blocks: a truncated archive still yields the events of the lines
+    read before it broke, then the one-line error (as when it read line by line)."""
+    import gzip
+
+    from postfix_diag.inputs import InputError
+
+    text = "".join(f"Jan  1 00:00:00 mx postfix/qmgr[1]: {i:010X}: removed\n" for i in range(20_000))
+    data = gzip.compress(text.encode())
+    path = tmp_path / "mail.log.1.gz"
+    path.write_bytes(data[: len(data) // 2])
+    for pure in (True, False):
+        if not pure and core._core is None:
+            continue
+        seen = []
+        with pytest.raises(InputError):
+            for ev in Parser(year=2024, pure=pure).parse_source(resolve([str(path)])[0]):
+                seen.append(ev.qid)
+        assert len(seen) > 5000 and seen[:2] == ["0000000000", "0000000001"]
+        assert seen == [f"{i:010X}" for i in range(len(seen))]
