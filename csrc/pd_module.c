@@ -68,8 +68,21 @@ static void rule_clear(rule_t *r)
     memset(r, 0, sizeof *r);
 }
 
+static int Body_traverse(BodyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->make_rule); /* a closure over the parse.Parser that holds this Body */
+    return 0;
+}
+
+static int Body_clear(BodyObject *self)
+{
+    Py_CLEAR(self->make_rule);
+    return 0;
+}
+
 static void Body_dealloc(BodyObject *self)
 {
+    PyObject_GC_UnTrack(self);
     for (uint32_t i = 0; i < self->nrules; i++)
         rule_clear(&self->rules[i]);
     PyMem_Free(self->rules);
@@ -304,7 +317,9 @@ static PyTypeObject Body_Type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "postfix_diag._core.Body",
     .tp_basicsize = sizeof(BodyObject),
     .tp_dealloc = (destructor)Body_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Body_traverse,
+    .tp_clear = (inquiry)Body_clear,
     .tp_doc = "One body matcher of the grammar, compiled with PCRE2.",
     .tp_new = Body_new,
     .tp_getset = Body_getset,
@@ -419,6 +434,18 @@ static int Parser_traverse(ParserObject *self, visitproc visit, void *arg)
     Py_VISIT(self->event_type);
     Py_VISIT(self->access_kinds);
     Py_VISIT(self->classic.owner);
+    /* the tag cache holds each tag's split tuple and its Body objects */
+    if (self->ready && self->ctx.slots) {
+        for (size_t i = 0; i < self->ctx.nslots; i++) {
+            pd_tag *t = self->ctx.slots[i];
+            if (t == NULL)
+                continue;
+            Py_VISIT((PyObject *)t->user);
+            for (int k = 0; k < PD_SEVERITIES; k++)
+                if (t->body[k])
+                    Py_VISIT((PyObject *)BODY_OF(t->body[k]));
+        }
+    }
     Py_VISIT(self->convert);
     Py_VISIT(self->skipped);
     Py_VISIT(self->parser_kinds);
@@ -427,6 +454,8 @@ static int Parser_traverse(ParserObject *self, visitproc visit, void *arg)
 
 static int Parser_clear(ParserObject *self)
 {
+    if (self->ready)
+        pd_ctx_clear_tags(&self->ctx);
     Py_CLEAR(self->fallback);
     Py_CLEAR(self->split_tag);
     Py_CLEAR(self->body_for);

@@ -312,3 +312,22 @@ def test_lines_read_before_a_read_error_still_become_events(tmp_path):
                 seen.append(ev.qid)
         assert len(seen) > 5000 and seen[:2] == ["0000000000", "0000000001"]
         assert seen == [f"{i:010X}" for i in range(len(seen))]
+
+
+@needs_core
+def test_parsers_are_freed():
+    """A parser and its core refer to each other (callbacks, the tag cache's matchers): the
+    cyclic collector must see those references, or every Parser would stay with its regexes."""
+    import gc
+    import weakref
+
+    refs = []
+    for kw in ({}, {"select": SELECT}, {"year": 2020}):
+        parser = Parser(**kw)
+        assert parser.compiled
+        parser.parse_line("Jan  5 12:00:00 mx postfix/smtpd[1]: connect from a.example[192.0.2.1]")
+        parser.parse_line("Jan  5 12:00:00 mx postfix/qmgr[2]: AAAA1: removed")
+        refs.append(weakref.ref(parser))
+        del parser
+    gc.collect()
+    assert all(r() is None for r in refs)
