@@ -331,3 +331,34 @@ def test_parsers_are_freed():
         del parser
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+ENVELOPE_LINES = [  # one line per envelope format and timestamp variant the grammar knows
+    "Jan  1 00:00:00 host postfix/smtpd[1]: connect from a[192.0.2.1]",  # classic
+    "Dec 31 23:59:59.123 host postfix/qmgr[2]: 1A2B3C4D5E: removed",  # classic, fraction
+    "<22>Jan  1 00:00:00 host postfix/smtpd[1]: connect from a[192.0.2.1]",  # classic, priority
+    "2024-01-01T12:00:00Z host postfix/smtpd[42]: connect from a[192.0.2.1]",  # RFC 3339
+    "2024-01-01T12:00:00.123456+01:00 host postfix/smtpd[42]: connect from a[192.0.2.1]",
+    "2024-01-01T12:00:00+0100 host mail.info postfix/smtpd[42]: connect from a[192.0.2.1]",  # short-iso
+    "2024-01-01T12:00:00.123+0100 host postfix/smtpd[42]: connect from a[192.0.2.1]",  # short-iso-precise
+    "2024-01-01 12:00:00 host postfix/smtpd[42]: connect from a[192.0.2.1]",  # ISO with a space
+    "2024-01-01T12:00:00 host postfix/smtpd[42]: connect from a[192.0.2.1]",  # ISO, local time
+    "2024-13-45T99:00:00Z host postfix/smtpd[42]: connect from a[192.0.2.1]",  # ISO, invalid date
+    "2021-03-08T07:21:23.496826493Z Mar  8 07:21:23 host postfix/smtpd[2990]: connect from a[192.0.2.1]",  # docker
+    "2021-13-08T07:21:23Z Mar  8 07:21:23 host postfix/smtpd[2990]: connect from a[192.0.2.1]",  # docker, bad outer
+    "<22>1 2024-01-01T00:00:00Z host postfix/smtpd 123 - - connect from a[192.0.2.1]",  # RFC 5424
+    "<22>1 2024-01-01T00:00:00Z host postfix/smtpd - - [x@1 a=\"b\"] connect from a[192.0.2.1]",
+    "postfix/postfix-script: fatal: the Postfix mail system is not running",  # no timestamp
+    "mx postfix/smtp[9]: 1A2B3C4D5E: removed",  # no timestamp, host
+]
+
+
+@needs_core
+@pytest.mark.parametrize("year", [None, 2024])
+def test_every_envelope_format_in_the_core(year):
+    fast, pure = _pair(year=year)
+    assert_same(ENVELOPE_LINES, fast, pure, year=year, what="formats")
+    assert fast._core.stats()["python"] == 0  # the core handled every one of them
+    names = {fast.parse_line(line).fmt for line in ENVELOPE_LINES}
+    assert {"classic", "rfc3339", "rfc3339-fraction", "journal-short-iso", "iso-space", "container", "rfc5424",
+            "no-timestamp"} <= names, names

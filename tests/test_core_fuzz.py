@@ -7,6 +7,7 @@ installs them), where a missing toolchain is a failure.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -16,8 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools" / "fuzz"))
-import run as fuzz  # noqa: E402
+_spec = importlib.util.spec_from_file_location("fuzz_run", ROOT / "tools" / "fuzz" / "run.py")
+fuzz = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fuzz)
 
 
 def test_fuzz_core_with_sanitizers(tmp_path):
