@@ -77,6 +77,14 @@ def write_seeds() -> int:
     for i in range(0, len(lines), 6):
         (SEEDS / f"seed-{n:05d}").write_bytes(b"\n".join(lines[i:i + 6]) + b"\n")
         n += 1
+    # long lines from the start (libFuzzer grows its length limit slowly): a field repeated to
+    # just under, at and over the parser's 32 KiB line limit
+    for line in lines[:: max(1, len(lines) // 8)][:8]:
+        cut = line.rfind(b" ") + 1
+        for size in (2000, 32 * 1024 - 1, 32 * 1024, 36_000):
+            pad = (line[cut:] or b"x") * (size // max(1, len(line) - cut) + 1)
+            (SEEDS / f"seed-{n:05d}").write_bytes((line[:cut] + pad)[:size])
+            n += 1
     return n
 
 
