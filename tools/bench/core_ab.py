@@ -8,7 +8,8 @@ POSTFIX_DIAG_PURE=1 (pure) and without (core):
   parse       every line to an Event (Parser().parse_source), nothing else
   parse-light Parser(select=...) with summary's fields: only those kinds become (light) events
   analyze     `postfix-diag analyze --format json LOG` end to end
-Prints the median user CPU of each and the ratio pure/core.
+Prints the median user CPU of each and the ratio pure/core, and with --pflogsumm (when it is
+installed) pflogsumm's user CPU on LOG, run between them, and analyze's speed relative to it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,6 +63,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("log")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pflogsumm", action="store_true", help="also time pflogsumm on LOG, alternating")
     args = ap.parse_args(argv)
     py = sys.executable
     cli = str(Path(py).with_name("postfix-diag"))
@@ -71,15 +74,23 @@ def main(argv: list[str]) -> int:
     }
     with open("/proc/loadavg") as fh:
         print(f"load average before: {fh.read().split()[:3]}")
+    pflog = shutil.which("pflogsumm") if args.pflogsumm else None
     for name, cmd in cases.items():
         times = {True: [], False: []}
+        ptimes = []
         for _ in range(args.runs):
             for pure in (True, False):  # alternating, so that load changes hit both alike
                 times[pure].append(run(cmd, pure))
+            if pflog and name == "analyze":
+                ptimes.append(run([pflog, args.log], False))
         p, c = statistics.median(times[True]), statistics.median(times[False])
         print(f"{name:12} pure {p:7.2f} s  core {c:7.2f} s  pure/core {p / c:5.2f}x   "
               f"(user CPU, median of {args.runs}: pure {[round(t, 2) for t in times[True]]}, "
               f"core {[round(t, 2) for t in times[False]]})", flush=True)
+        if ptimes:
+            pf = statistics.median(ptimes)
+            print(f"{'  pflogsumm':12} {pf:7.2f} s user CPU (median of {args.runs}, {[round(t, 2) for t in ptimes]}): "
+                  f"analyze at {pf / p:4.2f}x pflogsumm's speed pure, {pf / c:4.2f}x with the core", flush=True)
         if (cmd[-1], True) in LOOPS:
             lp, lc = (statistics.median(LOOPS[(cmd[-1], pure)]) for pure in (True, False))
             print(f"{'  loop only':12} pure {lp:7.2f} s  core {lc:7.2f} s  pure/core {lp / lc:5.2f}x   "
