@@ -102,14 +102,16 @@ def fail(message: str) -> None:
 
 def _version(value: bool):
     if value:
-        typer.echo(f"postfix-diag {__version__}")
+        from ..core import describe
+
+        typer.echo(f"postfix-diag {__version__}\n{describe()}")
         raise typer.Exit()
 
 
 @app.callback()
 def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+                                          help="Print the version and which parser runs (compiled core or pure Python), and exit.")] = False,
 ):
     pass
 
