@@ -1,26 +1,28 @@
 """Lines → typed events: the syslog envelope, the tag, then the program's compiled grammar.
 
 Hot path: one envelope regex match, one body regex match, dictionary lookups. Timestamps, tags
-and matchers are cached, so per-line work stays small.
+and matchers are cached, so per-line work stays small. A line no envelope format matches goes to
+the lenient reader (lenient.py: journald JSON, pasted snippets); wrapped lines are re-joined by
+`Parser.parse_stream`.
 """
 
 from __future__ import annotations
 
-import calendar
-import time
+import functools
 from collections.abc import Iterable, Iterator
+from itertools import compress
+from operator import itemgetter
 
 from . import grammar as grammar_mod
-from .events import ACCESS_KINDS, ACCESS_OTHER, FOREIGN, UNRECOGNIZED, Event
-from .inputs import Source, read_lines, resolve
+from .events import ACCESS_KINDS, ACCESS_OTHER, FOREIGN, SEVERITY_PREFIXES, UNRECOGNIZED, Event
+from .inputs import MAX_LINE, Source, read_numbered, resolve
+from .lenient import MAX_CONTINUATIONS, NO_ENVELOPE, Lenient
+from .timestamps import STAMP_CACHE, YearGuesser, iso_epoch
 
-MAX_LINE = 32 * 1024  # longer lines are not matched (Postfix's own log records are far shorter)
+__all__ = ["Parser", "YearGuesser", "iso_epoch", "iter_events", "MAX_LINE", "STAMP_CACHE", "NO_ENVELOPE"]
+
 MAX_TAGS = 10_000  # distinct syslog tags remembered (see Parser._split_tag)
-# Timestamps converted and remembered: a log is in time order, so a stamp repeats within its own
-# second; a few thousand cover any interleaving of hosts, and memory does not grow with the log.
-STAMP_CACHE = 4096
-_MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
-_SEVERITY_PREFIXES = ("warning: ", "error: ", "fatal: ", "panic: ")
+MAX_PID_DIGITS = 18  # a longer "pid" is none (int() refuses more than 4300 digits)
 # Postfix programs that log without being named in a grammar section.
 EXTRA_PROGRAMS = frozenset(
     "postfix postfix-script postfix-tls-script postmulti postmulti-script postqueue postdrop sendmail "
@@ -29,106 +31,6 @@ EXTRA_PROGRAMS = frozenset(
     "smtp smtpd qmgr cleanup pickup bounce defer trace anvil scache postscreen dnsblog tlsproxy "
     "master postlogd nqmgr".split()
 )
-
-
-class YearGuesser:
-    """Gives year-less (classic syslog) timestamps a year.
-
-    With an explicit year, the log is assumed to start in that year and each December→January
-    step moves it on. Without one, the file's modification time is taken as the time of its
-    last line: a stamp that would lie more than a day after it belongs to the year before.
-    """
-
-    def __init__(self, year: int | None, mtime: float | None):
-        self.explicit = year
-        self.mtime = mtime if mtime is not None else time.time()
-        self.year = year if year is not None else time.gmtime(self.mtime).tm_year
-        self.last_month = 0
-        self.cache: dict = {}
-        self.years_used: set = set()
-
-    def describe(self) -> str:
-        if self.explicit is not None:
-            return f"year {self.explicit} given with --year (December→January rollover advances it)"
-        return (f"year from the file's modification time ({time.strftime('%Y-%m-%d', time.gmtime(self.mtime))}):"
-                " stamps later than that are taken from the year before")
-
-    def epoch(self, ts: str) -> float | None:
-        hit = self.cache.get(ts)
-        if hit is not None:
-            return hit
-        try:
-            mon = _MONTHS[ts[:3]]
-            day_s, clock = ts[3:].split()
-            h, m, s = clock.split(":")
-            frac = 0.0
-            if "." in s:
-                s, f = s.split(".", 1)
-                frac = float("0." + f)
-            parts = (int(day_s), int(h), int(m), int(s))
-        except (KeyError, ValueError):
-            return None
-        if self.explicit is not None:
-            if mon < self.last_month:
-                self.year += 1
-            if mon != self.last_month:
-                # the cache holds stamps of the current month only: a hit must never skip the
-                # rollover check (Jan, Dec, Jan again is the next year's January)
-                self.cache.clear()
-            self.last_month = mon
-            year = self.year
-        else:
-            year = self.year
-        try:
-            value = calendar.timegm((year, mon, *parts)) + frac
-            if self.explicit is None and value > self.mtime + 86400:
-                year -= 1
-                value = calendar.timegm((year, mon, *parts)) + frac
-        except (ValueError, OverflowError):
-            return None
-        self.years_used.add(year)
-        if len(self.cache) >= STAMP_CACHE:  # one entry per distinct second: keep memory flat
-            self.cache.clear()
-        if self.explicit is None or mon == self.last_month:
-            self.cache[ts] = value
-        return value
-
-
-_iso_cache: dict = {}
-
-
-def iso_epoch(ts: str):
-    """RFC 3339 / journal / ISO stamp → (wall-clock epoch, format name). The offset is kept
-    out of the arithmetic so that all formats share the log's own wall clock."""
-    hit = _iso_cache.get(ts)
-    if hit is not None:
-        return hit
-    try:
-        value = calendar.timegm((int(ts[0:4]), int(ts[5:7]), int(ts[8:10]),
-                                 int(ts[11:13]), int(ts[14:16]), int(ts[17:19])))
-    except (ValueError, OverflowError):
-        return None, "iso-invalid"
-    tail = ts[19:]
-    frac = ""
-    if tail[:1] in (".", ","):
-        i = 1
-        while i < len(tail) and tail[i].isdigit():
-            i += 1
-        frac, tail = tail[1:i], tail[i:]
-        value += float("0." + frac)
-    if ts[10] == " ":
-        name = "iso-space"
-    elif tail == "Z" or (len(tail) == 6 and tail[3] == ":"):
-        name = "rfc3339-fraction" if frac else "rfc3339"
-    elif tail:
-        name = "journal-short-iso-precise" if frac else "journal-short-iso"
-    else:
-        name = "iso-local"
-    result = (value, name)
-    if len(_iso_cache) >= STAMP_CACHE:
-        _iso_cache.clear()
-    _iso_cache[ts] = result
-    return result
 
 
 class _Envelope:
@@ -170,11 +72,33 @@ class Parser:
     ``fields``: for a consumer that reads only some fields ({rule kind: field names}, rule kinds
     as in docs/events.md, "reject" for every access decision): events then carry only those
     fields (those of kinds not named: none), which makes parsing cheaper. Default: every field.
+
+    ``select``: light events for consumers that name the kinds and fields they read (see
+    postfix_diag/selection.py): only those kinds are events, their ``f`` a tuple of the declared
+    fields; the other lines are counted in ``self.skipped`` ({kind: lines}) and parse_line
+    returns None for them. Not together with ``fields``.
+
+    ``pure``: True for the Python parser even when the compiled core (postfix_diag.core) is
+    built; default: the core when available (not with POSTFIX_DIAG_PURE=1). Both give the same
+    events; ``self.compiled`` says which one parse_line is.
+
+    ``parse_block(lines, file, lineno, years)`` parses a list of lines in one call (the core
+    loops in C) and returns their events (no re-joining of wrapped lines: see parse_stream).
     """
 
-    def __init__(self, year: int | None = None, grammar=None, fields: dict | None = None):
+    def __init__(self, year: int | None = None, grammar=None, fields: dict | None = None,
+                 pure: bool = False, select: dict | None = None):
         self.grammar = grammar or grammar_mod.load()
         self.year = year
+        self.selection = None
+        self.skipped: dict = {}  # with select: {kind: lines of the kinds not selected}
+        if select is not None:
+            if fields is not None:
+                raise ValueError("Parser: give fields or select, not both")
+            from .selection import Selection
+
+            self.selection = Selection(select, self.grammar)
+            fields = self.selection.projection()
         self._wanted = None if fields is None else self._check_fields(fields)
         self.assumptions: dict = {}  # file → description of the year assumption
         self._tags: dict = {}
@@ -183,7 +107,39 @@ class Parser:
         self._known = frozenset(self.grammar.programs) | EXTRA_PROGRAMS
         envelope_rules = [r for gf in self.grammar.files for r in gf.rules if "envelope" in r.programs]
         self._formats = [_Envelope(r, self.grammar.compiler) for r in envelope_rules]
-        self.parse_line = self._make_parse_line()
+        full = self._make_parse_line()
+        # the lenient reader works on the Python parser's full events (the compiled core's
+        # parse_line takes no `lenient` argument, and with select events are light)
+        self.lenient = Lenient(_FullEvents(self, full))
+        self.parse_strict = functools.partial(full, lenient=False)  # strict envelopes only, Python
+        self.parse_line = full if self.selection is None else self._light(full)
+        self.parse_block = self._parse_block
+        self.compiled = False
+        if not pure:
+            from . import core
+
+            fast = core.make_parse_line(self, full, MAX_LINE, MAX_TAGS, YearGuesser, iso_epoch, MAX_PID_DIGITS)
+            if fast is not None:
+                self.parse_line, self.parse_block, self.compiled = fast.parse_line, fast.parse_block, True
+
+    def _light(self, full):
+        """parse_line of light events over the Python parser's full ones (the reference)."""
+        convert, skipped = self.selection.convert, self.skipped
+
+        def parse_line(line: str, file: str = "<string>", lineno: int = 0, years: YearGuesser | None = None,
+                       lenient: bool = True):
+            return convert(full(line, file, lineno, years, lenient), skipped)
+
+        return parse_line
+
+    def _parse_block(self, lines: list, file: str, lineno: int, years: YearGuesser | None) -> list:
+        parse = self.parse_line
+        out = []
+        for i, line in enumerate(lines, lineno):
+            ev = parse(line, file, i, years)
+            if ev is not None:
+                out.append(ev)
+        return out
 
     # -- tag → (instance, service, program, is_postfix) -----------------------------------------
     def _split_tag(self, tag: str):
@@ -238,13 +194,65 @@ class Parser:
 
     def parse_source(self, source: Source) -> Iterator[Event]:
         years = YearGuesser(self.year, source.mtime)
-        parse = self.parse_line
         name = source.display
-        lineno = 0
-        for lineno, line in enumerate(read_lines(source), 1):  # noqa: B007 - lineno used after
-            yield parse(line, name, lineno, years)
+        yield from self.parse_stream(read_numbered(source), name, years)
         if years.years_used:
             self.assumptions[name] = years.describe()
+
+    def parse_stream(self, numbered: Iterable[tuple[int, str]], file: str, years: YearGuesser | None):
+        """Events of (line number, line) pairs, one per line, except that a line a paste wrapped is
+        read as one (see `lenient.Lenient.rejoin`). Each event is handed on when the next line with
+        an envelope arrives (or the input ends): until then, a line without one may be its rest."""
+        parse = self.parse_line
+        if self.selection is not None:  # light events: each line on its own, none re-joined
+            for lineno, line in numbered:
+                ev = parse(line, file, lineno, years)
+                if ev is not None:
+                    yield ev
+            return
+        it = iter(numbered)
+        held = None  # the last event: the lines after it without an envelope may be its rest
+        for lineno, line in it:
+            ev = parse(line, file, lineno, years)
+            if ev.fmt is not None:  # a line with an envelope (strict or lenient): the common case
+                if held is not None:
+                    yield held
+                held = ev
+            elif held is None:
+                yield ev
+            else:  # a line without one after a held line: perhaps its rest
+                held = yield from self._continued(held, line, ev, it, file, years)
+        if held is not None:
+            yield held
+
+    def _continued(self, held, line, ev, it, file, years):
+        """Events from a held line and the line without an envelope after it, reading on while
+        lines have none (see `lenient.Lenient.rejoin`); returns the next event to hold (None when
+        the input ended or too many such lines came)."""
+        parse, rejoin = self.parse_line, self.lenient.rejoin
+        waiting = [(line, ev)]  # the lines without an envelope after `held`, (line, event)
+        joined, used = None, 0  # held joined with the first `used` of them, if that reads
+        while True:
+            longer = rejoin(held, waiting, file, years, joined is not None)
+            if longer is not None:
+                joined, used = longer, len(waiting)
+            elif len(waiting) - used >= MAX_CONTINUATIONS:
+                yield from self._flush(held, waiting, joined, used)
+                return None
+            nxt = next(it, None)
+            if nxt is None:
+                yield from self._flush(held, waiting, joined, used)
+                return None
+            later = parse(nxt[1], file, nxt[0], years)
+            if later.fmt is not None:
+                yield from self._flush(held, waiting, joined, used)
+                return later
+            waiting.append((nxt[1], later))
+
+    @staticmethod
+    def _flush(held, waiting, joined, used):
+        yield held if joined is None else joined
+        yield from (w for _, w in waiting[used:])
 
     def _make_parse_line(self):
         """Build ``parse_line(line, file="<string>", lineno=0, years=None) -> Event``.
@@ -258,13 +266,14 @@ class Parser:
         last_format = formats[0]
 
         def parse_line(line: str, file: str = "<string>", lineno: int = 0,
-                       years: YearGuesser | None = None) -> Event:
+                       years: YearGuesser | None = None, lenient: bool = True) -> Event:
             nonlocal last_format
             if line[:1] == "\x00":
                 line = line.lstrip("\x00")
-            if len(line) > MAX_LINE:
-                return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
-                             line[:200], {"reason": "line too long"}, file, lineno, line[:MAX_LINE])
+            if len(line) > MAX_LINE:  # the reader hands over at most MAX_LINE + 1 characters of it
+                return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None, line[:200],
+                             {"reason": "overlong", "length": getattr(line, "length", len(line))},
+                             file, lineno, line[:1000])
             fmt = last_format
             m = fmt.match(line)
             if m is None:
@@ -274,8 +283,10 @@ class Parser:
                         last_format = fmt
                         break
                 else:
+                    if lenient:  # pasted snippets, journald JSON, prefixes: see lenient.py
+                        return self.lenient.read(line, file, lineno, years)
                     return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
-                                 line, {"reason": "no syslog envelope"}, file, lineno, line)
+                                 line, {"reason": NO_ENVELOPE}, file, lineno, line)
             if fmt.in_order:
                 ts_s, host, tag, pid, body, _ = m.groups()
             else:
@@ -298,8 +309,8 @@ class Parser:
                 if name == "iso":  # name the ISO variant; other envelopes (rfc5424) keep their own name
                     name = iso_name
             instance, service, program, is_postfix = tags_get(tag) or split_tag(tag)
-            if pid is not None:
-                pid = int(pid) if pid.isdigit() else None
+            if pid is not None:  # a pid of thousands of digits would make int() raise: no pid
+                pid = int(pid) if pid.isdigit() and len(pid) <= MAX_PID_DIGITS else None
             if body[-3:] == ",,,":  # damage from CSV exports of logs: a run of commas after the message
                 body = body.rstrip(",")
             if not is_postfix:
@@ -307,7 +318,7 @@ class Parser:
                              file, lineno, line, name)
             severity = "info"
             text = body
-            if body[:1] in "wefp" and body.startswith(_SEVERITY_PREFIXES):
+            if body[:1] in "wefp" and body.startswith(SEVERITY_PREFIXES):
                 severity, text = body.split(": ", 1)
             match, table = bodies_get((program, severity)) or body_matcher(program, severity)
             hit = match(text)
@@ -345,10 +356,25 @@ class Parser:
         return parse_line
 
     def parse_lines(self, lines: Iterable[str], file: str = "<string>", year: int | None = None):
+        """Events of the non-blank lines of ``lines``, numbered from 1 (see `parse_stream`)."""
         years = YearGuesser(year if year is not None else self.year, None)
-        parse = self.parse_line
-        for lineno, line in enumerate(lines, 1):
-            yield parse(line, file, lineno, years)
+        if isinstance(lines, (list, tuple)):  # the lines themselves select: blank ones are false
+            numbered = compress(enumerate(lines, 1), lines)
+        else:
+            numbered = filter(itemgetter(1), enumerate(lines, 1))
+        yield from self.parse_stream(numbered, file, years)
+
+
+class _FullEvents:
+    """A Parser as the lenient reader sees it: with the Python parse_line of full events (the
+    Parser's own may be the compiled core's, or make light events with select)."""
+
+    def __init__(self, parser: Parser, parse_line):
+        self._parser = parser
+        self.parse_line = parse_line
+
+    def __getattr__(self, name):
+        return getattr(self._parser, name)
 
 
 def iter_events(paths, year: int | None = None, parser: Parser | None = None) -> Iterator[Event]:

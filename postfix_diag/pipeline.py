@@ -52,15 +52,16 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from collections.abc import Callable, Iterable
 
 from .events import SourceName
-from .inputs import STDIN, Source
+from .inputs import STDIN, Source, read_range
 from .track import Tracker
 
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024  # below this, one process is faster than starting others
 PIECE_BYTES = 32 * 1024 * 1024  # big files are read in pieces of about this size
-_READ_BLOCK = 4 * 1024 * 1024
+_READ_BLOCK = 4 * 1024 * 1024  # bytes counted at a time for the line numbers of the pieces
 
 
 class Stream:
@@ -200,7 +201,8 @@ def run_pieces(stream: Stream, source: Source, make: Callable[..., Stream], pars
     """Read a plain file in byte ranges (about PIECE_BYTES each, at least ``jobs``) in a fork
     pool and merge each range's stream into ``stream``, in order."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+
+    from .workers import worker_pool  # workers die with the command (SIGINT, SIGTERM, a kill)
 
     size = os.path.getsize(source.path)
     ranges = split(source.path, pieces or max(jobs, -(-size // PIECE_BYTES)))
@@ -214,7 +216,7 @@ def run_pieces(stream: Stream, source: Source, make: Callable[..., Stream], pars
     except ValueError:  # pragma: no cover - platforms without fork
         ctx = multiprocessing.get_context()
     try:
-        with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(tasks))), mp_context=ctx) as pool:
+        with worker_pool(max(1, min(jobs, len(tasks))), mp_context=ctx) as pool:
             for piece in pool.map(read_piece, tasks):  # in order; each is merged, then dropped
                 stream.merge(piece)
     finally:
@@ -222,20 +224,18 @@ def run_pieces(stream: Stream, source: Source, make: Callable[..., Stream], pars
 
 
 def read_piece(task) -> Stream:
-    """Worker: the stream of one byte range of a plain file (the same events as read_lines)."""
+    """Worker: the stream of one byte range of a plain file (the events of reading it whole)."""
     from .parse import YearGuesser
 
     path, display, rank, mtime, start, end, base = task
     stream = _FORKED["make"](head=False)
-    parse = _FORKED["parser"].parse_line
     name = SourceName(display, rank)
     years = YearGuesser(None, mtime)
     # No cyclic garbage collection while a piece is read: what lives on (the consumers' state,
     # messages in flight) would only be scanned again and again; the collector runs after.
     gc.disable()
     try:
-        stream.feed_all(parse(line, name, lineno, years)
-                        for lineno, line in enumerate(chunk_lines(path, start, end), base + 1))
+        stream.feed_all(_FORKED["parser"].parse_stream(read_range(path, start, end, base + 1), name, years))
     finally:
         gc.enable()
     if years.years_used:
@@ -257,15 +257,30 @@ def _big_plain_file(path: str) -> bool:
     return not (head.startswith(b"\x1f\x8b") or head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"))
 
 
+# A line that starts with a timestamp (classic syslog, ISO): a piece starts there, so that a
+# record wrapped over lines (a pasted log, read leniently) is never cut: its continuation lines
+# carry no stamp.
+_STAMPED = re.compile(rb"(?:<\d{1,3}>\d? ?)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:)")
+_LOOK_AHEAD = 1000  # lines looked at for a stamped one, before taking any line start
+
+
 def split(path: str, parts: int) -> list[tuple[int, int]]:
-    """Byte ranges of about equal size, each starting at the beginning of a line."""
+    """Byte ranges of about equal size, each starting at the beginning of a line (of a stamped
+    line, when one comes within _LOOK_AHEAD lines)."""
     size = os.path.getsize(path)
     bounds = [0]
     with open(path, "rb") as fh:
         for i in range(1, parts):
             fh.seek(size * i // parts)
             fh.readline()
-            pos = fh.tell()
+            pos = first = fh.tell()
+            for _ in range(_LOOK_AHEAD):
+                line = fh.readline()
+                if not line or _STAMPED.match(line):
+                    break
+                pos = fh.tell()
+            else:
+                pos = first
             if bounds[-1] < pos < size:
                 bounds.append(pos)
     bounds.append(size)
@@ -286,31 +301,3 @@ def line_bases(path: str, starts: list[int]) -> list[int]:
                 pos += len(data)
             out.append(lines)
     return out
-
-
-def chunk_lines(path: str, start: int, end: int):
-    """The lines of a byte range (which starts at a line start), read a block at a time, as
-    inputs.read_lines gives them (invalid UTF-8 replaced, line endings stripped)."""
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        left = end - start
-        rest = b""
-        while left > 0:
-            data = fh.read(min(_READ_BLOCK, left))
-            if not data:
-                break
-            left -= len(data)
-            if rest:
-                data = rest + data
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
-                continue
-            rest = data[cut + 1:]
-            text = data[:cut].decode("utf-8", errors="replace")
-            if "\r" in text:
-                yield from (line.rstrip("\r") for line in text.split("\n"))
-            else:
-                yield from text.split("\n")
-        if rest:
-            yield rest.decode("utf-8", errors="replace").rstrip("\r")

@@ -49,17 +49,24 @@ def test_qshape_relative_now_on_standard_input():
 
 
 def test_pieces_number_their_lines_as_the_whole_file(tmp_path):
-    """Byte ranges start at line starts and know the lines before them (CRLF, a last line
-    without a newline, invalid UTF-8 read as inputs.read_lines reads them)."""
-    from postfix_diag.inputs import Source, read_lines
+    """Byte ranges start at line starts (stamped ones) and read as the whole file reads (CRLF,
+    blank lines, invalid UTF-8, a wrapped record, a last line without a newline)."""
+    from postfix_diag.inputs import Source, read_numbered, read_range
 
+    lines = []
+    for i in range(1, 400):
+        if i % 7 == 0:
+            lines.append(b"")
+        elif i % 11 == 0:
+            lines.append(b"  continued text of the line before \xff")
+        else:
+            lines.append(b"Nov 25 10:00:%02d mx postfix/smtpd[1]: line %d\r" % (i % 60, i))
     path = tmp_path / "mail.log"
-    path.write_bytes(b"".join(b"line %d\r\n" % i if i % 3 else b"l\xff%d\n" % i for i in range(1, 200)) + b"last")
-    whole = list(read_lines(Source(str(path), "x")))
-    ranges = pipeline.split(str(path), 7)
+    path.write_bytes(b"\n".join(lines) + b"\nlast")
+    whole = list(read_numbered(Source(str(path), "x")))
+    ranges = pipeline.split(str(path), 9)
     bases = pipeline.line_bases(str(path), [start for start, _ in ranges])
-    assert len(ranges) == 7 and bases[0] == 0
-    for (start, end), base in zip(ranges, bases, strict=True):
-        assert list(pipeline.chunk_lines(str(path), start, end)) == whole[base:base + len(
-            list(pipeline.chunk_lines(str(path), start, end)))]
-    assert sum(len(list(pipeline.chunk_lines(str(path), s, e))) for s, e in ranges) == len(whole)
+    assert len(ranges) == 9 and bases[0] == 0
+    pieces = [list(read_range(str(path), start, end, base + 1)) for (start, end), base in zip(ranges, bases, strict=True)]
+    assert [pair for piece in pieces for pair in piece] == whole
+    assert all(piece[0][1].startswith("Nov 25") for piece in pieces)  # no piece starts with a continuation

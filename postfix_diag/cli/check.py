@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, Severity, YearOpt, _progress, app, format_enum, guarded
+from .app import (
+    PathsArg,
+    Severity,
+    SkipUnreadableOpt,
+    YearOpt,
+    _progress,
+    app,
+    format_enum,
+    guarded,
+    set_exit_status,
+)
 
 CheckFormat = format_enum("CheckFormat", "check")
 
@@ -26,6 +36,7 @@ def check(
     fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="text; junit (Jenkins, GitLab); github "
                                              "(workflow annotations); sarif (code scanning).")] = CheckFormat.text,
     year: YearOpt = None,
+    skip_unreadable: SkipUnreadableOpt = False,
 ):
     """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
 
@@ -45,5 +56,6 @@ def check(
     finally:
         if status is not None:
             status.stop()
+    set_exit_status(result.exit_code)  # also when the reader of the output goes away (`| head`)
     sys.stdout.write(render_check(result, fmt.value))
     raise typer.Exit(result.exit_code)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EventFormat, PathsArg, YearOpt, app, guarded
+from .app import EventFormat, PathsArg, SkipUnreadableOpt, YearOpt, app, guarded
 
 
 @app.command()
@@ -20,6 +20,7 @@ def parse(
     year: YearOpt = None,
     kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only events of this kind "
                                                    "(repeatable); see docs/events.md.")] = None,
+    skip_unreadable: SkipUnreadableOpt = False,
 ):
     """Write the events of every line, for other tools (jq, pandas, a SIEM).
 
@@ -27,6 +28,7 @@ def parse(
     lineno, text and the fields its grammar rule captured. Unrecognized lines are included with
     kind "unrecognized", so nothing is dropped.
     """
-    from ..export import export
+    from ..parse import iter_events
+    from ..report import writer
 
-    export(paths, sys.stdout, fmt.value, set(kind) if kind else None, year=year)
+    writer("events", fmt.value)(iter_events(paths, year=year), sys.stdout, set(kind) if kind else None)

@@ -27,7 +27,7 @@ class Engine:
     def __init__(self, max_samples: int = 5, select=None, ignore=None, registry=None, head: bool = True):
         """``select``/``ignore``: optional iterables of rule IDs (or ID prefixes such as
         "DNS") to run or to skip. ``head``: the lines fed start the log (False: a later piece)."""
-        from . import REGISTRY
+        from .registry import REGISTRY
 
         reg = registry if registry is not None else REGISTRY
         self.rules: list[Rule] = []
