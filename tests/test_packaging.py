@@ -1,0 +1,138 @@
+"""postfix-diag the way users get it: the sdist and a wheel built from it (`python -m build`, no
+network), the wheel installed non-editable into a fresh virtualenv, and the installed command run
+as a subprocess from a directory outside the source tree.
+
+The virtualenv gets its dependencies from this test's environment through a .pth line (a plain
+path: the editable install's own .pth hooks there are not run), so nothing is downloaded; the
+package itself must come from the wheel, which the test checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "sample_logs" / "relay-down"  # captured from a real Postfix, with its expected findings
+SAMPLE = SCENARIO / "maillog"
+GRAMMARS = sorted(p.name for p in (ROOT / "postfix_diag" / "grammars").glob("*.grammar"))
+
+
+def _run(cmd, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict:
+    """The sdist and the wheel `python -m build` makes from it."""
+    out = tmp_path_factory.mktemp("dist")
+    r = _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    (sdist,) = out.glob("*.tar.gz")
+    (wheel,) = out.glob("*.whl")
+    return {"sdist": sdist, "wheel": wheel}
+
+
+@pytest.fixture(scope="module")
+def venv(built, tmp_path_factory) -> Path:
+    """A fresh virtualenv with the wheel installed (non-editable)."""
+    venv = tmp_path_factory.mktemp("venv")
+    r = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    assert r.returncode == 0, r.stderr
+    r = _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
+              "--no-deps", "--no-index", str(built["wheel"])])
+    assert r.returncode == 0, r.stdout + r.stderr
+    site = Path(_run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                     check=True).stdout.strip())
+    (site / "_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory) -> Path:
+    """A working directory far from the source tree, with a copy of a sample log."""
+    d = tmp_path_factory.mktemp("elsewhere")
+    (d / "mail.log").write_bytes(SAMPLE.read_bytes())
+    os.utime(d / "mail.log", (SAMPLE.stat().st_atime, SAMPLE.stat().st_mtime))
+    return d
+
+
+def _env(outside: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(XDG_CACHE_HOME=str(outside / "cache"), HOME=str(outside), COLUMNS="100")
+    return env
+
+
+def installed(venv: Path, outside: Path, *args: str) -> subprocess.CompletedProcess:
+    """The installed `postfix-diag` command, run from outside the source tree."""
+    return _run([str(venv / "bin" / "postfix-diag"), *args], cwd=outside, env=_env(outside))
+
+
+def in_tree(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The same command from the source tree, for the expected output."""
+    env = dict(_env(cwd), PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(cwd / "tree-cache"))
+    return _run([sys.executable, "-m", "postfix_diag", *args], cwd=cwd, env=env)
+
+
+def test_sdist_carries_the_grammars_and_the_package(built):
+    with tarfile.open(built["sdist"]) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    for g in GRAMMARS:
+        assert f"postfix_diag/grammars/{g}" in names
+    assert {"pyproject.toml", "README.md", "postfix_diag/cli/app.py", "postfix_diag/grammars/__init__.py"} <= names
+
+
+def test_wheel_carries_every_module_and_grammar(built):
+    names = set(zipfile.ZipFile(built["wheel"]).namelist())
+    source = {str(p.relative_to(ROOT)) for p in (ROOT / "postfix_diag").rglob("*.py")}
+    assert source <= names, sorted(source - names)
+    assert {f"postfix_diag/grammars/{g}" for g in GRAMMARS} <= names
+    assert not any(n.startswith(("tests/", "tools/", "sample_logs/")) for n in names)
+
+
+def test_package_is_imported_from_the_wheel(venv, outside):
+    r = _run([str(venv / "bin" / "python"), "-c", "import postfix_diag, postfix_diag.grammars as g; "
+              "print(postfix_diag.__file__); print(g.__file__)"], cwd=outside, env=_env(outside))
+    assert r.returncode == 0, r.stderr
+    for line in r.stdout.split():
+        path = Path(line).resolve()
+        assert path.is_relative_to(venv.resolve()) and not path.is_relative_to(ROOT), line
+
+
+def test_installed_analyze_from_outside_the_tree(venv, outside):
+    args = ("analyze", "--format", "json", "--year", "2024", "mail.log")
+    r = installed(venv, outside, *args)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert '"recognized"' in r.stdout and '"findings"' in r.stdout
+    assert r.stdout == in_tree(*args, cwd=outside).stdout  # the same report as the source tree's
+    assert list((outside / "cache" / "postfix-diag").glob("grammar-*.json"))  # the grammar cache written
+    again = installed(venv, outside, *args)  # and read
+    assert (again.returncode, again.stdout) == (0, r.stdout)
+    text = installed(venv, outside, "analyze", "--year", "2024", "mail.log")
+    assert text.returncode == 0 and "Parse coverage: " in text.stdout
+    expected = json.loads((SCENARIO / "expected.json").read_text())["findings"]
+    assert expected and all(f" {f['id']} " in text.stdout for f in expected)
+    assert text.stdout == in_tree("analyze", "--year", "2024", "mail.log", cwd=outside).stdout
+
+
+def test_installed_explain_rules_grammar(venv, outside):
+    r = installed(venv, outside, "explain", "DLV001")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("DLV001") and r.stdout == in_tree("explain", "DLV001", cwd=outside).stdout
+    r = installed(venv, outside, "rules", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == in_tree("rules", "--format", "json", cwd=outside).stdout and '"DLV001"' in r.stdout
+    r = installed(venv, outside, "grammar", "--check")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"ok: {len(GRAMMARS)} grammar files, ")
+    r = installed(venv, outside, "grammar")
+    assert r.returncode == 0 and r.stdout == (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
