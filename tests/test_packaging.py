@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "sample_logs" / "relay-down"  # captured from a real Postfix, with its expected findings
 SAMPLE = SCENARIO / "maillog"
 GRAMMARS = sorted(p.name for p in (ROOT / "postfix_diag" / "grammars").glob("*.grammar"))
+MAN_PAGE = "postfix_diag/data/postfix-diag.1"
 
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
@@ -87,7 +89,8 @@ def test_sdist_carries_the_grammars_and_the_package(built):
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     for g in GRAMMARS:
         assert f"postfix_diag/grammars/{g}" in names
-    assert {"pyproject.toml", "README.md", "postfix_diag/cli/app.py", "postfix_diag/grammars/__init__.py"} <= names
+    assert {"pyproject.toml", "README.md", "postfix_diag/cli/app.py", "postfix_diag/grammars/__init__.py",
+            MAN_PAGE} <= names
 
 
 def test_wheel_carries_every_module_and_grammar(built):
@@ -95,6 +98,7 @@ def test_wheel_carries_every_module_and_grammar(built):
     source = {str(p.relative_to(ROOT)) for p in (ROOT / "postfix_diag").rglob("*.py")}
     assert source <= names, sorted(source - names)
     assert {f"postfix_diag/grammars/{g}" for g in GRAMMARS} <= names
+    assert MAN_PAGE in names
     assert not any(n.startswith(("tests/", "tools/", "sample_logs/")) for n in names)
 
 
@@ -136,3 +140,40 @@ def test_installed_explain_rules_grammar(venv, outside):
     assert r.stdout.startswith(f"ok: {len(GRAMMARS)} grammar files, ")
     r = installed(venv, outside, "grammar")
     assert r.returncode == 0 and r.stdout == (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+
+
+def test_installed_man_page(venv, outside):
+    """The man page is package data: found through importlib.resources and readable by man."""
+    r = _run([str(venv / "bin" / "python"), "-c", "import importlib.resources as r; "
+              "print(r.files('postfix_diag') / 'data/postfix-diag.1')"], cwd=outside, env=_env(outside))
+    page = Path(r.stdout.strip())
+    assert r.returncode == 0 and page.resolve().is_relative_to(venv.resolve()), r.stdout
+    assert page.read_bytes() == (ROOT / MAN_PAGE).read_bytes()
+    shared = venv / "share" / "man" / "man1" / "postfix-diag.1"  # where man looks next to the venv's bin/
+    assert shared.read_bytes() == page.read_bytes()
+    if shutil.which("man"):
+        env = {"MANPAGER": "cat", "PAGER": "cat", "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8"}
+        for cmd in (["man", "-l", str(page)], ["man", "postfix-diag"]):  # the second finds it from PATH
+            m = _run(cmd, env=env)
+            assert m.returncode == 0 and "POSTFIX-DIAG(1)" in m.stdout, (cmd, m.stderr)
+
+
+def _complete(venv, outside, words: str) -> list[str]:
+    """What the installed command offers to bash for the last word of ``words``."""
+    parts = words.split(" ")
+    env = dict(_env(outside), _POSTFIX_DIAG_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(len(parts) - 1))
+    r = _run([str(venv / "bin" / "postfix-diag")], cwd=outside, env=env)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_installed_shell_completion(venv, outside):
+    assert _complete(venv, outside, "postfix-diag ana") == ["analyze"]
+    assert _complete(venv, outside, "postfix-diag analyze --format ") == ["text", "markdown", "json"]
+    assert _complete(venv, outside, "postfix-diag explain DLV00") == ["DLV001", "DLV002", "DLV003", "DLV004"]
+    script = installed(venv, outside, "--show-completion", "bash")
+    assert script.returncode == 0 and "_POSTFIX_DIAG_COMPLETE=complete_bash" in script.stdout
+    if shutil.which("bash"):  # the script bash would source, sourced by bash
+        r = _run(["bash", "-c", 'eval "$(postfix-diag --show-completion bash)" && complete -p postfix-diag'],
+                 cwd=outside, env=dict(_env(outside), PATH=f"{venv / 'bin'}:/usr/bin:/bin"))
+        assert r.returncode == 0 and "-F _postfix_diag_completion postfix-diag" in r.stdout, r.stderr
