@@ -2,9 +2,9 @@
 network), the wheel installed non-editable into a fresh virtualenv, and the installed command run
 as a subprocess from a directory outside the source tree.
 
-The virtualenv gets its dependencies from this test's environment through a .pth line (a plain
-path: the editable install's own .pth hooks there are not run), so nothing is downloaded; the
-package itself must come from the wheel, which the test checks.
+tools/wheel_venv.py builds and installs (make bench times the same install); the virtualenv gets
+its dependencies from this test's environment, so nothing is downloaded, and the package itself
+must come from the wheel, which the test checks.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tarfile
 import zipfile
 from pathlib import Path
@@ -22,6 +21,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import wheel_venv  # noqa: E402
+
 SCENARIO = ROOT / "sample_logs" / "relay-down"  # captured from a real Postfix, with its expected findings
 SAMPLE = SCENARIO / "maillog"
 GRAMMARS = sorted(p.name for p in (ROOT / "postfix_diag" / "grammars").glob("*.grammar"))
@@ -35,27 +37,13 @@ def _run(cmd, **kw) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict:
     """The sdist and the wheel `python -m build` makes from it."""
-    out = tmp_path_factory.mktemp("dist")
-    r = _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)])
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    (sdist,) = out.glob("*.tar.gz")
-    (wheel,) = out.glob("*.whl")
-    return {"sdist": sdist, "wheel": wheel}
+    return wheel_venv.build(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="module")
 def venv(built, tmp_path_factory) -> Path:
     """A fresh virtualenv with the wheel installed (non-editable)."""
-    venv = tmp_path_factory.mktemp("venv")
-    r = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-    assert r.returncode == 0, r.stderr
-    r = _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-              "--no-deps", "--no-index", str(built["wheel"])])
-    assert r.returncode == 0, r.stdout + r.stderr
-    site = Path(_run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                     check=True).stdout.strip())
-    (site / "_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return venv
+    return wheel_venv.make_venv(built["wheel"], tmp_path_factory.mktemp("venv"))
 
 
 @pytest.fixture(scope="module")
