@@ -166,8 +166,18 @@ def _damaged(data: bytes, damage: str) -> bytes:
         tables["bodies"] = [[1, 2, 3]]
     elif damage == "bad-regex":  # well formed, but a regex that is not what its table says
         i = next(i for program, sev, i in tables["bodies"] if (program, sev) == ("smtpd", "info"))
-        tables["matchers"][i][0] = tables["matchers"][i][0].replace("()", "", 1)
+        entry = json.loads(tables["matchers"][i])
+        entry[0] = entry[0].replace("()", "", 1)
+        tables["matchers"][i] = json.dumps(entry)
         del tables["code"]
+    elif damage == "bad-rule":  # a rule entry of a matcher in use that is not one (checked on first use)
+        i = next(i for program, sev, i in tables["bodies"] if (program, sev) == ("smtpd", "info"))
+        entry = json.loads(tables["matchers"][i])
+        entry[1][0][1] = 5
+        tables["matchers"][i] = json.dumps(entry)
+    elif damage == "bad-json-entry":  # a matcher's own JSON text, broken
+        i = next(i for program, sev, i in tables["bodies"] if (program, sev) == ("smtpd", "info"))
+        tables["matchers"][i] = tables["matchers"][i][:-5]
     elif damage == "bad-code":  # engine code that is not a code list
         tables["code"]["matchers"] = ["AAAA" if c else c for c in tables["code"]["matchers"]]
     elif damage == "other-engine":  # code of another interpreter
@@ -184,10 +194,10 @@ def test_damaged_or_stale_file_is_not_read(primed, damage):
     assert cache.read(primed, key) is None
 
 
-@pytest.mark.parametrize("damage", ["truncate", "bad-tables", "bad-regex"])
+@pytest.mark.parametrize("damage", ["truncate", "bad-tables", "bad-regex", "bad-rule", "bad-json-entry"])
 def test_damaged_cache_is_rebuilt_and_replaced(primed, monkeypatch, damage, from_files):
     """Rejected when read (truncate), when its tables are rebuilt (bad-tables), or when a
-    matcher compiles (bad-regex, in the middle of a run): the grammar then comes from the files,
+    matcher is first used (bad-regex, bad-rule, bad-json-entry: in the middle of a run): the grammar then comes from the files,
     parses alike, and the next run finds a good file."""
     key = primed.stem.split("-", 1)[1]
     primed.write_bytes(_damaged(primed.read_bytes(), damage))
@@ -195,7 +205,7 @@ def test_damaged_cache_is_rebuilt_and_replaced(primed, monkeypatch, damage, from
     g = cache.load_shipped()
     assert _events(g) == _events(from_files)
     assert builds
-    if damage == "bad-regex":  # found late: the file is dropped, the next miss writes it
+    if damage in ("bad-regex", "bad-rule", "bad-json-entry"):  # found late: the file is dropped, the next miss writes it
         assert not primed.exists()
         cache.load_shipped()
     assert cache.read(primed, key) is not None

@@ -9,6 +9,7 @@ imports no pyparsing). Matchers compile their regex on first use.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -24,7 +25,7 @@ ENVELOPE = "envelope"
 ANY = "*"
 ANY_PROGRAM = "<any>"  # body() of a program without rules of its own at that severity
 # what a regex of tables from a cache may raise when it is not what the tables say
-_BAD_TABLE = (re.error, GrammarError, ValueError, OverflowError, RecursionError)
+_BAD_TABLE = (re.error, GrammarError, ValueError, TypeError, KeyError, OverflowError, RecursionError)
 
 
 def grammar_files():
@@ -93,10 +94,16 @@ class Grammar:
         self._matchers: list = [None] * len(sources)
         self._codes = codes  # sre_code.code_of of each source, when the tables came with them
 
+    def _entry(self, i: int) -> tuple[str, dict]:
+        entry = self._sources[i]
+        if type(entry) is str:  # as read from a cache file
+            entry = self._sources[i] = _matcher_entry(json.loads(entry))
+        return entry
+
     def _matcher(self, i: int) -> Matcher:
         m = self._matchers[i]
         if m is None:
-            source, by_group = self._sources[i]
+            source, by_group = self._entry(i)
             regex = sre_code.pattern_of(source, self._codes[i]) if self._codes and self._codes[i] else None
             m = self._matchers[i] = Matcher(source, by_group, regex)
         return m
@@ -156,9 +163,11 @@ class Grammar:
             "programs": list(self.programs),
             "kinds": list(self.kinds),
             "fields_by_kind": {k: list(v) for k, v in self.fields_by_kind.items()},
-            "matchers": [[source, [[g, r.kind, r.severity, [[n, names[c]] for n, c in r.fields],
-                                    list(r.group_indexes), r.source] for g, r in sorted(by_group.items())]]
-                         for source, by_group in self._sources],
+            # each matcher as a JSON text of its own: a run decodes only those of the programs it meets
+            "matchers": [json.dumps([source, [[g, r.kind, r.severity, [[n, names[c]] for n, c in r.fields],
+                                               list(r.group_indexes), r.source] for g, r in sorted(by_group.items())]],
+                                    separators=(",", ":"))
+                         for source, by_group in map(self._entry, range(len(self._sources)))],
             "bodies": [[program, sev, i] for (program, sev), i in self._bodies.items()],
             "envelope": list(self._envelope),
         }
@@ -177,18 +186,10 @@ class Grammar:
         g = cls.__new__(cls)
         g._files_loader = files_loader or load_files
         g._on_bad_table = on_bad_table or (lambda: None)
-        sources = []
-        for source, rules in tables["matchers"]:
-            by_group = {}
-            for group, kind, severity, fields, indexes, where in rules:
-                if not isinstance(group, int) or group in by_group or len(fields) != len(indexes):
-                    raise ValueError("bad rule entry")
-                by_group[group] = RuleInfo(_str(kind), _str(severity),
-                                           tuple((_str(n), CONVERTERS[c]) for n, c in fields),
-                                           tuple(_int(i) for i in indexes), _str(where))
-            if not isinstance(source, str) or bool(source) != bool(by_group):
-                raise ValueError("bad matcher entry")
-            sources.append((source, by_group))
+        # each matcher's entry stays as read until the matcher is first used (_matcher_entry checks it)
+        sources = tables["matchers"]
+        if type(sources) is not list or not all(type(m) is str for m in sources):
+            raise ValueError("bad matcher table")
         bodies = {(_str(p), _str(s)): _index(i, sources) for p, s, i in tables["bodies"]}
         if any(sev not in SEVERITIES for _, sev in bodies) or any((ANY_PROGRAM, s) not in bodies for s in SEVERITIES):
             raise ValueError("bad body table")
@@ -202,7 +203,7 @@ class Grammar:
             codes = code.get("matchers")
             if not isinstance(codes, list) or len(codes) != len(sources):
                 raise ValueError("bad code table")
-        g._setup([_str(p) for p in tables["programs"]], [_str(k) for k in tables["kinds"]], fields, sources,
+        g._setup([_str(p) for p in tables["programs"]], [_str(k) for k in tables["kinds"]], fields, list(sources),
                  bodies, envelope, codes)
         return g
 
@@ -213,6 +214,26 @@ class Grammar:
     @cached_property
     def compiler(self) -> PatternCompiler:
         return Grammar(self.files).compiler
+
+
+def _matcher_entry(entry: list) -> tuple[str, dict]:
+    """(source, by_group) of a matcher entry of `Grammar.tables()`, decoded; ValueError if it is
+    not one."""
+    source, rules = entry
+    by_group = {}
+    for rule in rules:
+        group, kind, severity, fields, indexes, where = rule
+        if (type(group) is not int or group in by_group or type(kind) is not str or type(severity) is not str
+                or type(where) is not str or len(fields) != len(indexes)):
+            raise ValueError("bad rule entry")
+        for i in indexes:
+            if type(i) is not int or not 0 < i < group:
+                raise ValueError("bad group number")
+        by_group[group] = RuleInfo(kind, severity, tuple((_str(n), CONVERTERS[c]) for n, c in fields),
+                                   tuple(indexes), where)
+    if type(source) is not str or bool(source) != bool(by_group):
+        raise ValueError("bad matcher entry")
+    return source, by_group
 
 
 def _str(value) -> str:
