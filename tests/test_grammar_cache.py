@@ -326,3 +326,25 @@ def test_cli_survives_a_corrupt_cache(tmp_path):
     damaged = subprocess.run(run, env=env, capture_output=True)
     assert damaged.returncode == 0 and damaged.stderr == b""
     assert damaged.stdout == clean
+
+
+def test_rebuild_mid_run_keeps_the_matchers_a_parser_holds(primed, from_files):
+    """A parser keys its tables by id(matcher): after a rebuild in the middle of a run, every id
+    it holds must still be a live matcher of the grammar (a freed one's id could be reused by a
+    new matcher, which would give a line another program's table)."""
+    import gc
+
+    primed.write_bytes(_damaged(primed.read_bytes(), "bad-regex"))  # smtpd's regex is the bad one
+    g = cache.load_shipped()
+    parser = Parser(year=2024, grammar=g)
+    qmgr = "Jan  1 00:00:00 mx postfix/qmgr[1]: 1A2B3C4D5E: removed"
+    assert parser.parse_line(qmgr).kind == "removed"  # compiled from the cache, before the rebuild
+    first = set(parser._tables)
+    parser.parse_line("Jan  1 00:00:00 mx postfix/smtpd[2]: connect from a[192.0.2.1]")  # the rebuild
+    gc.collect()
+    live = {id(m) for m in [*g._matchers, *getattr(g, "_handed_out", [])] if m is not None}
+    assert first and first <= live and set(parser._tables) <= live
+    reference = Parser(year=2024, grammar=from_files)
+    for i, line in enumerate(LINES):
+        a, b = parser.parse_line(line, "x", i), reference.parse_line(line, "x", i)
+        assert tuple(getattr(a, s) for s in a.__slots__) == tuple(getattr(b, s) for s in b.__slots__)

@@ -139,6 +139,9 @@ class Grammar:
         on_bad_table()
         fresh = Grammar(self.files)
         self.__dict__["compiler"] = fresh.compiler
+        # the matchers already handed out stay alive: a parser keys its tables by id(matcher),
+        # which must not be reused by a new matcher while the grammar lives
+        self._handed_out = [m for m in self._matchers if m is not None]
         self._setup(fresh.programs, fresh.kinds, fresh.fields_by_kind, fresh._sources, fresh._bodies,
                     fresh._envelope)
         return True
