@@ -66,10 +66,19 @@ def installed(venv: Path, outside: Path, *args: str) -> subprocess.CompletedProc
     return _run([str(venv / "bin" / "postfix-diag"), *args], cwd=outside, env=_env(outside))
 
 
-def in_tree(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The same command from the source tree, for the expected output."""
-    env = dict(_env(cwd), PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(cwd / "tree-cache"))
-    return _run([sys.executable, "-m", "postfix_diag", *args], cwd=cwd, env=env)
+def in_tree(*args: str, cwd: Path) -> str:
+    """What the source tree's application prints for the same command line (in-process)."""
+    from typer.testing import CliRunner
+
+    from postfix_diag.cli import app
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, list(args)).stdout
+    finally:
+        os.chdir(here)
+
 
 
 def test_sdist_carries_the_grammars_and_the_package(built):
@@ -105,7 +114,7 @@ def test_installed_analyze_from_outside_the_tree(venv, outside):
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     assert '"recognized"' in r.stdout and '"findings"' in r.stdout
-    assert r.stdout == in_tree(*args, cwd=outside).stdout  # the same report as the source tree's
+    assert r.stdout == in_tree(*args, cwd=outside)  # the same report as the source tree's
     assert list((outside / "cache" / "postfix-diag").glob("grammar-*.json"))  # the grammar cache written
     again = installed(venv, outside, *args)  # and read
     assert (again.returncode, again.stdout) == (0, r.stdout)
@@ -113,16 +122,16 @@ def test_installed_analyze_from_outside_the_tree(venv, outside):
     assert text.returncode == 0 and "Parse coverage: " in text.stdout
     expected = json.loads((SCENARIO / "expected.json").read_text())["findings"]
     assert expected and all(f" {f['id']} " in text.stdout for f in expected)
-    assert text.stdout == in_tree("analyze", "--year", "2024", "mail.log", cwd=outside).stdout
+    assert text.stdout == in_tree("analyze", "--year", "2024", "mail.log", cwd=outside)
 
 
 def test_installed_explain_rules_grammar(venv, outside):
     r = installed(venv, outside, "explain", "DLV001")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("DLV001") and r.stdout == in_tree("explain", "DLV001", cwd=outside).stdout
+    assert r.stdout.startswith("DLV001") and r.stdout == in_tree("explain", "DLV001", cwd=outside)
     r = installed(venv, outside, "rules", "--format", "json")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == in_tree("rules", "--format", "json", cwd=outside).stdout and '"DLV001"' in r.stdout
+    assert r.stdout == in_tree("rules", "--format", "json", cwd=outside) and '"DLV001"' in r.stdout
     r = installed(venv, outside, "grammar", "--check")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"ok: {len(GRAMMARS)} grammar files, ")
