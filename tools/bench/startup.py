@@ -15,6 +15,8 @@ Each runs BENCH_STARTUP_RUNS times (default 21), the commands alternating so tha
 machine's load touches them alike; the median wall time and CPU time (user + system, of the child)
 are printed with the targets of issue 11 (analyze 0.25 s, explain and rules 0.15 s) and the load
 average, which says whether the figures can be trusted (a busy 2-core machine inflates wall time).
+BENCH_VALGRIND=1 adds the instructions each command executes (valgrind --tool=callgrind, one run):
+a count that the machine's load does not change, for comparing two trees on a busy machine.
 Run alone: python tools/bench/startup.py
 """
 
@@ -45,6 +47,16 @@ def _time(cmd: list[str], env: dict) -> tuple[float, float, int]:
         proc = subprocess.Popen(cmd, stdout=devnull, stderr=devnull, env=env, cwd=OUT)
         _, status, usage = os.wait4(proc.pid, 0)
     return time.perf_counter() - start, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status)
+
+
+def instructions(cmd: list[str], env: dict) -> int | None:
+    """Instructions one run executes (valgrind --tool=callgrind), or None without valgrind."""
+    if not shutil.which("valgrind"):
+        return None
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], env=env, cwd=OUT,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    found = [line.rsplit(":", 1)[1] for line in r.stderr.splitlines() if "Collected :" in line]
+    return int(found[-1].strip()) if found else None
 
 
 def install() -> Path:
@@ -91,13 +103,18 @@ def main() -> int:
     print()
     print(f"start-up on a {lines}-line log, installed wheel, median of {RUNS} runs each; "
           f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'command':<30} {'wall s':>7} {'CPU s':>7} {'target':>12}  exit")
+    counts = {}
+    if os.environ.get("BENCH_VALGRIND") == "1":
+        print("start-up: counting instructions (valgrind) ...", flush=True)
+        counts = {name: instructions(cmd, e) for name, _, cmd, e in commands}
+    print(f"{'command':<30} {'wall s':>7} {'CPU s':>7} {'target':>12}  exit" + ("  instructions" if counts else ""))
     for name, target_key, _, _ in commands:
         rs = runs[name]
         wall, cpu = statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)
         target = TARGETS.get(target_key)
         mark = "" if target is None else f"{target:.2f} {'ok' if wall <= target else 'OVER'}"
-        print(f"{name:<30} {wall:7.3f} {cpu:7.3f} {mark:>12}  {max(r[2] for r in rs)}")
+        count = f"  {counts[name] / 1e6:8.0f} M" if counts.get(name) else ""
+        print(f"{name:<30} {wall:7.3f} {cpu:7.3f} {mark:>12}  {max(r[2] for r in rs):>4}{count}")
     if not pflogsumm:
         print("pflogsumm is not installed (apt-get install pflogsumm): no comparison made")
     return 0
