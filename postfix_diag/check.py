@@ -177,6 +177,11 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     analysis = analyze(paths, year=year, min_severity="info", progress=progress)
     if analysis.coverage.total == 0:
         raise InputError("no log lines in the given input (empty file?)")
+    from .sniff import no_postfix_lines
+
+    not_postfix = no_postfix_lines(analysis.coverage, analysis.sources)
+    if not_postfix:  # a file that is not a Postfix log must not pass a CI gate
+        raise InputError(not_postfix)
     written = None
     if write_baseline_to is not None:
         write_baseline(analysis.findings, write_baseline_to)

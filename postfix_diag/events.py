@@ -8,6 +8,7 @@ from __future__ import annotations
 UNRECOGNIZED = "unrecognized"  # no envelope, or a Postfix line no rule claims
 FOREIGN = "foreign"  # a well-formed syslog line from another program (dovecot, amavis, ...)
 GENERIC_SEVERITY_KINDS = ("warning", "error", "fatal", "panic")  # unclaimed lines with that prefix
+SEVERITY_PREFIXES = ("warning: ", "error: ", "fatal: ", "panic: ")  # how a body names its severity
 
 # Access decisions (smtpd, postscreen, cleanup header/body checks, milters) share one grammar
 # rule; their `action` field names what happened and the event kind is folded from it.

@@ -1,26 +1,26 @@
 """Lines → typed events: the syslog envelope, the tag, then the program's compiled grammar.
 
 Hot path: one envelope regex match, one body regex match, dictionary lookups. Timestamps, tags
-and matchers are cached, so per-line work stays small.
+and matchers are cached, so per-line work stays small. A line no envelope format matches goes to
+the lenient reader (lenient.py: journald JSON, pasted snippets); wrapped lines are re-joined by
+`Parser.parse_stream`.
 """
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Iterable, Iterator
+from itertools import compress
+from operator import itemgetter
 
 from . import grammar as grammar_mod
-from .events import ACCESS_KINDS, ACCESS_OTHER, FOREIGN, UNRECOGNIZED, Event
-from .inputs import Source, read_lines, resolve
+from .events import ACCESS_KINDS, ACCESS_OTHER, FOREIGN, SEVERITY_PREFIXES, UNRECOGNIZED, Event
+from .inputs import MAX_LINE, Source, read_numbered, resolve
+from .lenient import MAX_CONTINUATIONS, NO_ENVELOPE, Lenient
+from .timestamps import STAMP_CACHE, YearGuesser, iso_epoch
 
-MAX_LINE = 32 * 1024  # longer lines are not matched (Postfix's own log records are far shorter)
+__all__ = ["Parser", "YearGuesser", "iso_epoch", "iter_events", "MAX_LINE", "STAMP_CACHE", "NO_ENVELOPE"]
+
 MAX_TAGS = 10_000  # distinct syslog tags remembered (see Parser._split_tag)
-# Timestamps converted and remembered: a log is in time order, so a stamp repeats within its own
-# second; a few thousand cover any interleaving of hosts, and memory does not grow with the log.
-STAMP_CACHE = 4096
-_MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
-_SEVERITY_PREFIXES = ("warning: ", "error: ", "fatal: ", "panic: ")
 # Postfix programs that log without being named in a grammar section.
 EXTRA_PROGRAMS = frozenset(
     "postfix postfix-script postfix-tls-script postmulti postmulti-script postqueue postdrop sendmail "
@@ -29,106 +29,6 @@ EXTRA_PROGRAMS = frozenset(
     "smtp smtpd qmgr cleanup pickup bounce defer trace anvil scache postscreen dnsblog tlsproxy "
     "master postlogd nqmgr".split()
 )
-
-
-class YearGuesser:
-    """Gives year-less (classic syslog) timestamps a year.
-
-    With an explicit year, the log is assumed to start in that year and each December→January
-    step moves it on. Without one, the file's modification time is taken as the time of its
-    last line: a stamp that would lie more than a day after it belongs to the year before.
-    """
-
-    def __init__(self, year: int | None, mtime: float | None):
-        self.explicit = year
-        self.mtime = mtime if mtime is not None else time.time()
-        self.year = year if year is not None else time.gmtime(self.mtime).tm_year
-        self.last_month = 0
-        self.cache: dict = {}
-        self.years_used: set = set()
-
-    def describe(self) -> str:
-        if self.explicit is not None:
-            return f"year {self.explicit} given with --year (December→January rollover advances it)"
-        return (f"year from the file's modification time ({time.strftime('%Y-%m-%d', time.gmtime(self.mtime))}):"
-                " stamps later than that are taken from the year before")
-
-    def epoch(self, ts: str) -> float | None:
-        hit = self.cache.get(ts)
-        if hit is not None:
-            return hit
-        try:
-            mon = _MONTHS[ts[:3]]
-            day_s, clock = ts[3:].split()
-            h, m, s = clock.split(":")
-            frac = 0.0
-            if "." in s:
-                s, f = s.split(".", 1)
-                frac = float("0." + f)
-            parts = (int(day_s), int(h), int(m), int(s))
-        except (KeyError, ValueError):
-            return None
-        if self.explicit is not None:
-            if mon < self.last_month:
-                self.year += 1
-            if mon != self.last_month:
-                # the cache holds stamps of the current month only: a hit must never skip the
-                # rollover check (Jan, Dec, Jan again is the next year's January)
-                self.cache.clear()
-            self.last_month = mon
-            year = self.year
-        else:
-            year = self.year
-        try:
-            value = calendar.timegm((year, mon, *parts)) + frac
-            if self.explicit is None and value > self.mtime + 86400:
-                year -= 1
-                value = calendar.timegm((year, mon, *parts)) + frac
-        except (ValueError, OverflowError):
-            return None
-        self.years_used.add(year)
-        if len(self.cache) >= STAMP_CACHE:  # one entry per distinct second: keep memory flat
-            self.cache.clear()
-        if self.explicit is None or mon == self.last_month:
-            self.cache[ts] = value
-        return value
-
-
-_iso_cache: dict = {}
-
-
-def iso_epoch(ts: str):
-    """RFC 3339 / journal / ISO stamp → (wall-clock epoch, format name). The offset is kept
-    out of the arithmetic so that all formats share the log's own wall clock."""
-    hit = _iso_cache.get(ts)
-    if hit is not None:
-        return hit
-    try:
-        value = calendar.timegm((int(ts[0:4]), int(ts[5:7]), int(ts[8:10]),
-                                 int(ts[11:13]), int(ts[14:16]), int(ts[17:19])))
-    except (ValueError, OverflowError):
-        return None, "iso-invalid"
-    tail = ts[19:]
-    frac = ""
-    if tail[:1] in (".", ","):
-        i = 1
-        while i < len(tail) and tail[i].isdigit():
-            i += 1
-        frac, tail = tail[1:i], tail[i:]
-        value += float("0." + frac)
-    if ts[10] == " ":
-        name = "iso-space"
-    elif tail == "Z" or (len(tail) == 6 and tail[3] == ":"):
-        name = "rfc3339-fraction" if frac else "rfc3339"
-    elif tail:
-        name = "journal-short-iso-precise" if frac else "journal-short-iso"
-    else:
-        name = "iso-local"
-    result = (value, name)
-    if len(_iso_cache) >= STAMP_CACHE:
-        _iso_cache.clear()
-    _iso_cache[ts] = result
-    return result
 
 
 class _Envelope:
@@ -180,6 +80,7 @@ class Parser:
         self._known = frozenset(self.grammar.programs) | EXTRA_PROGRAMS
         self._formats = [_Envelope(m) for m in self.grammar.envelope_matchers]
         self.parse_line = self._make_parse_line()
+        self.lenient = Lenient(self)
 
     # -- tag → (instance, service, program, is_postfix) -----------------------------------------
     def _split_tag(self, tag: str):
@@ -234,13 +135,59 @@ class Parser:
 
     def parse_source(self, source: Source) -> Iterator[Event]:
         years = YearGuesser(self.year, source.mtime)
-        parse = self.parse_line
         name = source.display
-        lineno = 0
-        for lineno, line in enumerate(read_lines(source), 1):  # noqa: B007 - lineno used after
-            yield parse(line, name, lineno, years)
+        yield from self.parse_stream(read_numbered(source), name, years)
         if years.years_used:
             self.assumptions[name] = years.describe()
+
+    def parse_stream(self, numbered: Iterable[tuple[int, str]], file: str, years: YearGuesser | None):
+        """Events of (line number, line) pairs, one per line, except that a line a paste wrapped is
+        read as one (see `lenient.Lenient.rejoin`). Each event is handed on when the next line with
+        an envelope arrives (or the input ends): until then, a line without one may be its rest."""
+        parse = self.parse_line
+        it = iter(numbered)
+        held = None  # the last event: the lines after it without an envelope may be its rest
+        for lineno, line in it:
+            ev = parse(line, file, lineno, years)
+            if ev.fmt is not None:  # a line with an envelope (strict or lenient): the common case
+                if held is not None:
+                    yield held
+                held = ev
+            elif held is None:
+                yield ev
+            else:  # a line without one after a held line: perhaps its rest
+                held = yield from self._continued(held, line, ev, it, file, years)
+        if held is not None:
+            yield held
+
+    def _continued(self, held, line, ev, it, file, years):
+        """Events from a held line and the line without an envelope after it, reading on while
+        lines have none (see `lenient.Lenient.rejoin`); returns the next event to hold (None when
+        the input ended or too many such lines came)."""
+        parse, rejoin = self.parse_line, self.lenient.rejoin
+        waiting = [(line, ev)]  # the lines without an envelope after `held`, (line, event)
+        joined, used = None, 0  # held joined with the first `used` of them, if that reads
+        while True:
+            longer = rejoin(held, waiting, file, years, joined is not None)
+            if longer is not None:
+                joined, used = longer, len(waiting)
+            elif len(waiting) - used >= MAX_CONTINUATIONS:
+                yield from self._flush(held, waiting, joined, used)
+                return None
+            nxt = next(it, None)
+            if nxt is None:
+                yield from self._flush(held, waiting, joined, used)
+                return None
+            later = parse(nxt[1], file, nxt[0], years)
+            if later.fmt is not None:
+                yield from self._flush(held, waiting, joined, used)
+                return later
+            waiting.append((nxt[1], later))
+
+    @staticmethod
+    def _flush(held, waiting, joined, used):
+        yield held if joined is None else joined
+        yield from (w for _, w in waiting[used:])
 
     def _make_parse_line(self):
         """Build ``parse_line(line, file="<string>", lineno=0, years=None) -> Event``.
@@ -254,13 +201,14 @@ class Parser:
         last_format = formats[0]
 
         def parse_line(line: str, file: str = "<string>", lineno: int = 0,
-                       years: YearGuesser | None = None) -> Event:
+                       years: YearGuesser | None = None, lenient: bool = True) -> Event:
             nonlocal last_format
             if line[:1] == "\x00":
                 line = line.lstrip("\x00")
-            if len(line) > MAX_LINE:
-                return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
-                             line[:200], {"reason": "line too long"}, file, lineno, line[:MAX_LINE])
+            if len(line) > MAX_LINE:  # the reader hands over at most MAX_LINE + 1 characters of it
+                return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None, line[:200],
+                             {"reason": "overlong", "length": getattr(line, "length", len(line))},
+                             file, lineno, line[:1000])
             fmt = last_format
             m = fmt.match(line)
             if m is None:
@@ -270,8 +218,10 @@ class Parser:
                         last_format = fmt
                         break
                 else:
+                    if lenient:  # pasted snippets, journald JSON, prefixes: see lenient.py
+                        return self.lenient.read(line, file, lineno, years)
                     return Event(UNRECOGNIZED, None, None, None, None, None, None, "info", None,
-                                 line, {"reason": "no syslog envelope"}, file, lineno, line)
+                                 line, {"reason": NO_ENVELOPE}, file, lineno, line)
             if fmt.in_order:
                 ts_s, host, tag, pid, body, _ = m.groups()
             else:
@@ -303,7 +253,7 @@ class Parser:
                              file, lineno, line, name)
             severity = "info"
             text = body
-            if body[:1] in "wefp" and body.startswith(_SEVERITY_PREFIXES):
+            if body[:1] in "wefp" and body.startswith(SEVERITY_PREFIXES):
                 severity, text = body.split(": ", 1)
             match, table = bodies_get((program, severity)) or body_matcher(program, severity)
             hit = match(text)
@@ -341,10 +291,13 @@ class Parser:
         return parse_line
 
     def parse_lines(self, lines: Iterable[str], file: str = "<string>", year: int | None = None):
+        """Events of the non-blank lines of ``lines``, numbered from 1 (see `parse_stream`)."""
         years = YearGuesser(year if year is not None else self.year, None)
-        parse = self.parse_line
-        for lineno, line in enumerate(lines, 1):
-            yield parse(line, file, lineno, years)
+        if isinstance(lines, (list, tuple)):  # the lines themselves select: blank ones are false
+            numbered = compress(enumerate(lines, 1), lines)
+        else:
+            numbered = filter(itemgetter(1), enumerate(lines, 1))
+        yield from self.parse_stream(numbered, file, years)
 
 
 def iter_events(paths, year: int | None = None, parser: Parser | None = None) -> Iterator[Event]:

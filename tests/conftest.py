@@ -18,8 +18,11 @@ atexit.register(shutil.rmtree, _CACHE_HOME, ignore_errors=True)
 
 from postfix_diag.parse import Parser  # noqa: E402
 
-# The third-party corpus lives outside the repository (licenses: never copy its lines in here).
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+# The third-party corpus lives outside the repository (licenses: never copy its lines in here):
+# ../shared/corpus of the checkout, or of the directory above it (a worktree under /work/wt/).
+_ROOT = Path(__file__).resolve().parents[1]
+CORPUS = next((d / "shared" / "corpus" for d in (_ROOT.parent, _ROOT.parent.parent)
+               if (d / "shared" / "corpus" / "all-lines.txt").is_file()), _ROOT.parent / "shared" / "corpus")
 
 
 def syslog(body: str, program: str = "smtpd", *, tag: str | None = None, pid: int | None = 1,

@@ -486,7 +486,8 @@ def stub_analysis(monkeypatch):
 
     def analyze(paths, year=None, min_severity="info", progress=None):
         assert min_severity == "info"  # the baseline records findings of every severity
-        return types.SimpleNamespace(coverage=types.SimpleNamespace(total=state["lines"]),
+        coverage = types.SimpleNamespace(total=state["lines"], recognized=state["lines"], foreign=0)
+        return types.SimpleNamespace(coverage=coverage,
                                      findings=list(state["findings"]), sources=list(paths))
 
     monkeypatch.setitem(sys.modules, "postfix_diag.analyze", types.SimpleNamespace(analyze=analyze))

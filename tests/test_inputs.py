@@ -174,7 +174,7 @@ def test_huge_single_line(tmp_path):
         fh.write(line("1A2B3C4D5E").encode() + b"\n")
     evs = _events(p)
     assert [e.kind for e in evs] == ["unrecognized", "removed"]
-    assert evs[0].f == {"reason": "line too long"}
+    assert evs[0].f == {"reason": "overlong", "length": 50 * 1024 * 1024 + 50}
     assert len(evs[0].line) <= MAX_LINE and len(evs[0].text) <= 200
 
 
@@ -300,3 +300,107 @@ def test_many_odd_tags_share_one_matcher():
     assert all(ev.kind == "unrecognized" and ev.program.startswith("postfix") for ev in events)
     assert compiled() <= before + 1
     assert len(parser._tags) <= MAX_TAGS and len(parser._tables) < 10
+
+
+# --- the bounded reader ----------------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PIECES = st.sampled_from([b"\n", b"\r\n", b"\r", b"\x00", b"a", b"Jan  1 ", b"\xc3\xa9", b"\xe2\x82\xac", b"\xff",
+                          b"\xc3", b"\xf0\x9f\x93\xa7", b"  ", b"x" * 40])
+DATA = st.lists(PIECES, max_size=80).map(b"".join)
+
+
+def _stdin(monkeypatch, data: bytes) -> Source:
+    class FakeStdin:
+        buffer = io.BytesIO(data)
+
+    monkeypatch.setattr(sys, "stdin", FakeStdin())
+    return Source("-", "<stdin>")
+
+
+def _reference(data: bytes) -> list[str]:
+    """What the reader did before it was bounded: text lines, invalid UTF-8 as U+FFFD, no CR/LF."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline="\n")
+    return [line.rstrip("\r\n") for line in text]
+
+
+@settings(max_examples=300, deadline=None)
+@given(DATA, st.sampled_from([3, 7, 16, inputs.BLOCK]))
+def test_reader_reads_what_a_text_file_holds(data, block):
+    """Block by block (any block size, so multi-byte characters and CRLF fall across block
+    boundaries), the same lines as a text file of these bytes; NULs at a line start may go."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(inputs, "BLOCK", block)
+        got = list(read_lines(_stdin(mp, data)))
+        numbered = list(inputs.read_numbered(_stdin(mp, data)))
+    want = _reference(data)
+    assert [g.lstrip("\x00") for g in got] == [w.lstrip("\x00") for w in want]
+    assert numbered == [(n, line) for n, line in enumerate(got, 1) if line]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"a" * 20, b"b" * 70, b"\x00" * 60, b"\n", b"\xc3\xa9" * 30, b"c"]), max_size=30)
+       .map(b"".join), st.sampled_from([7, 16, 40]))
+def test_reader_bounds_lines(data, block):
+    """With a 50-character limit: a longer line comes as Overlong (its start and its length), every
+    other line as it is; what follows an overlong line is never lost."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(inputs, "BLOCK", block)
+        mp.setattr(inputs, "MAX_LINE", 50)
+        got = list(read_lines(_stdin(mp, data)))
+    want = [w.lstrip("\x00") for w in _reference(data)]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        if len(w) > 50:
+            assert isinstance(g, inputs.Overlong) and g.startswith(w[:51].lstrip("\x00")[:10])
+            assert g.length >= len(w)
+        else:
+            assert g.lstrip("\x00") == w
+
+
+def test_blank_lines_are_numbered_but_not_read(tmp_path):
+    p = write(tmp_path / "mail.log", "\n\n" + line("1A2B3C4D5E") + "\r\n\r\n\n" + line("1A2B3C4D5F") + "\n\n")
+    assert list(inputs.read_numbered(resolve([p])[0])) == [(3, line("1A2B3C4D5E")), (6, line("1A2B3C4D5F"))]
+    assert [(e.lineno, e.qid) for e in iter_events([p], year=2024)] == [(3, "1A2B3C4D5E"), (6, "1A2B3C4D5F")]
+
+
+def test_a_flood_of_line_breaks_costs_no_list(tmp_path):
+    p = tmp_path / "mail.log"
+    p.write_bytes(b"\n" * (3 * inputs.BLOCK) + line("1A2B3C4D5E").encode() + b"\n")
+    blocks = list(inputs._guarded_blocks(resolve([str(p)])[0]))
+    counted = sum(b for b in blocks if isinstance(b, int))  # blocks of nothing but line breaks
+    listed = sum(len(b) for b in blocks if not isinstance(b, int))
+    assert counted + listed == 3 * inputs.BLOCK + 1 and counted >= 2 * inputs.BLOCK
+    assert list(inputs.read_numbered(resolve([str(p)])[0])) == [(3 * inputs.BLOCK + 1, line("1A2B3C4D5E"))]
+
+
+def test_nuls_before_a_line_are_dropped_however_many(tmp_path):
+    p = tmp_path / "mail.log"
+    p.write_bytes(b"\x00" * (5 * MAX_LINE + 3) + line("1A2B3C4D5E").encode() + b"\n" + line("1A2B3C4D5F").encode())
+    assert [e.qid for e in _events(p)] == ["1A2B3C4D5E", "1A2B3C4D5F"]
+
+
+def test_a_line_running_on_forever_stops_the_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(inputs, "MAX_RUN", 10 * MAX_LINE)
+    for filler in (b"x", b"\x00"):
+        p = tmp_path / "mail.log"
+        p.write_bytes(line("1A2B3C4D5E").encode() + b"\n" + filler * (11 * MAX_LINE))
+        with pytest.raises(InputError) as e:
+            _events(p)
+        assert "line 2 runs on for more than" in one_line_error(e.value)
+
+
+def test_stdin_is_read_as_it_comes(monkeypatch):
+    """A pipe's lines are handed on as they arrive (read1), not when a block is full."""
+    r, w = os.pipe()
+    os.write(w, (line("1A2B3C4D5E") + "\n").encode())
+
+    class PipeStdin:
+        buffer = io.BufferedReader(io.FileIO(r, "rb"))
+
+    monkeypatch.setattr(sys, "stdin", PipeStdin())
+    lines = read_lines(Source("-", "<stdin>"))
+    assert next(lines) == line("1A2B3C4D5E")  # the writer has not closed the pipe: no block is full
+    os.close(w)
+    assert list(lines) == []

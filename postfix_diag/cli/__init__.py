@@ -11,7 +11,7 @@ import copy
 import os
 import sys
 
-from . import analyze, check, parse, qshape, rules, summary  # noqa: F401  (importing registers the commands)
+from . import analyze, check, explain_line, parse, qshape, rules, summary  # noqa: F401  (importing registers the commands)
 from .app import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app
 
 __all__ = ["app", "app_for", "main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "EXIT_INTERNAL"]

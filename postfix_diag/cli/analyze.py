@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, ReportFormat, Severity, YearOpt, _progress, app, fail, guarded
+from .app import PathsArg, ReportFormat, Severity, SkipUnreadableOpt, YearOpt, _progress, app, fail, guarded
 
 
 @app.command()
@@ -19,6 +19,7 @@ def analyze(
     min_severity: Annotated[Severity, typer.Option("--min-severity", help="Hide findings below this severity.")]
     = Severity.info,
     top: Annotated[int, typer.Option("--top", help="How many unrecognized line shapes to list.", min=0)] = 10,
+    skip_unreadable: SkipUnreadableOpt = False,
 ):
     """Diagnose a mail log: findings by severity with evidence and fixes, then parse coverage.
 
@@ -38,4 +39,9 @@ def analyze(
             status.stop()
     if result.coverage.total == 0:
         fail("no log lines in the given input (empty file?)")
+    from ..sniff import no_postfix_lines
+
+    not_postfix = no_postfix_lines(result.coverage, result.sources)
+    if not_postfix:  # never "No findings" for a file that is not a Postfix log
+        fail(not_postfix)
     sys.stdout.write(render_analysis(result, fmt.value, top=top))

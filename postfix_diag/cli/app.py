@@ -70,6 +70,19 @@ PathsArg = Annotated[
         show_default=False,
     ),
 ]
+def _skip_unreadable(value: bool) -> bool:
+    from ..inputs import skip_unreadable
+
+    skip_unreadable(bool(value), warn=lambda message: typer.echo(f"postfix-diag: warning: {message}", err=True))
+    return value
+
+
+SkipUnreadableOpt = Annotated[
+    bool,
+    typer.Option("--skip-unreadable", callback=_skip_unreadable,
+                 help="Skip an unreadable file or subdirectory among the inputs, with a warning line, "
+                 "instead of stopping with exit status 2."),
+]
 YearOpt = Annotated[
     int | None,
     typer.Option("--year", help="Year of the first classic 'Mmm dd' timestamp (default: from each file's "

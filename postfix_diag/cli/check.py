@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, Severity, YearOpt, _progress, app, format_enum, guarded
+from .app import PathsArg, Severity, SkipUnreadableOpt, YearOpt, _progress, app, format_enum, guarded
 
 CheckFormat = format_enum("CheckFormat", "check")
 
@@ -26,6 +26,7 @@ def check(
     fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="text; junit (Jenkins, GitLab); github "
                                              "(workflow annotations); sarif (code scanning).")] = CheckFormat.text,
     year: YearOpt = None,
+    skip_unreadable: SkipUnreadableOpt = False,
 ):
     """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EventFormat, PathsArg, YearOpt, app, guarded
+from .app import EventFormat, PathsArg, SkipUnreadableOpt, YearOpt, app, guarded
 
 
 @app.command()
@@ -20,6 +20,7 @@ def parse(
     year: YearOpt = None,
     kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only events of this kind "
                                                    "(repeatable); see docs/events.md.")] = None,
+    skip_unreadable: SkipUnreadableOpt = False,
 ):
     """Write the events of every line, for other tools (jq, pandas, a SIEM).
 

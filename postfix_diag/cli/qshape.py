@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .app import YearOpt, app, fail, guarded
+from .app import SkipUnreadableOpt, YearOpt, app, fail, guarded
 
 
 class QshapeFormat(str, Enum):
@@ -41,6 +41,7 @@ def qshape_cmd(
     width: Annotated[int | None, typer.Option("-w", metavar="N", help="Terminal width (used when over 80).")] = None,
     fmt: Annotated[QshapeFormat, typer.Option("--format", "-f", help="text (qshape's table) or json.")] = QshapeFormat.text,
     year: YearOpt = None,
+    skip_unreadable: SkipUnreadableOpt = False,
 ):
     """Queue shape, as Postfix's qshape: queued mail by domain and age, without root.
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, ReportFormat, YearOpt, app, fail, guarded
+from .app import PathsArg, ReportFormat, SkipUnreadableOpt, YearOpt, app, fail, guarded
 
 
 @app.command()
@@ -24,6 +24,7 @@ def summary(
     = None,
     detail: Annotated[int, typer.Option("--detail", help="Rows in reason, warning and DNSBL tables "
                                         "(0: leave them out, -1: all).", min=-1)] = 10,
+    skip_unreadable: SkipUnreadableOpt = False,
 ):
     """Traffic summary with pflogsumm's numbers, plus what pflogsumm misses.
 

@@ -56,7 +56,7 @@ class Grammar:
         for r in rules:
             if not r.programs:
                 raise GrammarError(f"{r.file}:{r.line}: rule {r.kind!r} comes before any @programs line")
-        body_rules = [r for r in rules if ENVELOPE not in r.programs]
+        body_rules = self.__dict__["_rules"] = [r for r in rules if ENVELOPE not in r.programs]
         programs = sorted({p for r in rules for p in r.programs if p not in (ENVELOPE, ANY)})
         sources: list = []  # (source, by_group), identical ones once (smtp and lmtp share theirs)
         index: dict = {}
@@ -217,6 +217,12 @@ class Grammar:
     @cached_property
     def compiler(self) -> PatternCompiler:
         return Grammar(self.files).compiler
+
+    @cached_property
+    def _rules(self) -> list:
+        """The body rules (all but the envelope's), in file order, as read (lenient.py builds a
+        matcher of its own from them for header-less lines)."""
+        return [r for gf in self.files for r in gf.rules if ENVELOPE not in r.programs]
 
 
 def _matcher_entry(entry: list) -> tuple[str, dict]:
