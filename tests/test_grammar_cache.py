@@ -129,7 +129,7 @@ def test_stale_when_a_grammar_file_changes(primed, cache_home, monkeypatch, tmp_
     text = (edited / "queue.grammar").read_text(encoding="utf-8")
     assert "removed:" in text
     (edited / "queue.grammar").write_text(text.replace("removed:", "gone_for_good:", 1), encoding="utf-8")
-    monkeypatch.setattr(cache, "grammar_files", lambda: sorted(edited.iterdir()))
+    monkeypatch.setattr(cache, "shipped_sources", lambda: [(f.name, f.read_bytes()) for f in sorted(edited.iterdir())])
     builds = _source_built(monkeypatch)
     g = cache.load_shipped()
     assert builds, "an edited grammar file must not be served from the old cache file"
@@ -348,3 +348,18 @@ def test_rebuild_mid_run_keeps_the_matchers_a_parser_holds(primed, from_files):
     for i, line in enumerate(LINES):
         a, b = parser.parse_line(line, "x", i), reference.parse_line(line, "x", i)
         assert tuple(getattr(a, s) for s in a.__slots__) == tuple(getattr(b, s) for s in b.__slots__)
+
+
+def test_unreadable_shipped_grammar_file_is_a_grammar_error(monkeypatch, cache_home):
+    """As without a cache: a package file that cannot be read is one GrammarError line."""
+    import postfix_diag.grammar as grammar_pkg
+
+    class Unreadable:
+        name = "smtpd.grammar"
+
+        def read_bytes(self):
+            raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(grammar_pkg, "grammar_files", lambda: [Unreadable()])
+    with pytest.raises(grammar_pkg.GrammarError, match=r"^smtpd\.grammar: cannot read: Permission denied$"):
+        cache.load_shipped()

@@ -265,16 +265,22 @@ def _index(value, items: list) -> int:
 
 def load_files(directory: Path | None = None) -> list[GrammarFile]:
     """Read the grammar files of ``directory`` (default: the package's own)."""
-    if directory:
-        directory = Path(directory)
-        try:
-            files = sorted(directory.glob("*.grammar"))
-        except OSError as exc:
-            raise GrammarError(f"{directory}: cannot read: {exc.strerror}") from None
-        where = str(directory)
-    else:
-        files = grammar_files()
-        where = "the postfix_diag.grammars package"
+    if not directory:
+        return read_files(shipped_sources())
+    directory = Path(directory)
+    try:
+        files = sorted(directory.glob("*.grammar"))
+    except OSError as exc:
+        raise GrammarError(f"{directory}: cannot read: {exc.strerror}") from None
+    return read_files(_read_all(files, str(directory)))
+
+
+def shipped_sources() -> list[tuple[str, bytes]]:
+    """(name, bytes) of the grammar files shipped in the package."""
+    return _read_all(grammar_files(), "the postfix_diag.grammars package")
+
+
+def _read_all(files, where: str) -> list[tuple[str, bytes]]:
     if not files:
         raise GrammarError(f"no *.grammar files in {where}")
     sources = []
@@ -283,7 +289,7 @@ def load_files(directory: Path | None = None) -> list[GrammarFile]:
             sources.append((f.name, f.read_bytes()))
         except OSError as exc:
             raise GrammarError(f"{f.name}: cannot read: {exc.strerror or exc}") from None
-    return read_files(sources)
+    return sources
 
 
 def read_files(sources: list[tuple[str, bytes]]) -> list[GrammarFile]:

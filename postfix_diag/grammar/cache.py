@@ -1,19 +1,22 @@
 """The shipped grammar, compiled, kept on disk between runs.
 
-Reading the grammar files (pyparsing) and checking every rule costs more than the rest of a short
-run. What it yields, `Grammar.tables()` (regex sources and field tables), is plain data: it is
-kept in ``$XDG_CACHE_HOME/postfix-diag/`` (default ``~/.cache/postfix-diag/``), one file per key,
-the SHA-256 of the grammar files, of the code that compiles them and of the package version, so
-that an edited grammar or an upgrade never meets a file of another one.
+Reading the grammar files (pyparsing), checking every rule and compiling the regexes costs more
+than the rest of a short run. What it yields is plain data: `Grammar.tables()` (regex sources and
+field tables) and, for each regex, the code ``re`` hands to its engine (`sre_code`). It is kept in
+``$XDG_CACHE_HOME/postfix-diag/`` (default ``~/.cache/postfix-diag/``), one file per key: the
+SHA-256 of the grammar files, of the code that compiles them, of the package version and of the
+interpreter, so that an edited grammar, an upgrade or another Python never meets a file of
+another one.
 
 A cache file is never trusted. It is read only when it is a regular file (not a symlink) owned by
 this user and writable by nobody else, in a directory of the same kind, and not over `MAX_BYTES`;
 its first line names the format and the SHA-256 of the rest, which must match; the tables are
-checked as they are rebuilt, and a regex that does not compile as the tables say sends the grammar
-back to the files. In every other case (no home, a read-only or full disk, another user's
-directory, a truncated, corrupt or stale file) the grammar is built from the files, as without a
-cache, and the file is rewritten when the directory allows it. Nothing here raises: the worst a
-cache can do is cost the time it was meant to save. ``POSTFIX_DIAG_NO_CACHE=1`` turns it off.
+checked as they are rebuilt, each matcher's entry when the matcher is first used, and an entry or
+regex that is not what the tables say sends the grammar back to the files (and the file away). In
+every other case (no home, a read-only or full disk, another user's directory, a truncated,
+corrupt or stale file) the grammar is built from the files, as without a cache, and the file is
+rewritten when the directory allows it. A cache problem never fails a run: the worst it can do
+is cost the time it was meant to save. ``POSTFIX_DIAG_NO_CACHE=1`` turns it off.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from .. import __version__
-from . import Grammar, grammar_files, read_files, sre_code
+from . import Grammar, read_files, shipped_sources, sre_code
 
 FORMAT = b"postfix-diag grammar cache 2"
 MAX_BYTES = 8 << 20  # the shipped grammar's file is about 0.25 MiB
@@ -65,7 +68,7 @@ def key_of(sources: list[tuple[str, bytes]]) -> str:
 def load_shipped() -> Grammar:
     """The package's own grammar: from the cache when a good file is there, else from the files
     (then written to the cache)."""
-    sources = [(f.name, f.read_bytes()) for f in grammar_files()]
+    sources = shipped_sources()
     key = key_of(sources)
     directory = cache_dir()
     path = directory / f"grammar-{key}.json" if directory else None
