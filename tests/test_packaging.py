@@ -174,3 +174,15 @@ def test_installed_shell_completion(venv, outside):
         r = _run(["bash", "-c", 'eval "$(postfix-diag --show-completion bash)" && complete -p postfix-diag'],
                  cwd=outside, env=dict(_env(outside), PATH=f"{venv / 'bin'}:/usr/bin:/bin"))
         assert r.returncode == 0 and "-F _postfix_diag_completion postfix-diag" in r.stdout, r.stderr
+
+
+def test_installed_install_completion(venv, outside, tmp_path):
+    """--install-completion, as a user runs it once: a new interactive bash then completes."""
+    if not shutil.which("bash"):
+        pytest.skip("bash is not installed")
+    env = dict(_env(outside), HOME=str(tmp_path), SHELL="/bin/bash", PATH=f"{venv / 'bin'}:/usr/bin:/bin")
+    r = _run(["postfix-diag", "--install-completion", "bash"], cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "postfix-diag.sh" in (tmp_path / ".bashrc").read_text()
+    r = _run(["bash", "-i", "-c", "complete -p postfix-diag"], cwd=tmp_path, env=env)
+    assert "-F _postfix_diag_completion postfix-diag" in r.stdout, r.stdout + r.stderr
