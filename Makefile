@@ -5,9 +5,9 @@ PY     := $(VENV)/bin/python
 LOG    ?= sample_logs
 ARGS   ?=
 
-.PHONY: run test bench lint fixtures docs clean install
+.PHONY: run test bench lint fixtures docs clean install fuzz
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py csrc/pd_core.c csrc/pd_core.h csrc/pd_module.c
 	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; on Debian: apt-get install python3-venv" >&2; exit 2; }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -27,6 +27,13 @@ test: install
 bench: install
 	$(PY) tools/bench/run.py
 
+## make fuzz [FUZZ_SECONDS=3600]: the compiled core under libFuzzer with ASan/UBSan, then the
+## differential test on an ASan build of the extension (make test runs the fuzzer for 60 s)
+FUZZ_SECONDS ?= 1800
+fuzz: install
+	$(PY) tools/fuzz/run.py --seconds $(FUZZ_SECONDS)
+	$(PY) tools/fuzz/run.py --python-asan --examples 20000
+
 lint: install
 	$(VENV)/bin/ruff check postfix_diag tests tools
 
@@ -41,4 +48,4 @@ docs: install
 	$(PY) tools/manpage.py > postfix_diag/data/postfix-diag.1
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache bench-out
+	rm -rf $(VENV) build *.egg-info .pytest_cache bench-out postfix_diag/_core*.so

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from .inputs import InputError
 from .model import (
@@ -73,24 +71,10 @@ def dump_baseline(findings: Iterable[Finding]) -> str:
 
 
 def write_baseline(findings: Iterable[Finding], path: str | os.PathLike) -> None:
-    """Write the baseline atomically (a temporary file in the same directory, then rename)."""
-    path = Path(path)
-    text = dump_baseline(findings)
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write baseline: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise InputError(f"{path}: cannot write baseline: {exc.strerror}") from None
+    """Write the baseline atomically; only a regular file or a new one (postfix_diag.safewrite)."""
+    from .safewrite import write_text
+
+    write_text(path, dump_baseline(findings), "baseline")
 
 
 def parse_baseline(data, name: str = "<baseline>") -> Baseline:
@@ -119,19 +103,23 @@ def parse_baseline(data, name: str = "<baseline>") -> Baseline:
     return Baseline(name, entries)
 
 
+BASELINE_MAX_BYTES = 16 * 1024 * 1024  # a baseline is a few KB; this is 100,000 findings and more
+
+
 def load_baseline(path: str | os.PathLike) -> Baseline:
+    """Read a baseline file: untrusted JSON (postfix_diag.jsonin: size, depth and number limits),
+    then the shape parse_baseline checks. InputError, naming the file, for every problem."""
+    from . import jsonin
+
     name = str(path)
+    if not os.path.lexists(path):
+        raise InputError(f"{name}: baseline file not found (create it with --write-baseline)")
+    if os.path.isdir(path):
+        raise InputError(f"{name}: baseline is a directory")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{name}: baseline file not found (create it with --write-baseline)") from None
-    except IsADirectoryError:
-        raise InputError(f"{name}: baseline is a directory") from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read baseline: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{name}: baseline is not valid JSON: {exc}") from None
+        data = jsonin.load(path, name, max_bytes=BASELINE_MAX_BYTES)
+    except jsonin.JsonInputError as exc:
+        raise InputError(f"baseline {exc}") from None
     return parse_baseline(data, name)
 
 
@@ -172,6 +160,12 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
 
     resolve(list(paths) if paths else [])  # a missing log or baseline fails before the long part
     base = load_baseline(baseline) if baseline is not None else None
+    if write_baseline_to is not None:
+        from .safewrite import refusal
+
+        why = refusal(write_baseline_to, "baseline")
+        if why:
+            raise InputError(why)
     from .analyze import analyze
 
     analysis = analyze(paths, year=year, min_severity="info", progress=progress)

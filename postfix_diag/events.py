@@ -41,8 +41,13 @@ class Event:
         severity: "info", "warning", "error", "fatal" or "panic".
         qid: queue id or "NOQUEUE", when the message names one.
         text: the message body after the tag and severity prefix.
-        f: the named fields the grammar captured (see docs/events.md).
+        f: the named fields the grammar captured (see docs/events.md): a dict, or for light
+            events (Parser(select=...)) a selection.Fields tuple of the declared ones.
         file, lineno, line: where the line came from, and the raw line.
+
+    An event holds strings, numbers and a flat dict (or tuple) of them, never a reference back
+    to itself: the compiled parse core leaves its events out of the cyclic garbage collector's
+    scans (they are millions), so do not store into an event a container that refers to it.
     """
 
     __slots__ = (
@@ -85,7 +90,7 @@ class Event:
             "service": self.service, "program": self.program, "pid": self.pid,
             "severity": self.severity, "qid": self.qid, "file": self.file, "lineno": self.lineno,
         }
-        d.update(self.f)
+        d.update(self.f if isinstance(self.f, dict) else self.f.as_dict())  # light events: a Fields tuple
         d["text"] = self.text
         return d
 

@@ -168,3 +168,48 @@ class CheckResult:
     @property
     def exit_code(self) -> int:
         return 1 if self.failing else 0
+
+
+# --- the shape of a queue (qshape) -----------------------------------------------------------------
+
+def from_perl_bytes(s: str) -> str:
+    """A latin-1 str holding one char per UTF-8 byte (how qshape's Perl sees a name) back to text."""
+    try:
+        s.encode("ascii")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("latin-1").decode("utf-8", errors="replace")
+
+
+@dataclass
+class Row:
+    domain: str  # as Perl sees it (latin-1 str of the bytes); see Row.name
+    counts: list[int]  # [total, bucket1..bucketN]
+    parent: bool = False
+    subdomains: int = 0
+
+    @property
+    def name(self) -> str:
+        return from_perl_bytes(self.domain)
+
+    @property
+    def total(self) -> int:
+        return self.counts[0]
+
+
+@dataclass
+class QueueShape:
+    """Queued mail by domain and age, as qshape counts it (qshape.compute_shape builds it)."""
+
+    now: float
+    queues: list[str]
+    senders: bool
+    parents: bool
+    min_subdomains: int
+    bucket_count: int
+    bucket_time: float
+    linear: bool
+    width: int
+    headings: list[str]  # "T", "5", ..., "1280+"
+    rows: list[Row]  # printed rows, in qshape's order, TOTAL included
+    messages: int = 0

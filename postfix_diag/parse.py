@@ -21,6 +21,7 @@ from .timestamps import STAMP_CACHE, YearGuesser, iso_epoch
 __all__ = ["Parser", "YearGuesser", "iso_epoch", "iter_events", "MAX_LINE", "STAMP_CACHE", "NO_ENVELOPE"]
 
 MAX_TAGS = 10_000  # distinct syslog tags remembered (see Parser._split_tag)
+MAX_PID_DIGITS = 18  # a longer "pid" is none (int() refuses more than 4300 digits)
 # Postfix programs that log without being named in a grammar section.
 EXTRA_PROGRAMS = frozenset(
     "postfix postfix-script postfix-tls-script postmulti postmulti-script postqueue postdrop sendmail "
@@ -67,11 +68,33 @@ class Parser:
     ``fields``: for a consumer that reads only some fields ({rule kind: field names}, rule kinds
     as in docs/events.md, "reject" for every access decision): events then carry only those
     fields (those of kinds not named: none), which makes parsing cheaper. Default: every field.
+
+    ``select``: light events for consumers that name the kinds and fields they read (see
+    postfix_diag/selection.py): only those kinds are events, their ``f`` a tuple of the declared
+    fields; the other lines are counted in ``self.skipped`` ({kind: lines}) and parse_line
+    returns None for them. Not together with ``fields``.
+
+    ``pure``: True for the Python parser even when the compiled core (postfix_diag.core) is
+    built; default: the core when available (not with POSTFIX_DIAG_PURE=1). Both give the same
+    events; ``self.compiled`` says which one parse_line is.
+
+    ``parse_block(lines, file, lineno, years)`` parses a list of lines in one call (the core
+    loops in C) and returns their events (no re-joining of wrapped lines: see parse_stream).
     """
 
-    def __init__(self, year: int | None = None, grammar=None, fields: dict | None = None):
+    def __init__(self, year: int | None = None, grammar=None, fields: dict | None = None,
+                 pure: bool = False, select: dict | None = None):
         self.grammar = grammar or grammar_mod.load()
         self.year = year
+        self.selection = None
+        self.skipped: dict = {}  # with select: {kind: lines of the kinds not selected}
+        if select is not None:
+            if fields is not None:
+                raise ValueError("Parser: give fields or select, not both")
+            from .selection import Selection
+
+            self.selection = Selection(select, self.grammar)
+            fields = self.selection.projection()
         self._wanted = None if fields is None else self._check_fields(fields)
         self.assumptions: dict = {}  # file → description of the year assumption
         self._tags: dict = {}
@@ -79,8 +102,37 @@ class Parser:
         self._tables: dict = {}  # id(grammar matcher) -> (match, table): matchers live as long as the grammar
         self._known = frozenset(self.grammar.programs) | EXTRA_PROGRAMS
         self._formats = [_Envelope(m) for m in self.grammar.envelope_matchers]
-        self.parse_line = self._make_parse_line()
-        self.lenient = Lenient(self)
+        full = self._make_parse_line()
+        # the lenient reader works on full events: with select, it gets the Python parser's own
+        self.lenient = Lenient(self if self.selection is None else _FullEvents(self, full))
+        self.parse_line = full if self.selection is None else self._light(full)
+        self.parse_block = self._parse_block
+        self.compiled = False
+        if not pure:
+            from . import core
+
+            fast = core.make_parse_line(self, full, MAX_LINE, MAX_TAGS, YearGuesser, iso_epoch, MAX_PID_DIGITS)
+            if fast is not None:
+                self.parse_line, self.parse_block, self.compiled = fast.parse_line, fast.parse_block, True
+
+    def _light(self, full):
+        """parse_line of light events over the Python parser's full ones (the reference)."""
+        convert, skipped = self.selection.convert, self.skipped
+
+        def parse_line(line: str, file: str = "<string>", lineno: int = 0, years: YearGuesser | None = None,
+                       lenient: bool = True):
+            return convert(full(line, file, lineno, years, lenient), skipped)
+
+        return parse_line
+
+    def _parse_block(self, lines: list, file: str, lineno: int, years: YearGuesser | None) -> list:
+        parse = self.parse_line
+        out = []
+        for i, line in enumerate(lines, lineno):
+            ev = parse(line, file, i, years)
+            if ev is not None:
+                out.append(ev)
+        return out
 
     # -- tag → (instance, service, program, is_postfix) -----------------------------------------
     def _split_tag(self, tag: str):
@@ -145,6 +197,12 @@ class Parser:
         read as one (see `lenient.Lenient.rejoin`). Each event is handed on when the next line with
         an envelope arrives (or the input ends): until then, a line without one may be its rest."""
         parse = self.parse_line
+        if self.selection is not None:  # light events: each line on its own, none re-joined
+            for lineno, line in numbered:
+                ev = parse(line, file, lineno, years)
+                if ev is not None:
+                    yield ev
+            return
         it = iter(numbered)
         held = None  # the last event: the lines after it without an envelope may be its rest
         for lineno, line in it:
@@ -244,8 +302,8 @@ class Parser:
                 if name == "iso":  # name the ISO variant; other envelopes (rfc5424) keep their own name
                     name = iso_name
             instance, service, program, is_postfix = tags_get(tag) or split_tag(tag)
-            if pid is not None:
-                pid = int(pid) if pid.isdigit() else None
+            if pid is not None:  # a pid of thousands of digits would make int() raise: no pid
+                pid = int(pid) if pid.isdigit() and len(pid) <= MAX_PID_DIGITS else None
             if body[-3:] == ",,,":  # damage from CSV exports of logs: a run of commas after the message
                 body = body.rstrip(",")
             if not is_postfix:
@@ -298,6 +356,18 @@ class Parser:
         else:
             numbered = filter(itemgetter(1), enumerate(lines, 1))
         yield from self.parse_stream(numbered, file, years)
+
+
+class _FullEvents:
+    """A Parser as the lenient reader sees it, with the parse_line of full events (with select,
+    the Parser's own makes light ones, which the lenient reader cannot build on)."""
+
+    def __init__(self, parser: Parser, parse_line):
+        self._parser = parser
+        self.parse_line = parse_line
+
+    def __getattr__(self, name):
+        return getattr(self._parser, name)
 
 
 def iter_events(paths, year: int | None = None, parser: Parser | None = None) -> Iterator[Event]:

@@ -27,8 +27,6 @@ the messages the tracker still holds at the end of a log (:func:`entries_from_me
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import os
 import re
@@ -38,6 +36,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from .events import Event
+from .inputs import InputError
+from .model import QueueShape, Row, from_perl_bytes
 from .track import Tracker
 
 __all__ = [
@@ -83,10 +83,9 @@ QUEUE_HELP: dict[str, str] = {
 }
 
 EMPTY_SENDER_NAME = "MAILER-DAEMON"  # how postqueue -j (showq) shows the null sender
-_DWIDTH = 18  # qshape's minimum width of the domain column
 
 
-class QshapeError(ValueError):
+class QshapeError(InputError, ValueError):
     """Bad input (unreadable snapshot, bad options); the message is fit to show a user."""
 
 
@@ -144,6 +143,8 @@ def _entry_from_obj(obj: Any, where: str) -> QueueEntry:
         raise QshapeError(f"{where}: queue_name and queue_id must be strings")
     if isinstance(arrival, bool) or not isinstance(arrival, int | float):
         raise QshapeError(f"{where}: arrival_time must be a number of seconds")
+    if not ARRIVAL_RANGE[0] <= arrival < ARRIVAL_RANGE[1]:
+        raise QshapeError(f"{where}: arrival_time {arrival!r} is not a time a queue file can have")
     if not isinstance(sender, str):
         raise QshapeError(f"{where}: sender must be a string")
     if not isinstance(rcpts, list):
@@ -178,53 +179,53 @@ def _entry_from_obj(obj: Any, where: str) -> QueueEntry:
     )
 
 
-def load_postqueue_json(stream: IO[str] | IO[bytes] | str | bytes | os.PathLike[str]) -> list[QueueEntry]:
+SNAPSHOT_MAX_BYTES = 256 * 1024 * 1024  # about 800,000 queued messages of postqueue -j
+ARRIVAL_RANGE = (0, 2**33)  # epoch seconds a queue file can have (0 .. year 2242)
+
+
+def load_postqueue_json(stream: IO[str] | IO[bytes] | str | bytes | os.PathLike[str],
+                        name: str | None = None) -> list[QueueEntry]:
     """Read a ``postqueue -j`` snapshot: one JSON object per line (a JSON array is accepted too).
 
     ``stream`` is an open text or binary file, a path, or the JSON text itself (str or bytes;
     a one-line str that does not start with ``{`` or ``[`` is taken as a path).  Blank lines
-    are skipped; an empty snapshot is an empty queue.  Raises :class:`QshapeError` on bad
-    JSON or on objects that are not queue entries, naming the line.
+    are skipped; an empty snapshot is an empty queue.  The snapshot is untrusted input
+    (postfix_diag.jsonin): at most SNAPSHOT_MAX_BYTES, nesting, NaN, huge numbers and wrong types
+    are refused.  Raises :class:`QshapeError`, naming the file and the line.
     """
+    from . import jsonin
+
     if isinstance(stream, str) and stream.strip() and "\n" not in stream and stream.lstrip()[:1] not in "{[":
         stream = Path(stream)  # a file name, not JSON text
-    if isinstance(stream, os.PathLike):
-        try:
-            with open(stream, "rb") as fh:
-                data: str | bytes = fh.read()
-        except OSError as exc:
-            raise QshapeError(f"cannot read {os.fspath(stream)}: {exc.strerror}") from None
-    elif isinstance(stream, str | bytes):
-        data = stream
-    else:
-        data = stream.read()
-    if isinstance(data, bytes):
-        text = data.decode("utf-8", errors="surrogateescape")
-    else:
-        text = data
-    stripped = text.lstrip()
-    entries: list[QueueEntry] = []
-    if stripped.startswith("["):
-        try:
-            arr = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise QshapeError(f"postqueue -j input is not valid JSON: {exc}") from None
-        if not isinstance(arr, list):
-            raise QshapeError("postqueue -j input: expected JSON objects")
-        for i, obj in enumerate(arr):
-            entries.append(_entry_from_obj(obj, f"message {i + 1}"))
+    try:
+        if isinstance(stream, os.PathLike):
+            name = name or os.fspath(stream)
+            data = jsonin.read_bytes(stream, name, SNAPSHOT_MAX_BYTES)
+        elif isinstance(stream, str | bytes):
+            name = name or "postqueue -j input"
+            data = stream.encode("utf-8", "surrogateescape") if isinstance(stream, str) else stream
+        else:
+            name = name or getattr(stream, "name", None) or "postqueue -j input"
+            if not isinstance(name, str) or name == "<stdin>":
+                name = "<stdin>"
+            data = jsonin.read_bytes(stream, name, SNAPSHOT_MAX_BYTES)
+    except jsonin.JsonInputError as exc:
+        raise QshapeError(str(exc)) from None
+    try:
+        text = jsonin.text_of(data, name)
+        entries: list[QueueEntry] = []
+        if text.lstrip().startswith("["):
+            arr = jsonin.parse_text(text, name)
+            if not isinstance(arr, list):
+                raise QshapeError(f"{name}: expected JSON objects")
+            for i, obj in enumerate(arr):
+                entries.append(_entry_from_obj(obj, f"{name}: message {i + 1}"))
+            return entries
+        for lineno, obj in jsonin.parse_lines(text, name):
+            entries.append(_entry_from_obj(obj, f"{name}: line {lineno}"))
         return entries
-    for lineno, line in enumerate(io.StringIO(text), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise QshapeError(
-                f"line {lineno}: not valid JSON ({exc.msg}); expected `postqueue -j` output"
-            ) from None
-        entries.append(_entry_from_obj(obj, f"line {lineno}"))
-    return entries
+    except jsonin.JsonInputError as exc:
+        raise QshapeError(f"{exc}; expected `postqueue -j` output") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,14 +246,6 @@ def _as_bytes_str(s: str) -> str:
         return s
     except UnicodeEncodeError:
         return s.encode("utf-8", errors="surrogateescape").decode("latin-1")
-
-
-def _from_bytes_str(s: str) -> str:
-    try:
-        s.encode("ascii")
-        return s
-    except UnicodeEncodeError:
-        return s.encode("latin-1").decode("utf-8", errors="replace")
 
 
 def _perl_num(x: float | int) -> str:
@@ -279,38 +272,6 @@ def _bucket(qt: float, now: float, tick: float, bnum: int, linear: bool) -> int:
         return 1
     b = int(m + 1) if linear else 2 + int(math.log(m) / math.log(2))
     return b if b < bnum else bnum
-
-
-@dataclass
-class Row:
-    domain: str  # as Perl sees it (latin-1 str of the bytes); see Row.name
-    counts: list[int]  # [total, bucket1..bucketN]
-    parent: bool = False
-    subdomains: int = 0
-
-    @property
-    def name(self) -> str:
-        return _from_bytes_str(self.domain)
-
-    @property
-    def total(self) -> int:
-        return self.counts[0]
-
-
-@dataclass
-class QueueShape:
-    now: float
-    queues: list[str]
-    senders: bool
-    parents: bool
-    min_subdomains: int
-    bucket_count: int
-    bucket_time: float
-    linear: bool
-    width: int
-    headings: list[str]  # "T", "5", ..., "1280+"
-    rows: list[Row]  # printed rows, in qshape's order, TOTAL included
-    messages: int = 0
 
 
 def _norm_queue(q: str) -> str:
@@ -428,39 +389,6 @@ def compute_shape(
     )
 
 
-def _format(shape: QueueShape) -> str:
-    total = next(r for r in shape.rows if r.domain == "TOTAL").counts
-    widths: list[int] = []
-    dw = shape.width
-    for i, h in enumerate(shape.headings):
-        lt = len(str(total[i]))
-        if len(h) >= lt:
-            lt = len(h)
-        lt = lt + 1 if lt > 2 else 3
-        widths.append(lt)
-        dw -= lt
-    if dw < _DWIDTH:
-        dw = _DWIDTH
-
-    out: list[str] = []
-
-    def pdomain(d: str, cells: Sequence[Any]) -> None:
-        n = len(d)
-        if n > dw:
-            if d[:1] == ".":
-                head = ".+" + d[n - dw + 2 :]
-            else:
-                head = "+" + d[n - dw + 1 :]
-        else:
-            head = " " * (dw - n) + d
-        out.append(head + "".join(str(c).rjust(w) for c, w in zip(cells, widths, strict=True)) + "\n")
-
-    pdomain("", shape.headings)
-    for r in shape.rows:
-        pdomain(r.domain, r.counts)
-    return _from_bytes_str("".join(out))
-
-
 def render_qshape(
     entries: Iterable[QueueEntry],
     queues: Sequence[str] | None = None,
@@ -474,49 +402,26 @@ def render_qshape(
     width: int | None = None,
 ) -> str:
     """qshape's text table, byte-identical to ``qshape`` given the same queue and "now"."""
-    return _format(
+    from .report import writer
+
+    return writer("qshape", "text")(
         compute_shape(
             entries, queues, now, senders, parents, min_subdomains, buckets, bucket_time, linear, width
         )
     )
 
 
-def _bucket_bounds(shape: QueueShape) -> list[dict[str, Any]]:
-    out = []
-    lo: float = 0
-    for i, label in enumerate(shape.headings[1:], 1):
-        if i == shape.bucket_count:
-            out.append({"label": label, "min_minutes": lo, "max_minutes": None})
-            break
-        hi = float(label)
-        hi = int(hi) if hi.is_integer() else hi
-        out.append({"label": label, "min_minutes": lo, "max_minutes": hi})
-        lo = hi
-    return out
-
-
 def shape_to_dict(shape: QueueShape) -> dict[str, Any]:
-    """The JSON form: ``{"now", "queues", "buckets", "rows": [{"domain", "total", "counts"}]}``."""
-    return {
-        "now": shape.now,
-        "queues": shape.queues,
-        "by": "sender" if shape.senders else "recipient",
-        "messages": shape.messages,
-        "buckets": _bucket_bounds(shape),
-        "rows": [
-            {
-                "domain": r.name,
-                "total": r.total,
-                "counts": r.counts[1:],
-                **({"parent": True, "subdomains": r.subdomains} if r.parent else {}),
-            }
-            for r in shape.rows
-        ],
-    }
+    """The JSON form (report/qshape_report.py): ``{"now", "queues", "buckets", "rows": [...]}``."""
+    from .report.qshape_report import shape_to_dict as to_dict
+
+    return to_dict(shape)
 
 
 def render_qshape_json(entries: Iterable[QueueEntry], **kwargs: Any) -> str:
-    return json.dumps(shape_to_dict(compute_shape(entries, **kwargs)), indent=2) + "\n"
+    from .report import writer
+
+    return writer("qshape", "json")(compute_shape(entries, **kwargs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,7 +558,7 @@ def _age_minutes(e: QueueEntry, now: float) -> float:
 
 
 def _rcpt_domain(addr: str) -> str:
-    return _from_bytes_str(_domain_of(_as_bytes_str(addr).translate(_LC_TABLE)))
+    return from_perl_bytes(_domain_of(_as_bytes_str(addr).translate(_LC_TABLE)))
 
 
 def detect_mailer_daemon_backscatter(
@@ -875,6 +780,28 @@ def parse_now(value: str | float | int | None, default: float, wall_clock: bool 
     return dt.timestamp()
 
 
+MAX_BUCKETS = 100  # -b: more age columns than any terminal shows (and 5 * 2**98 minutes already)
+MAX_WIDTH = 1000  # -w: output columns
+MAX_BUCKET_MINUTES = 10**7  # -t: about 19 years
+TIME_RANGE = (0, 2**33)  # --now and the log's last time: epoch seconds up to the year 2242
+
+
+def check_sizes(buckets: int | None = None, width: int | None = None, bucket_time: float | None = None) -> None:
+    """Output sizes asked for by options are capped (issue #18: `-w 1000000000` wrote 2 GB)."""
+    if buckets is not None and buckets > MAX_BUCKETS:
+        raise QshapeError(f"-b {buckets}: at most {MAX_BUCKETS} age buckets")
+    if width is not None and width > MAX_WIDTH:
+        raise QshapeError(f"-w {width}: at most {MAX_WIDTH} columns")
+    if bucket_time is not None and not (bucket_time <= MAX_BUCKET_MINUTES):  # NaN too
+        raise QshapeError(f"-t {bucket_time}: at most {MAX_BUCKET_MINUTES} minutes")
+
+
+def _check_now(t: float, given) -> float:
+    if not (TIME_RANGE[0] <= t < TIME_RANGE[1]):  # NaN and infinities too
+        raise QshapeError(f"--now {given!r}: not a time qshape can use (epoch seconds 0 .. 2**33)")
+    return t
+
+
 def qshape_main(
     queues: Sequence[str] | None = None,
     from_json: str | None = None,
@@ -902,6 +829,7 @@ def qshape_main(
 
     if fmt not in ("text", "json"):
         raise QshapeError(f"--format {fmt!r}: choose text or json")
+    check_sizes(buckets=buckets, width=width, bucket_time=bucket_time)
     for qn in queues or ():
         if _norm_queue(qn) not in ALL_QUEUES:
             raise QshapeError(f"unknown queue {qn!r}; queues are: {', '.join(ALL_QUEUES)}")
@@ -910,14 +838,10 @@ def qshape_main(
     if from_json is not None:
         if from_json == "-":
             src = stdin if stdin is not None else sys.stdin.buffer
-            entries = load_postqueue_json(src)
+            entries = load_postqueue_json(src, "<stdin>")
         else:
-            try:
-                with open(from_json, "rb") as fh:
-                    entries = load_postqueue_json(fh)
-            except OSError as exc:
-                raise QshapeError(f"cannot read {from_json}: {exc.strerror}") from None
-        t_now = parse_now(now, int(_time.time()))
+            entries = load_postqueue_json(Path(from_json))
+        t_now = _check_now(parse_now(now, int(_time.time())), now)
     else:  # log mode; no paths: the default mail log (as the other commands)
         from .parse import iter_events
 
@@ -925,7 +849,7 @@ def qshape_main(
         last = max((e.ts for e in events if e.ts is not None), default=None)
         if last is None:
             raise QshapeError("no timestamped log lines in the given paths")
-        t_now = parse_now(now, last, wall_clock=True)
+        t_now = _check_now(parse_now(now, last, wall_clock=True), now)
         entries, t_now = rebuild_queue_from_events(events, now=t_now)
     kw: dict[str, Any] = dict(
         queues=list(queues) if queues else None,
@@ -938,12 +862,13 @@ def qshape_main(
         linear=linear,
         width=width,
     )
+    from .report import writer
+
+    extra = None
     if fmt == "json":
-        d = shape_to_dict(compute_shape(entries, **kw))
-        d["source"] = "postqueue -j" if from_json is not None else "log"
-        d["findings"] = detect_findings(entries, t_now)  # over every queue, not only the ones shown
-        return json.dumps(d, indent=2) + "\n"
-    return render_qshape(entries, **kw)
+        extra = {"source": "postqueue -j" if from_json is not None else "log",
+                 "findings": detect_findings(entries, t_now)}  # over every queue, not only the ones shown
+    return writer("qshape", fmt)(compute_shape(entries, **kw), extra)
 
 
 def qshape_args(argv: Sequence[str]) -> dict[str, Any]:

@@ -906,9 +906,9 @@ def collect(paths, year: int | None = None, since: float | None = None, until: f
 
 def _collect_parallel(parser, source: Source, jobs: int, since, until, total: Part) -> None:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     from .parse import YearGuesser
+    from .workers import worker_pool  # workers die with the command (SIGINT, SIGTERM, a kill)
 
     pieces = max(jobs, -(-os.path.getsize(source.path) // PIECE_BYTES))
     ranges = _split(source.path, pieces)
@@ -920,7 +920,7 @@ def _collect_parallel(parser, source: Source, jobs: int, since, until, total: Pa
     except ValueError:  # pragma: no cover - platforms without fork
         ctx = multiprocessing.get_context()
     lines = total.lines
-    with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo))), mp_context=ctx) as pool:
+    with worker_pool(max(1, min(jobs, len(todo))), mp_context=ctx) as pool:
         # pieces come back in order; each is folded in (and dropped) as soon as it arrives
         for part in pool.map(_parse_chunk, todo):
             total.absorb(part)

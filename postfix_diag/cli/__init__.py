@@ -1,8 +1,8 @@
 """Command line: `postfix-diag COMMAND`. One module per command; `app` is the typer application.
 
 Exit codes (all commands): 0 success; 1 `check` found findings at or above --fail-on that are
-new against the baseline; 2 usage or input error (bad option, missing or unreadable file,
-corrupt compressed file, no log lines); 3 internal error (a bug: please report it).
+new against the baseline; 2 usage, input or output error; 3 internal error (a bug: please report
+it); 130/143 interrupted by SIGINT/SIGTERM. cli/faults.py is the one exit path.
 """
 
 from __future__ import annotations
@@ -13,12 +13,24 @@ import sys
 
 from . import analyze, check, explain_line, parse, qshape, rules, summary  # noqa: F401  (importing registers the commands)
 from .app import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app
+from .faults import OutputError, exit_status_for, finish, prepare_process
 
 __all__ = ["app", "app_for", "main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "EXIT_INTERNAL"]
 
 
 def main() -> None:
-    app_for(sys.argv[1:])()
+    """The `postfix-diag` program: the app inside the one exit path (cli/faults.py)."""
+    prepare_process()
+    try:
+        app_for(sys.argv[1:])()
+        code = EXIT_OK
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+    except OSError as exc:  # outside a command nothing is read: writing --help or --version failed
+        code = exit_status_for(exc if isinstance(exc, BrokenPipeError) else OutputError(exc.strerror or exc))
+    except BaseException as exc:  # noqa: BLE001 - outside any command (option parsing, --help)
+        code = exit_status_for(exc)
+    finish(code)
 
 
 def app_for(args: list[str]):

@@ -1,15 +1,15 @@
-"""What every command shares: the typer app, exit codes, the one-line error and the guard,
-common options. One module per command in this package; the work happens in the modules they call.
+"""What every command shares: the typer app, exit codes, the one-line error and the guard
+(cli/faults.py), common options. One module per command in this package; the work happens in the
+modules they call.
 
 Exit codes (all commands): 0 success; 1 `check` found findings at or above --fail-on that are
-new against the baseline; 2 usage or input error (bad option, missing or unreadable file,
-corrupt compressed file, no log lines); 3 internal error (a bug: please report it).
+new against the baseline; 2 usage, input or output error (bad option, missing or unreadable file,
+corrupt compressed file, no log lines, output not writable); 3 internal error (a bug: please
+report it); 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
 from enum import Enum
 from typing import Annotated
@@ -17,10 +17,18 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from ..inputs import InputError
 from ..report import formats
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+from .faults import (  # noqa: F401  (re-exported: the commands import them from here)
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    error_line,
+    guarded,
+    set_exit_status,
+)
 
 app = typer.Typer(
     name="postfix-diag",
@@ -31,7 +39,7 @@ app = typer.Typer(
         "message by queue id, and runs a catalog of rules written against Postfix's own log messages "
         "and DEBUG_README.\n\n"
         "EXIT STATUS: 0 success; 1 `check` found new findings at or above --fail-on; "
-        "2 usage or input error; 3 internal error."
+        "2 usage, input or output error; 3 internal error; 130/143 interrupted by SIGINT/SIGTERM."
     ),
     no_args_is_help=True,
     add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
@@ -47,11 +55,7 @@ def format_enum(name: str, kind: str) -> type[Enum]:
 
 
 ReportFormat = format_enum("ReportFormat", "analysis")
-
-
-class EventFormat(str, Enum):
-    jsonl = "jsonl"
-    csv = "csv"
+EventFormat = format_enum("EventFormat", "events")
 
 
 class Severity(str, Enum):
@@ -86,64 +90,44 @@ SkipUnreadableOpt = Annotated[
 YearOpt = Annotated[
     int | None,
     typer.Option("--year", help="Year of the first classic 'Mmm dd' timestamp (default: from each file's "
-                 "modification time). December→January rollover is handled.", min=1970, max=9999),
+                 "modification time). A December to January rollover is handled.", min=1970, max=9999),
 ]
 
 
 def fail(message: str) -> None:
-    """One line on stderr, exit status 2."""
-    typer.echo(f"postfix-diag: error: {message}", err=True)
+    """One line on stderr (escaped: it may hold file names or log text), exit status 2."""
+    error_line(message)
     raise typer.Exit(EXIT_USAGE)
-
-
-def guarded(func):
-    """Turn input problems into a one-line error with exit status 2, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except InputError as exc:
-            fail(str(exc))
-        except BrokenPipeError:  # e.g. `postfix-diag parse ... | head`
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(EXIT_OK) from None
-        except KeyboardInterrupt:
-            typer.echo("postfix-diag: interrupted", err=True)
-            raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except Exception as exc:  # a bug of ours: one line, unless debugging
-            if os.environ.get("POSTFIX_DIAG_DEBUG"):
-                raise
-            typer.echo(f"postfix-diag: internal error: {type(exc).__name__}: {exc} "
-                       "(set POSTFIX_DIAG_DEBUG=1 for a traceback, and please report it)", err=True)
-            raise typer.Exit(EXIT_INTERNAL) from None
-
-    return wrapper
 
 
 def _version(value: bool):
     if value:
-        typer.echo(f"postfix-diag {__version__}")
+        from ..core import describe
+
+        typer.echo(f"postfix-diag {__version__}\n{describe()}")
         raise typer.Exit()
 
 
 @app.callback()
 def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+                                          help="Print the version and which parser runs (compiled core or pure Python), and exit.")] = False,
 ):
     pass
 
 
 def _progress():
-    """A status line on stderr naming the file being read, only when stderr is a terminal."""
+    """A status line on stderr naming the file being read, only when stderr is a terminal. The name
+    is escaped like log content and given as rich Text, so that no markup in it is interpreted."""
     if not sys.stderr.isatty():
         return None, None
     from rich.console import Console
+    from rich.text import Text
 
-    status = Console(stderr=True).status("reading")
+    from ..report.escape import terminal
+
+    console = Console(stderr=True)
+    spinner = "dots" if (console.encoding or "").lower().replace("-", "") == "utf8" else "line"
+    status = console.status(Text("reading"), spinner=spinner)
     status.start()
-    return status, (lambda name: status.update(f"reading {name}"))
+    return status, (lambda name: status.update(Text(f"reading {terminal(name)}")))

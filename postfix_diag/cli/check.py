@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, Severity, SkipUnreadableOpt, YearOpt, _progress, app, format_enum, guarded
+from .app import (
+    PathsArg,
+    Severity,
+    SkipUnreadableOpt,
+    YearOpt,
+    _progress,
+    app,
+    format_enum,
+    guarded,
+    set_exit_status,
+)
 
 CheckFormat = format_enum("CheckFormat", "check")
 
@@ -46,5 +56,6 @@ def check(
     finally:
         if status is not None:
             status.stop()
+    set_exit_status(result.exit_code)  # also when the reader of the output goes away (`| head`)
     sys.stdout.write(render_check(result, fmt.value))
     raise typer.Exit(result.exit_code)

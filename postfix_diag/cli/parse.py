@@ -28,7 +28,7 @@ def parse(
     lineno, text and the fields its grammar rule captured. Unrecognized lines are included with
     kind "unrecognized", so nothing is dropped.
     """
-    from ..export import write_events
     from ..parse import iter_events
+    from ..report import writer
 
-    write_events(iter_events(paths, year=year), sys.stdout, fmt.value, set(kind) if kind else None)
+    writer("events", fmt.value)(iter_events(paths, year=year), sys.stdout, set(kind) if kind else None)

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from typing import Annotated
 
 import typer
 
-from .app import SkipUnreadableOpt, YearOpt, app, fail, guarded
+from .app import SkipUnreadableOpt, YearOpt, app, fail, format_enum, guarded
 
-
-class QshapeFormat(str, Enum):
-    text = "text"
-    json = "json"
+QshapeFormat = format_enum("QshapeFormat", "qshape")
 
 
 @app.command("qshape")
@@ -33,12 +29,13 @@ def qshape_cmd(
     parents: Annotated[bool, typer.Option("-p", help="Add rows for parent domains (.example.com).")] = False,
     min_subdomains: Annotated[int, typer.Option("-m", metavar="N", help="With -p, show a parent domain once it "
                                                 "has at least N subdomains.")] = 5,
-    buckets: Annotated[int, typer.Option("-b", metavar="N", help="Number of age buckets.")] = 10,
+    buckets: Annotated[int, typer.Option("-b", metavar="N", help="Number of age buckets (at most 100).")] = 10,
     bucket_time: Annotated[float, typer.Option("-t", metavar="N", help="Age limit of the first bucket, in "
-                                               "minutes.")] = 5,
+                                               "minutes (at most 10000000).")] = 5,
     linear: Annotated[bool, typer.Option("-l", help="Linear buckets (multiples of -t) instead of "
                                          "doubling ones.")] = False,
-    width: Annotated[int | None, typer.Option("-w", metavar="N", help="Terminal width (used when over 80).")] = None,
+    width: Annotated[int | None, typer.Option("-w", metavar="N", help="Terminal width (used when over 80; at most "
+                                                                   "1000).")] = None,
     fmt: Annotated[QshapeFormat, typer.Option("--format", "-f", help="text (qshape's table) or json.")] = QshapeFormat.text,
     year: YearOpt = None,
     skip_unreadable: SkipUnreadableOpt = False,

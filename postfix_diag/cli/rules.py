@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .app import ReportFormat, app, fail
+from .app import app, fail, format_enum, guarded
+
+CatalogFormat = format_enum("CatalogFormat", "catalog")
 
 
 @app.command("rules")
+@guarded
 def list_rules(
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json (markdown: docs/rules.md).")]
-    = ReportFormat.text,
+    fmt: Annotated[CatalogFormat, typer.Option("--format", "-f", help="text or json (markdown: docs/rules.md).")]
+    = CatalogFormat.text,
 ):
     """List the rule catalog: ID, category, severity, title."""
-    from tabulate import tabulate
+    from ..report import writer
+    from ..rules import catalog
 
-    from ..rules import catalog, docs_markdown
-
-    rows = catalog()
-    if fmt is ReportFormat.json:
-        import json
-
-        typer.echo(json.dumps(rows, indent=2))
-    elif fmt is ReportFormat.markdown:
-        typer.echo(docs_markdown(), nl=False)
-    else:
-        typer.echo(tabulate([[r["id"], r["category"], r["severity"], r["title"]] for r in rows],
-                            headers=["id", "category", "severity", "title"], tablefmt="simple"))
+    sys.stdout.write(writer("catalog", fmt.value)(catalog()))
 
 
 def _complete_rule(incomplete: str) -> list[tuple[str, str]]:
@@ -41,6 +35,7 @@ def _complete_rule(incomplete: str) -> list[tuple[str, str]]:
 
 
 @app.command()
+@guarded
 def explain(rule: Annotated[str, typer.Argument(help="Rule ID, e.g. DNS002 (case-insensitive), or its name.",
                                                 autocompletion=_complete_rule)]):
     """Print a rule's full documentation: what, why, example log lines, fix, parameters, references."""
@@ -48,14 +43,16 @@ def explain(rule: Annotated[str, typer.Argument(help="Rule ID, e.g. DNS002 (case
 
     for candidate in (rule.upper(), rule):
         try:
-            typer.echo(explain_rule(candidate))
-            return
+            page = explain_rule(candidate)
         except KeyError:
             continue
+        sys.stdout.write(page + "\n")
+        return
     fail(f"no rule {rule!r}; `postfix-diag rules` lists them")
 
 
 @app.command()
+@guarded
 def grammar(
     check: Annotated[bool, typer.Option("--check", help="Only compile every grammar file and report errors.")]
     = False,
@@ -71,6 +68,6 @@ def grammar(
     except GrammarError as exc:
         fail(str(exc))
     if check:
-        typer.echo(f"ok: {len(g.files)} grammar files, {len(g.kinds)} event kinds")
+        sys.stdout.write(f"ok: {len(g.files)} grammar files, {len(g.kinds)} event kinds\n")
         return
-    typer.echo(describe(g), nl=False)
+    sys.stdout.write(describe(g))

@@ -7,14 +7,16 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, ReportFormat, SkipUnreadableOpt, YearOpt, app, fail, guarded
+from .app import PathsArg, SkipUnreadableOpt, YearOpt, app, fail, format_enum, guarded
+
+SummaryFormat = format_enum("SummaryFormat", "summary")
 
 
 @app.command()
 @guarded
 def summary(
     paths: PathsArg = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.text,
+    fmt: Annotated[SummaryFormat, typer.Option("--format", "-f", help="Report format.")] = SummaryFormat.text,
     year: YearOpt = None,
     top: Annotated[int, typer.Option("--top", help="Rows in host/domain, sender and recipient tables "
                                      "(0: leave them out, -1: all).", min=-1)] = 10,
@@ -33,7 +35,8 @@ def summary(
     connections, warnings; then postscreen/DNSBL, TLS, session errors by stage and a per-instance
     breakdown. Totals equal pflogsumm's except where docs/summary-parity.md says why.
     """
-    from ..summary import parse_when, render
+    from ..report import writer
+    from ..summary import parse_when
     from ..summary import summary as run_summary
 
     try:
@@ -44,4 +47,4 @@ def summary(
     result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail)
     if result["meta"]["lines"] == 0:
         fail("no log lines in the given input (empty file?)")
-    sys.stdout.write(render(result, fmt.value))
+    sys.stdout.write(writer("summary", fmt.value)(result))

@@ -1,17 +1,34 @@
-"""Report writers: one module per format, all sharing report.escape, all reading the model only.
+"""Report writers: one module per format (or per result kind), all sharing report.escape, all
+reading the model only.
 
 ``FORMATS`` is the one registry of output formats: for each kind of result, its format names and
-the module whose ``render`` writes it. The CLI takes its ``--format`` choices from here.
+the function that writes it (``module`` for its ``render``, or ``module:function``). Every
+``--format`` choice of the CLI comes from here. What a writer takes depends on the kind:
+
+- ``analysis``: ``render(model.Analysis, top=N) -> str``
+- ``check``: ``render(model.CheckResult) -> str``
+- ``summary``: ``render(summary dict) -> str`` (the dict summary.summarize() returns)
+- ``qshape``: ``render(model.QueueShape, extra: dict | None) -> str``
+- ``events``: ``write(events, out, kinds) -> int`` (streams events to a text file object)
+- ``catalog``: ``render(rows) -> str`` (the rule catalog, rules.catalog()'s rows)
+- ``explain-line``: ``render(entries) -> str`` (explain_line.explain()'s entries)
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-# result kind -> format name -> writer module (relative to this package), first = default
+# result kind -> format name -> writer (relative to this package), first = default
 FORMATS: dict[str, dict[str, str]] = {
     "analysis": {"text": ".text_report", "markdown": ".markdown_report", "json": ".json_report"},
     "check": {"text": ".check_text", "junit": ".junit", "github": ".github", "sarif": ".sarif"},
+    "summary": {"text": ".summary_report:render_text", "markdown": ".summary_report:render_markdown",
+                "json": ".summary_report:render_json"},
+    "qshape": {"text": ".qshape_report:render_text", "json": ".qshape_report:render_json"},
+    "events": {"jsonl": ".events:write_jsonl", "csv": ".events:write_csv"},
+    "catalog": {"text": ".catalog:render_text", "markdown": ".catalog:render_markdown",
+                "json": ".catalog:render_json"},
+    "explain-line": {"text": ".explain_line:render_text", "json": ".explain_line:render_json"},
 }
 
 
@@ -21,12 +38,13 @@ def formats(kind: str) -> tuple[str, ...]:
 
 
 def writer(kind: str, fmt: str):
-    """The ``render`` function of a format; ValueError for an unknown one."""
+    """The function that writes ``fmt`` for results of ``kind``; ValueError for an unknown one."""
     try:
-        module = FORMATS[kind][fmt]
+        target = FORMATS[kind][fmt]
     except KeyError:
         raise ValueError(f"unknown {kind} format {fmt!r} (one of {', '.join(FORMATS.get(kind, ()))})") from None
-    return import_module(module, __name__).render
+    module, _, function = target.partition(":")
+    return getattr(import_module(module, __name__), function or "render")
 
 
 def render_analysis(analysis, fmt: str, top: int = 10) -> str:

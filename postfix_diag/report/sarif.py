@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import __version__
 from ..model import KNOWN, CheckResult
 from .common import details, first_location, label
-from .escape import terminal
+from .escape import sarif_message, sarif_text
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"critical": "error", "error": "error", "warning": "warning", "notice": "note", "info": "note"}
@@ -50,7 +50,7 @@ def _help(rule_id: str) -> str | None:
 
 
 def _text(text) -> str:
-    return terminal(text)
+    return sarif_text(text)
 
 
 def artifact_uri(path: str) -> str:
@@ -72,7 +72,8 @@ def _rule(row: dict) -> dict:
     title = row.get("title") or rid
     rule["shortDescription"] = {"text": _text(title)}
     help_text = _help(rid)
-    rule["help"] = {"text": help_text if help_text else f"Run `postfix-diag explain {rid}` for the full page."}
+    help_text = help_text or f"Run `postfix-diag explain {rid}` for the full page."
+    rule["help"] = {"text": sarif_message(help_text.split("\n"))}
     rule["defaultConfiguration"] = {"level": LEVEL.get(severity, "warning")}
     props = {"severity": severity}
     if row.get("category"):
@@ -94,7 +95,7 @@ def build(result: CheckResult) -> dict:
     index = {r["id"]: i for i, r in enumerate(rule_list)}
     results = []
     for f, state in result.items():
-        message = "\n".join(_text(line) for line in [label(f), *details(f)])
+        message = sarif_message([label(f), *details(f)])
         res = {
             "ruleId": f.id,
             "ruleIndex": index[f.id],

@@ -13,7 +13,6 @@ from tabulate import tabulate
 from .escape import markdown as md_escape
 from .escape import terminal
 
-FORMATS = ("text", "markdown", "json")
 _NUMERIC = re.compile(r"^-?\d+(?:\.\d+)?[%smh]?$|^\d+:\d\d:\d\d$|^\(\d+%\)$")
 
 GRAND_TOTALS = (
@@ -38,12 +37,24 @@ VOLUME = (
 TRAFFIC_COLS = ("received", "delivered", "deferred", "bounced", "rejected")
 
 
-def render(result: dict, fmt: str = "text") -> str:
-    if fmt == "json":
-        return json.dumps(result, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "markdown":
-        return _Writer(result, markdown=True).render()
+def render_text(result: dict) -> str:
     return _Writer(result, markdown=False).render()
+
+
+def render_markdown(result: dict) -> str:
+    return _Writer(result, markdown=True).render()
+
+
+def render_json(result: dict) -> str:
+    # ensure_ascii: every control, bidi and invisible character as \uNNNN (README: JSON is ASCII-escaped)
+    return json.dumps(result, indent=2, ensure_ascii=True) + "\n"
+
+
+def render(result: dict, fmt: str = "text") -> str:
+    """The summary in ``fmt`` (one of FORMATS["summary"] of report/__init__.py)."""
+    from . import writer
+
+    return writer("summary", fmt)(result)
 
 
 def _secs(value) -> str:

@@ -12,25 +12,10 @@ prints it and ``docs_markdown()`` generates docs/rules.md.
 
 from __future__ import annotations
 
-from . import (  # noqa: F401  (importing registers the rules)
-    chroot,
-    config,
-    connection,
-    delivery,
-    dns,
-    generic,
-    limits,
-    queue,
-    queue_shape,
-    resources,
-    security,
-    tls,
-)
-from .base import _RULES, Group, LineRule, Rule, register
+from .base import Group, LineRule, Rule, register
 from .docs import catalog, docs_markdown, explain
 from .engine import Engine
-
-REGISTRY: dict = {cls.id: cls for cls in sorted(_RULES, key=lambda c: c.id)}
+from .registry import REGISTRY
 
 __all__ = ["Engine", "REGISTRY", "Rule", "LineRule", "Group", "register", "explain", "catalog",
            "docs_markdown"]

@@ -9,7 +9,7 @@ REGEN = ('.venv/bin/python -c "from postfix_diag.rules import docs_markdown; '
 
 
 def _lookup(rule_id: str):
-    from . import REGISTRY
+    from .registry import REGISTRY
 
     if not isinstance(rule_id, str):
         raise KeyError(rule_id)
@@ -63,7 +63,7 @@ def explain(rule_id: str) -> str:
 
 
 def catalog() -> list[dict]:
-    from . import REGISTRY
+    from .registry import REGISTRY
 
     return [{"id": c.id, "name": c.name, "category": c.category, "severity": c.severity,
              "title": c.title} for c in REGISTRY.values()]
@@ -79,7 +79,7 @@ def _cell(text: str) -> str:
 
 def docs_markdown() -> str:
     """docs/rules.md, generated from the registry."""
-    from . import REGISTRY
+    from .registry import REGISTRY
 
     out = [
         "# Rules",

@@ -21,7 +21,7 @@ class Engine:
     def __init__(self, max_samples: int = 5, select=None, ignore=None, registry=None):
         """``select``/``ignore``: optional iterables of rule IDs (or ID prefixes such as
         "DNS") to run or to skip."""
-        from . import REGISTRY
+        from .registry import REGISTRY
 
         reg = registry if registry is not None else REGISTRY
         self.rules: list[Rule] = []
