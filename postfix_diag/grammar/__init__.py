@@ -44,14 +44,8 @@ class Grammar:
     """
 
     def __init__(self, files: list[GrammarFile]):
-        tokens = {}
-        for gf in files:
-            for name, tok in gf.tokens.items():
-                if name in tokens:
-                    raise GrammarError(f"{gf.name}:{tok.line}: token {name!r} is defined twice")
-                tokens[name] = tok
         self.__dict__["files"] = files
-        self.__dict__["compiler"] = compiler = PatternCompiler(tokens)
+        self.__dict__["compiler"] = compiler = PatternCompiler(_tokens(files))
         rules = [r for gf in files for r in gf.rules]
         for r in rules:
             if not r.programs:
@@ -77,6 +71,7 @@ class Grammar:
                     shared = [r for r in body_rules if ANY in r.programs and r.severity == sev]
                     bodies[(program, sev)] = add(own + shared)
         envelope = [add([r]) for r in rules if ENVELOPE in r.programs]
+        self._alone = {f"{r.file}:{r.line}": r for r in body_rules}  # rule_alone() builds them on demand
         fields: dict[str, list[str]] = {}
         for r in body_rules:
             names = fields.setdefault(r.kind, [])
@@ -144,7 +139,34 @@ class Grammar:
         self._handed_out = [m for m in self._matchers if m is not None]
         self._setup(fresh.programs, fresh.kinds, fresh.fields_by_kind, fresh._sources, fresh._bodies,
                     fresh._envelope)
+        self._alone = fresh._alone
         return True
+
+    def rule_alone(self, where: str) -> tuple[str, RuleInfo] | None:
+        """(regex source, RuleInfo) of the body rule defined at ``where`` ("file:line", a RuleInfo's
+        ``source``) in a matcher of its own (the `Matcher` layout, one rule), None if there is
+        none: the compiled parse core (core.py) runs one rule alone to read its captures."""
+        if where not in self._alone:
+            return None
+        try:
+            source, by_group = self._alone_built(where)
+        except _BAD_TABLE:
+            if self._rebuild():
+                return self.rule_alone(where)
+            raise
+        (info,) = by_group.values()
+        return source, info
+
+    def _alone_built(self, where: str) -> tuple[str, dict]:
+        entry = self._alone[where]
+        if type(entry) is str:  # as read from a cache file
+            entry = _matcher_entry(json.loads(entry))
+            if len(entry[1]) != 1:
+                raise ValueError("a rule alone is one rule")
+        elif type(entry) is not tuple:  # the rule as read from its file
+            entry = build_source([entry], self.compiler)
+        self._alone[where] = entry
+        return entry
 
     @cached_property
     def envelope(self) -> Matcher:
@@ -173,6 +195,11 @@ class Grammar:
                          for source, by_group in map(self._entry, range(len(self._sources)))],
             "bodies": [[program, sev, i] for (program, sev), i in self._bodies.items()],
             "envelope": list(self._envelope),
+            # each body rule alone, by "file:line" (rule_alone), a JSON text each as the matchers
+            "alone": {where: json.dumps([source, [[g, r.kind, r.severity, [[n, names[c]] for n, c in r.fields],
+                                                   list(r.group_indexes), r.source] for g, r in by_group.items()]],
+                                        separators=(",", ":"))
+                      for where in self._alone for source, by_group in [self._alone_built(where)]},
         }
         if with_code:
             out["code"] = {"engine": sre_code.ENGINE,
@@ -206,8 +233,12 @@ class Grammar:
             codes = code.get("matchers")
             if not isinstance(codes, list) or len(codes) != len(sources):
                 raise ValueError("bad code table")
+        alone = tables["alone"]
+        if type(alone) is not dict or not all(type(k) is str and type(v) is str for k, v in alone.items()):
+            raise ValueError("bad table of rules alone")
         g._setup([_str(p) for p in tables["programs"]], [_str(k) for k in tables["kinds"]], fields, list(sources),
                  bodies, envelope, codes)
+        g._alone = dict(alone)
         return g
 
     @cached_property
@@ -216,13 +247,24 @@ class Grammar:
 
     @cached_property
     def compiler(self) -> PatternCompiler:
-        return Grammar(self.files).compiler
+        return PatternCompiler(_tokens(self.files))
 
     @cached_property
     def _rules(self) -> list:
         """The body rules (all but the envelope's), in file order, as read (lenient.py builds a
         matcher of its own from them for header-less lines)."""
         return [r for gf in self.files for r in gf.rules if ENVELOPE not in r.programs]
+
+
+def _tokens(files: list[GrammarFile]) -> dict:
+    """The tokens of all files, one namespace."""
+    tokens = {}
+    for gf in files:
+        for name, tok in gf.tokens.items():
+            if name in tokens:
+                raise GrammarError(f"{gf.name}:{tok.line}: token {name!r} is defined twice")
+            tokens[name] = tok
+    return tokens
 
 
 def _matcher_entry(entry: list) -> tuple[str, dict]:
