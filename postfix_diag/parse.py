@@ -8,6 +8,7 @@ the lenient reader (lenient.py: journald JSON, pasted snippets); wrapped lines a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from itertools import compress
 from operator import itemgetter
@@ -103,8 +104,10 @@ class Parser:
         self._known = frozenset(self.grammar.programs) | EXTRA_PROGRAMS
         self._formats = [_Envelope(m) for m in self.grammar.envelope_matchers]
         full = self._make_parse_line()
-        # the lenient reader works on full events: with select, it gets the Python parser's own
-        self.lenient = Lenient(self if self.selection is None else _FullEvents(self, full))
+        # the lenient reader works on the Python parser's full events (the compiled core's
+        # parse_line takes no `lenient` argument, and with select events are light)
+        self.lenient = Lenient(_FullEvents(self, full))
+        self.parse_strict = functools.partial(full, lenient=False)  # strict envelopes only, Python
         self.parse_line = full if self.selection is None else self._light(full)
         self.parse_block = self._parse_block
         self.compiled = False
@@ -359,8 +362,8 @@ class Parser:
 
 
 class _FullEvents:
-    """A Parser as the lenient reader sees it, with the parse_line of full events (with select,
-    the Parser's own makes light ones, which the lenient reader cannot build on)."""
+    """A Parser as the lenient reader sees it: with the Python parse_line of full events (the
+    Parser's own may be the compiled core's, or make light events with select)."""
 
     def __init__(self, parser: Parser, parse_line):
         self._parser = parser

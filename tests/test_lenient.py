@@ -323,7 +323,7 @@ def _strict_events(parser, lines):
     from postfix_diag.parse import YearGuesser
 
     years = YearGuesser(parser.year, None)
-    return [parser.parse_line(line, "<t>", n, years, False) for n, line in enumerate(lines, 1)]
+    return [parser.parse_strict(line, "<t>", n, years) for n, line in enumerate(lines, 1)]
 
 
 def _attrs(ev):
@@ -346,7 +346,7 @@ def test_corpus_reads_the_same_without_the_lenient_reader(corpus):
         lines = [raw.decode("utf-8", "replace").rstrip("\n").rstrip("\r") for raw in fh]
     changed = 0
     for n, line in enumerate(lines, 1):
-        strict = parser.parse_line(line, "c", n, None, False)
+        strict = parser.parse_strict(line, "c", n, None)
         full = parser.parse_line(line, "c", n)
         if strict.fmt is not None:
             assert _attrs(full) == _attrs(strict), line
