@@ -41,10 +41,11 @@ lint: install
 fixtures:
 	bash tools/capture/run_all.sh
 
-## make docs: regenerate docs/events.md and docs/rules.md from the grammars and the rule registry
+## make docs: regenerate docs/events.md, docs/rules.md and the man page from the grammars, the rule registry and the help texts
 docs: install
 	$(VENV)/bin/postfix-diag grammar > docs/events.md
 	$(VENV)/bin/postfix-diag rules --format markdown > docs/rules.md
+	$(PY) tools/manpage.py > postfix_diag/data/postfix-diag.1
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache bench-out postfix_diag/_core*.so

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from .events import ACCESS_KINDS, ACCESS_OTHER, FOREIGN, UNRECOGNIZED, Event
+from .grammar.compiler import FLAGS
 from .pcre_translate import Untranslatable, translate
 from .selection import PARSER_KINDS
 
@@ -117,30 +118,20 @@ def _body(parser, program: str, severity: str):
 
 def _rule_maker(parser, matcher):
     """make_rule(marker) of a Body: the rule's table entry and its own PCRE2 pattern."""
-    from .grammar.compiler import build_matcher
 
     def make_rule(marker: int):
         info = matcher.by_group.get(marker)
-        rule = _rules_by_source(parser).get(info.source) if info is not None else None
-        if rule is None:
+        alone = parser.grammar.rule_alone(info.source) if info is not None else None  # the Matcher layout, one rule
+        if alone is None:
             return None
-        alone = build_matcher([rule], parser.grammar.compiler)  # the Matcher layout, one rule
-        (only,) = alone.by_group.values()
+        source, only = alone
         try:
-            pattern = translate(alone.regex.pattern, alone.regex.flags).encode("ascii")
+            pattern = translate(source, FLAGS).encode("ascii")
         except Untranslatable:
             return None
         return _rule_spec(parser._table_entry(only), only, parser.selection), pattern
 
     return make_rule
-
-
-def _rules_by_source(parser) -> dict:
-    """The grammar's rules by "file:line" (a RuleInfo's source)."""
-    table = parser._core_rules
-    if table is None:
-        table = parser._core_rules = {f"{r.file}:{r.line}": r for gf in parser.grammar.files for r in gf.rules}
-    return table
 
 
 def make_parse_line(parser, fallback, max_line: int, max_tags: int, year_guesser, iso_epoch,
@@ -155,7 +146,6 @@ def make_parse_line(parser, fallback, max_line: int, max_tags: int, year_guesser
     except Untranslatable:
         return None
     parser._core_bodies = {}
-    parser._core_rules = None
 
     def body_for(program, severity):
         return _body(parser, program, severity)

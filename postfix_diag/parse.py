@@ -39,20 +39,17 @@ class _Envelope:
 
     __slots__ = ("name", "match", "idx", "has_ts", "outer", "in_order")
 
-    def __init__(self, rule, compiler):
-        from .grammar.compiler import build_matcher
-
-        m = build_matcher([rule], compiler)
+    def __init__(self, m):
         info = m.rules[0]
         pos = {}
         for name, index in zip(info.names, info.group_indexes, strict=True):
             if name in pos:
-                raise ValueError(f"envelope format {rule.kind}: field {name} captured twice")
+                raise ValueError(f"envelope format {info.kind}: field {name} captured twice")
             pos[name] = index
         for required in ("tag", "body"):
             if required not in pos:
-                raise ValueError(f"envelope format {rule.kind}: no {required} field")
-        self.name = rule.kind
+                raise ValueError(f"envelope format {info.kind}: no {required} field")
+        self.name = info.kind
         self.match = m.regex.match
         self.has_ts = "ts" in pos
         # ts, host, tag, pid, body (0 = the whole match, used only where has_ts/host/pid say so)
@@ -105,8 +102,7 @@ class Parser:
         self._bodies: dict = {}
         self._tables: dict = {}  # id(grammar matcher) -> (match, table): matchers live as long as the grammar
         self._known = frozenset(self.grammar.programs) | EXTRA_PROGRAMS
-        envelope_rules = [r for gf in self.grammar.files for r in gf.rules if "envelope" in r.programs]
-        self._formats = [_Envelope(r, self.grammar.compiler) for r in envelope_rules]
+        self._formats = [_Envelope(m) for m in self.grammar.envelope_matchers]
         full = self._make_parse_line()
         # the lenient reader works on the Python parser's full events (the compiled core's
         # parse_line takes no `lenient` argument, and with select events are light)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from postfix_diag.parse import Parser
+# The compiled-grammar cache (postfix_diag/grammar/cache.py) of a test run, and of the CLI runs it
+# starts, lives in a directory of its own, never in the user's ~/.cache. Set before anything loads
+# the grammar.
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME = tempfile.mkdtemp(prefix="postfix-diag-test-cache-")
+atexit.register(shutil.rmtree, _CACHE_HOME, ignore_errors=True)
+
+from postfix_diag.parse import Parser  # noqa: E402
 
 # The third-party corpus lives outside the repository (licenses: never copy its lines in here):
 # ../shared/corpus of the checkout, or of the directory above it (a worktree under /work/wt/).

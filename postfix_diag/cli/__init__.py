@@ -7,18 +7,22 @@ it); 130/143 interrupted by SIGINT/SIGTERM. cli/faults.py is the one exit path.
 
 from __future__ import annotations
 
+import copy
+import os
+import sys
+
 from . import analyze, check, explain_line, parse, qshape, rules, summary  # noqa: F401  (importing registers the commands)
 from .app import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app
 from .faults import OutputError, exit_status_for, finish, prepare_process
 
-__all__ = ["app", "main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "EXIT_INTERNAL"]
+__all__ = ["app", "app_for", "main", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "EXIT_INTERNAL"]
 
 
 def main() -> None:
     """The `postfix-diag` program: the app inside the one exit path (cli/faults.py)."""
     prepare_process()
     try:
-        app()
+        app_for(sys.argv[1:])()
         code = EXIT_OK
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
@@ -27,3 +31,22 @@ def main() -> None:
     except BaseException as exc:  # noqa: BLE001 - outside any command (option parsing, --help)
         code = exit_status_for(exc)
     finish(code)
+
+
+def app_for(args: list[str]):
+    """The application; when ``args`` start with a command name, the same application with that
+    command only. typer builds the click command of every registered command on each run (a tenth
+    of a short run such as `explain`), and a run needs one. Its help, errors and exit codes are that
+    command's own; anything else (no command, root options first, shell completion) gets the full
+    application. tests/test_startup.py checks that both say the same."""
+    if not args or os.environ.get("_POSTFIX_DIAG_COMPLETE"):
+        return app
+    import typer.main
+
+    chosen = [c for c in app.registered_commands
+              if (c.name or typer.main.get_command_name(c.callback.__name__)) == args[0]]
+    if len(chosen) != 1:
+        return app
+    one = copy.copy(app)
+    one.registered_commands = chosen
+    return one

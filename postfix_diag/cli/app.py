@@ -42,7 +42,7 @@ app = typer.Typer(
         "2 usage, input or output error; 3 internal error; 130/143 interrupted by SIGINT/SIGTERM."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -26,9 +26,18 @@ def list_rules(
     sys.stdout.write(writer("catalog", fmt.value)(catalog()))
 
 
+def _complete_rule(incomplete: str) -> list[tuple[str, str]]:
+    """Shell completion of `explain`: the rule IDs (and names) that start with what was typed."""
+    from ..rules import catalog
+
+    return [(r[key], r["title"]) for r in catalog() for key in ("id", "name")
+            if r[key].upper().startswith(incomplete.upper())]
+
+
 @app.command()
 @guarded
-def explain(rule: Annotated[str, typer.Argument(help="Rule ID, e.g. DNS002 (case-insensitive), or its name.")]):
+def explain(rule: Annotated[str, typer.Argument(help="Rule ID, e.g. DNS002 (case-insensitive), or its name.",
+                                                autocompletion=_complete_rule)]):
     """Print a rule's full documentation: what, why, example log lines, fix, parameters, references."""
     from ..rules import explain as explain_rule
 

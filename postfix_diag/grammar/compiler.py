@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .language import Capture, Choice, GrammarError, Literal, Optional_, Regex, Rule, TokenDef, TokenRef
 
 CONVERTERS = {None: None, "int": int, "float": float}
+FLAGS = re.DOTALL  # of every matcher's regex
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,46 @@ def _strip_prefix(items: tuple, prefix: str):
     return None
 
 
+def matcher_source(rules: list, compiled: list, compiler=None) -> tuple[str, dict]:
+    """The alternation of ``rules`` (their ``compiled`` (source, fields, groups), in order) and
+    its ``{marker group: RuleInfo}``: what a `Matcher` is made of, as plain data (the grammar
+    cache keeps it; see `Matcher` for the layout)."""
+    by_group: dict = {}
+    tails, plain = [], []
+    for rule, comp in zip(rules, compiled, strict=True):
+        tail = _qid_tail(rule) if compiler is not None else None
+        if tail is not None:
+            tails.append((rule, compiler.compile(tail, rule.kind)))
+        else:
+            plain.append((rule, comp))
+    group = 0
+    parts_tail, parts_plain = [], []
+    qid_group = None
+    if tails:
+        qid_tok = compiler.tokens[QID_TOKEN]
+        group = qid_group = 1
+        qid_conv = CONVERTERS[qid_tok.convert]
+    for target, items, with_qid in ((parts_tail, tails, True), (parts_plain, plain, False)):
+        for rule, (source, fields, ngroups) in items:
+            base = group
+            marker = base + ngroups + 1
+            names = [(n, c) for _, (n, c) in fields]
+            indexes = [base + i for i, _ in fields]
+            if with_qid:
+                names.insert(0, (QID_FIELD, qid_conv))
+                indexes.insert(0, qid_group)
+            by_group[marker] = RuleInfo(rule.kind, rule.severity, tuple(names), tuple(indexes),
+                                        f"{rule.file}:{rule.line}")
+            target.append(f"{source}()")
+            group = marker
+    alternatives = []
+    if parts_tail:
+        alternatives.append(f"({compiler._terminal(compiler.tokens[QID_TOKEN])}): (?:" + "|".join(parts_tail) + ")")
+    alternatives.extend(parts_plain)
+    assert len(by_group) == len(rules)
+    return ("(?:" + "|".join(alternatives) + r")\Z") if alternatives else "", by_group
+
+
 class Matcher:
     """One compiled alternation: ``match(text)`` returns ``(RuleInfo, fields dict)`` or ``None``.
 
@@ -71,48 +112,20 @@ class Matcher:
     wrapper group comes first, so ``re`` can skip an alternative on its first literal character.
     Rules behind the queue-id prefix are tried before the others; if none of them matches,
     ``re`` backtracks into the plain rules, so every rule still gets its chance.
+    Made from `matcher_source`'s (source, by_group); an empty source matches nothing.
     """
 
     __slots__ = ("regex", "by_group", "rules")
 
-    def __init__(self, rules: list, compiled: list, compiler=None):
-        by_group: dict = {}
-        tails, plain = [], []
-        for rule, comp in zip(rules, compiled, strict=True):
-            tail = _qid_tail(rule) if compiler is not None else None
-            if tail is not None:
-                tails.append((rule, compiler.compile(tail, rule.kind)))
-            else:
-                plain.append((rule, comp))
-        group = 0
-        parts_tail, parts_plain = [], []
-        qid_group = None
-        if tails:
-            qid_tok = compiler.tokens[QID_TOKEN]
-            group = qid_group = 1
-            qid_conv = CONVERTERS[qid_tok.convert]
-        for target, items, with_qid in ((parts_tail, tails, True), (parts_plain, plain, False)):
-            for rule, (source, fields, ngroups) in items:
-                base = group
-                marker = base + ngroups + 1
-                names = [(n, c) for _, (n, c) in fields]
-                indexes = [base + i for i, _ in fields]
-                if with_qid:
-                    names.insert(0, (QID_FIELD, qid_conv))
-                    indexes.insert(0, qid_group)
-                by_group[marker] = RuleInfo(rule.kind, rule.severity, tuple(names), tuple(indexes),
-                                            f"{rule.file}:{rule.line}")
-                target.append(f"{source}()")
-                group = marker
-        alternatives = []
-        if parts_tail:
-            alternatives.append(f"({compiler._terminal(compiler.tokens[QID_TOKEN])}): (?:" + "|".join(parts_tail) + ")")
-        alternatives.extend(parts_plain)
-        order = [r for r, _ in tails] + [r for r, _ in plain]
-        self.rules = [by_group[k] for k in sorted(by_group)]
-        assert len(self.rules) == len(order)
+    def __init__(self, source: str, by_group: dict, regex: re.Pattern | None = None):
         self.by_group = by_group
-        self.regex = re.compile("(?:" + "|".join(alternatives) + r")\Z", re.DOTALL) if alternatives else None
+        self.rules = [by_group[k] for k in sorted(by_group)]
+        if regex is None and source:
+            regex = re.compile(source, FLAGS)
+        self.regex = regex
+        if self.regex is not None and self.regex.groups != max(by_group, default=0):
+            raise GrammarError(f"matcher of {len(by_group)} rules has {self.regex.groups} groups, "
+                               f"its last marker is group {max(by_group, default=0)}")
 
     def match(self, text: str):
         if self.regex is None:
@@ -252,7 +265,8 @@ def _strip_captures(src: str) -> str:
     return "".join(out)
 
 
-def build_matcher(rules: list[Rule], compiler: PatternCompiler) -> Matcher:
+def build_source(rules: list[Rule], compiler: PatternCompiler) -> tuple[str, dict]:
+    """Check every rule's regex and return the (source, by_group) of their `Matcher`."""
     compiled = []
     for rule in rules:
         where = f"{rule.file}:{rule.line} ({rule.kind})"
@@ -262,4 +276,8 @@ def build_matcher(rules: list[Rule], compiler: PatternCompiler) -> Matcher:
         except re.error as exc:
             raise GrammarError(f"{where}: compiles to a bad regex: {exc}") from None
         compiled.append((src, fields, n))
-    return Matcher(rules, compiled, compiler)
+    return matcher_source(rules, compiled, compiler)
+
+
+def build_matcher(rules: list[Rule], compiler: PatternCompiler) -> Matcher:
+    return Matcher(*build_source(rules, compiler))

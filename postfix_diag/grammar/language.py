@@ -9,8 +9,7 @@ never runs on log lines.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import pyparsing as pp
+from functools import cache
 
 SEVERITIES = ("info", "warning", "error", "fatal", "panic")
 
@@ -81,7 +80,12 @@ class GrammarFile:
 
 
 # --- the pyparsing grammar of the grammar language -------------------------------------------------
+@cache
 def _build_parser():
+    """The parsers of a rule, a token and a @programs line. Built on first use: a run that finds
+    the compiled grammar in its cache (grammar/cache.py) never imports pyparsing."""
+    import pyparsing as pp
+
     ident = pp.Word(pp.alphas + "_", pp.alphanums + "_-")
     literal = pp.QuotedString('"', esc_char="\\").set_parse_action(lambda t: Literal(t[0]))
     regex = pp.QuotedString("/", esc_quote="\\/", convert_whitespace_escapes=False)
@@ -126,10 +130,7 @@ def _build_parser():
         + pp.Group(pp.OneOrMore(pp.Word(pp.alphanums + "_-*.")))("programs")
         + pp.StringEnd()
     )
-    return rule, token, programs
-
-
-_RULE, _TOKEN, _PROGRAMS = _build_parser()
+    return rule, token, programs, pp.ParseBaseException
 
 
 def _logical_lines(text: str):
@@ -151,14 +152,15 @@ def _logical_lines(text: str):
 
 def read_grammar(text: str, name: str = "<string>") -> GrammarFile:
     """Parse the text of one grammar file."""
+    rule_parser, token_parser, programs_parser, parse_error = _build_parser()
     result = GrammarFile(name=name)
     programs: tuple = ()
     for number, line in _logical_lines(text):
         try:
             if line.startswith("@programs"):
-                programs = tuple(_PROGRAMS.parse_string(line)["programs"])
+                programs = tuple(programs_parser.parse_string(line)["programs"])
             elif line.startswith("token "):
-                t = _TOKEN.parse_string(line)
+                t = token_parser.parse_string(line)
                 tok = TokenDef(name=t["name"], convert=t.get("convert"), line=number, file=name)
                 if "regex" in t:
                     tok.regex = t["regex"]
@@ -166,7 +168,7 @@ def read_grammar(text: str, name: str = "<string>") -> GrammarFile:
                     tok.pattern = tuple(t["pattern"])
                 result.tokens[tok.name] = tok
             else:
-                r = _RULE.parse_string(line)
+                r = rule_parser.parse_string(line)
                 result.rules.append(
                     Rule(
                         kind=r["kind"],
@@ -177,6 +179,6 @@ def read_grammar(text: str, name: str = "<string>") -> GrammarFile:
                         line=number,
                     )
                 )
-        except pp.ParseBaseException as exc:
+        except parse_error as exc:
             raise GrammarError(f"{name}:{number}: cannot read grammar line: {exc.msg}: {line[:80]!r}") from None
     return result

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""`make bench`: throughput and peak memory of postfix-diag against pflogsumm.
+"""`make bench`: start-up time, throughput and peak memory of postfix-diag against pflogsumm.
 
+0. Start-up (tools/bench/startup.py): analyze on a 100-line log, explain, rules, from an installed
+   wheel, beside pflogsumm on the same file.
 1. Generates realistic logs of 1M and 5M lines with tools/bench/generate.py (into bench-out/,
    reused when present; delete the folder to regenerate).
 2. Times `postfix-diag analyze --format json` and `postfix-diag summary --format json` on each,
@@ -9,6 +11,8 @@
 Each command runs BENCH_RUNS times (default 3), in its own process, with output to /dev/null; the
 runs of the commands alternate (A B C, A B C, ...) so that a change in the machine's load touches
 them alike, and the median time of each is reported. The load average is printed with the table.
+pflogsumm is installed with apt-get when it is absent and this runs as root (BENCH_INSTALL=0: never).
+BENCH_SIZES= (empty) runs the start-up section only.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench-out"
-SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000000,5000000").split(",")]
+SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000000,5000000").split(",") if x.strip()]
 RUNS = max(1, int(os.environ.get("BENCH_RUNS", "3")))
 
 
@@ -40,10 +44,31 @@ def measure(cmd: list[str]) -> tuple[float, float, int]:
     return elapsed, usage.ru_maxrss / 1024.0, os.waitstatus_to_exitcode(status)
 
 
+def ensure_pflogsumm() -> str | None:
+    """pflogsumm's path; installed first (Debian's package) when absent and we may."""
+    found = shutil.which("pflogsumm")
+    if found or os.environ.get("BENCH_INSTALL") == "0" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    print("pflogsumm is not installed: apt-get install -y pflogsumm ...", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    r = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "pflogsumm"], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        print(f"  (apt-get failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode})")
+    return shutil.which("pflogsumm")
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     exe = str(Path(sys.executable).with_name("postfix-diag"))
-    pflogsumm = shutil.which("pflogsumm")
+    pflogsumm = ensure_pflogsumm()
+    sys.path.insert(0, str(ROOT / "tools" / "bench"))
+    import startup
+
+    startup.main()
+    print()
+    if not SIZES:
+        return 0
     rows = []
     for n in SIZES:
         log = OUT / f"bench-{n}.log"
