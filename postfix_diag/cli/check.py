@@ -8,7 +8,18 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, Severity, YearOpt, _progress, app, format_enum, guarded
+from .app import (
+    ConfigOpt,
+    NoConfigOpt,
+    PathsArg,
+    Severity,
+    YearOpt,
+    _progress,
+    app,
+    format_enum,
+    guarded,
+    load_config,
+)
 
 CheckFormat = format_enum("CheckFormat", "check")
 
@@ -26,6 +37,8 @@ def check(
     fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="text; junit (Jenkins, GitLab); github "
                                              "(workflow annotations); sarif (code scanning).")] = CheckFormat.text,
     year: YearOpt = None,
+    config: ConfigOpt = None,
+    no_config: NoConfigOpt = False,
 ):
     """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
 
@@ -38,10 +51,11 @@ def check(
     from ..check import run_check
     from ..report import render_check
 
+    cfg, how = load_config(config, no_config, paths)
     status, progress = _progress()
     try:
         result = run_check(paths, baseline=baseline, write_baseline_to=write_baseline, fail_on=fail_on.value,
-                           year=year, progress=progress)
+                           year=year, progress=progress, config=cfg, config_how=how)
     finally:
         if status is not None:
             status.stop()
