@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, ReportFormat, YearOpt, app, fail, guarded
+from .app import ConfigOpt, NoConfigOpt, PathsArg, ReportFormat, YearOpt, app, fail, guarded, load_config
 
 
 @app.command()
@@ -24,6 +24,8 @@ def summary(
     = None,
     detail: Annotated[int, typer.Option("--detail", help="Rows in reason, warning and DNSBL tables "
                                         "(0: leave them out, -1: all).", min=-1)] = 10,
+    config: ConfigOpt = None,
+    no_config: NoConfigOpt = False,
 ):
     """Traffic summary with pflogsumm's numbers, plus what pflogsumm misses.
 
@@ -40,7 +42,8 @@ def summary(
         hi = parse_when(until) if until else None
     except ValueError as exc:
         fail(str(exc))
-    result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail)
+    cfg, how = load_config(config, no_config, paths)
+    result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail, config=cfg, config_how=how)
     if result["meta"]["lines"] == 0:
         fail("no log lines in the given input (empty file?)")
     sys.stdout.write(render(result, fmt.value))

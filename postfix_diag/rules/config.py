@@ -9,6 +9,7 @@ from .base import LineRule, plural, register
 from .settings import (
     Facts,
     is_alias_database,
+    log_path,
     next_hop_of,
     rebuild_command,
     services_for_tags,
@@ -202,9 +203,29 @@ class OverridingEntry(LineRule):
         "Keep one of them (use `postconf -e 'NAME = VALUE'`, which edits in place), then `postfix reload`.",
     )
     references = ("postconf(5)", "DEBUG_README: Look for obvious signs of trouble")
+    with_config = """Shows the value in effect of each parameter set twice and where it is set (with a
+    main.cf given, every line that sets it)."""
 
     def subject(self, ev):
         return (ev.f.get("entry") or "").split("=", 1)[0].strip() or None
+
+    def finish(self, queued, end_ts):
+        out = super().finish(queued, end_ts)
+        cfg = self.config
+        if not out or cfg is None or not cfg.has_main:
+            return out
+        f = out[0]
+        facts = Facts(cfg)
+        names = list(dict.fromkeys(k.split(": ", 1)[-1].strip() for k, _ in self.g.top("by_parameter", 5)))
+        shown = []
+        for name in names:
+            value = facts.param(name)
+            lines = [d.where for d in cfg.definitions.get(name, [])]
+            shown.append(f"{name} = {value} ({', '.join(lines) or cfg.where(name)}"
+                         + ("; the last one wins)" if len(lines) > 1 else ")"))
+        f.remediation = ["In effect: " + "; ".join(shown) + ".", *self.remediation]
+        f.config = dict(facts)
+        return out
 
     def tally(self, ev, g):
         entry = (ev.f.get("entry") or "").split("=", 1)[0]
@@ -409,6 +430,7 @@ class BadStartup(LineRule):
     )
     references = ("DEBUG_README: Look for obvious signs of trouble",
                   "DEBUG_README: Try turning off chroot operation in master.cf")
+    with_config = """Names the real mail log to search (maillog_file, when the configuration sets it)."""
 
     def match(self, ev):
         if ev.kind == "bad_startup":
@@ -417,6 +439,16 @@ class BadStartup(LineRule):
 
     def subject(self, ev):
         return (ev.f.get("command") or "?").rsplit("/", 1)[-1]
+
+    def finish(self, queued, end_ts):
+        out = super().finish(queued, end_ts)
+        if out and self.config is not None:
+            path = log_path(self.config)
+            out[0].remediation[0] = self.remediation[0].replace("/var/log/mail.log", path)
+            if path != "/var/log/mail.log":
+                Facts(self.config).param("maillog_file")
+                out[0].config = {"maillog_file": {"value": path, "where": self.config.where("maillog_file")}}
+        return out
 
     def tally(self, ev, g):
         cmd = ev.f.get("command") or "?"
@@ -488,10 +520,10 @@ class LoopsBack(LineRule):
         return d
 
     def tally(self, ev, g):
-        g.tally("by_domain", self._domain(ev))
+        g.tally("deliveries_by_domain", self._domain(ev))
 
     def summarize(self, g):
-        doms = ", ".join(k for k, _ in g.top("by_domain", 3))
+        doms = ", ".join(k for k, _ in g.top("deliveries_by_domain", 3))
         return f"{plural(g.count, 'delivery', 'deliveries')} looped back to this host ({doms})."
 
     def finish(self, queued, end_ts):
@@ -519,7 +551,7 @@ class LoopsBack(LineRule):
         return out
 
     def evidence(self, g):
-        return {"by_domain": g.breakdown("by_domain")}
+        return {"deliveries_by_domain": g.breakdown("deliveries_by_domain")}
 
 
 @register
@@ -557,7 +589,7 @@ class DomainInTwoClasses(LineRule):
             return out
         f = out[0]
         facts = Facts(cfg)
-        domains = [k for k, _ in self.g.top("by_domain", 3)]
+        domains = [k for k, _ in self.g.top("warnings_by_domain", 3)]
         classes = {c.strip() for k in self.g.breakdown("by_classes") for c in k.split(" and ")}
         shown = []
         for name in sorted(classes):
@@ -585,15 +617,15 @@ class DomainInTwoClasses(LineRule):
         return ev.text[len("do not list domain "):].split(" ", 1)[0]
 
     def tally(self, ev, g):
-        g.tally("by_domain", self.subject(ev))
+        g.tally("warnings_by_domain", self.subject(ev))
         g.tally("by_classes", ev.text.split(" in BOTH ", 1)[-1])
 
     def summarize(self, g):
-        doms = ", ".join(k for k, _ in g.top("by_domain", 3))
+        doms = ", ".join(k for k, _ in g.top("warnings_by_domain", 3))
         return f"{plural(g.count, 'warning')}: domains listed in two address classes ({doms})."
 
     def evidence(self, g):
-        return {"by_domain": g.breakdown("by_domain"), "by_classes": g.breakdown("by_classes")}
+        return {"warnings_by_domain": g.breakdown("warnings_by_domain"), "by_classes": g.breakdown("by_classes")}
 
 
 def rebuild_steps(cfg, maps: list[str]) -> tuple[list[str], dict]:

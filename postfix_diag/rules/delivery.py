@@ -95,6 +95,8 @@ class Deferrals(Rule):
     maximal_queue_lifetime (5 days)."""
     with_config = """Names the relayhost and transports with their values and where they are set in the
     hint for connection failures, and the alias/lookup tables in effect for lookup-table deferrals."""
+    severity_rule = """Warning while deferred mail is still queued at the end of the log or some of it
+    was returned or expired; notice when every deferred message was delivered later."""
     example = (
         "Nov 25 12:00:01 mail postfix/smtp[2345]: 3F1A2160137: to=<user@example.net>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.example.net[192.0.2.25]:25: Connection timed out)",
         "Nov 25 12:00:01 mail postfix/smtp[2345]: 3F1A2160137: to=<user@example.net>, relay=mx.example.net[192.0.2.25]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.7.1, status=deferred (host mx.example.net[192.0.2.25] said: 450 4.7.1 <user@example.net>: Recipient address rejected: greylisted (in reply to RCPT TO command))",
@@ -547,6 +549,8 @@ class BounceStorm(Rule):
 
     STORM_MESSAGES = 10
     STORM_SHARE = 0.2
+    severity_rule = """Warning for a storm: at least 10 bounced messages that are at least 20% of the
+    messages with a delivery attempt; notice ("Some messages bounced") otherwise."""
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)

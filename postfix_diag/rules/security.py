@@ -140,7 +140,7 @@ class RelayDenied(LineRule):
     kinds = ("reject",)
     message_kinds = ("delivery",)
     delivery_statuses = ("sent",)  # mail of a rejected client that was relayed anyway
-    count_unit = "reject lines"
+    count_unit = "reject lines (rejects_by_recipient_domain: by the domain of the refused recipient)"
     what = """smtpd rejected `RCPT TO` with `554 5.7.1 <addr>: Relay access denied`: a client that is not
     in mynetworks and not authenticated tried to send to a domain this server is not the destination
     of."""
@@ -206,7 +206,7 @@ class RelayDenied(LineRule):
 
     def tally(self, ev, g):
         g.tally("top_clients", ev.client)
-        g.tally("top_recipient_domains", (ev.f.get("to") or "").rsplit("@", 1)[-1].lower() or None)
+        g.tally("rejects_by_recipient_domain", (ev.f.get("to") or "").rsplit("@", 1)[-1].lower() or None)
         if ip_kind(ev.f.get("client_ip")) in ("loopback", "private"):
             self.internal += 1
             g.tally("internal_clients", ev.client)
@@ -291,12 +291,14 @@ class RelayDenied(LineRule):
         return out
 
     def summarize(self, g):
-        extra = f"; {plural(self.internal, 'reject')} of internal clients (mynetworks/SASL problem?)" if self.internal else ""
+        extra = (f"; {plural(self.internal, 'reject')} of loopback/private clients (a mynetworks/SASL problem if "
+                 "they are in mynetworks)" if self.internal else "")
         return (f"{plural(g.count, 'relay attempt')} denied from "
                 f"{plural(len(g.counter('top_clients')), 'client')}, at most {self.max_window} in 10 minutes{extra}.")
 
     def evidence(self, g):
-        return {"top_clients": g.top("top_clients"), "top_recipient_domains": g.top("top_recipient_domains"),
+        return {"top_clients": g.top("top_clients"),
+                "rejects_by_recipient_domain": g.top("rejects_by_recipient_domain"),
                 "internal_clients": g.top("internal_clients"), "max_per_10_minutes": self.max_window}
 
 
