@@ -112,7 +112,7 @@ class SaslFailures(LineRule):
                 steps.append(f"AUTH is offered on port 25 ({where}) and master.cf has no submission service: "
                              "enable the `submission inet` entry of master.cf with `-o smtpd_sasl_auth_enable=yes`, "
                              "then turn AUTH off for port 25 (smtpd_sasl_auth_enable = no).")
-        f.remediation = steps + [r for r in self.remediation[1:2]] + [self.remediation[3]]
+        f.remediation = (steps or [self.remediation[0]]) + [self.remediation[1], self.remediation[3]]
         f.config = dict(facts)
         return out
 
@@ -418,8 +418,11 @@ class RateLimits(LineRule):
         else:
             f.summary = (f"Clients were refused {plural(self.g.count, 'time')} by anvil limits ({limits}); "
                          f"none of them is in mynetworks ({networks}).")
-            f.remediation = ["The refused clients are outside mynetworks: the limits did their job. If one of them "
-                             "is a trusted sender, exempt it: " + self.remediation[1]]
+            ip = next((k for k in self.subjects if k != "(other)"), "192.0.2.10")
+            f.remediation = ["The refused clients are outside mynetworks: the limits did their job. Only if one of "
+                             "them is a trusted sender, exempt it: "
+                             + step(fixes.add_to_list("smtpd_client_event_limit_exceptions", ip, cfg),
+                                    "`postfix reload`")]
         f.config = dict(facts)
         return out
 
