@@ -102,11 +102,6 @@ class Analysis:
     # "sources", "parameters_used", "problems", "would_sharpen", ...}; None: not asked about
     config: dict | None = None
 
-    @property
-    def hosts(self) -> list:
-        """The syslog hosts the findings are about, in order of first finding."""
-        return list(dict.fromkeys(f.host for f in self.findings))
-
     def as_dict(self, top_unrecognized: int = 10) -> dict:
         out = self.coverage.as_dict(top_unrecognized)
         out["sources"] = list(self.sources)

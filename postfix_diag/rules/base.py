@@ -469,11 +469,17 @@ class LineRule(Rule):
     def grade(self, g: Group) -> str:
         return self.severity
 
+    def refine(self, f: Finding) -> None:
+        """Change the finding before it is reported: where a rule reads its configuration
+        (``self.config``, None without one) to make its evidence, severity and fixes exact."""
+
     def finish(self, queued, end_ts):
         if not self.g.count:
             return []
-        return [self.make(self.g, self.summarize(self.g), severity=self.grade(self.g),
-                          evidence=self.evidence(self.g), key=self.key())]
+        f = self.make(self.g, self.summarize(self.g), severity=self.grade(self.g),
+                      evidence=self.evidence(self.g), key=self.key())
+        self.refine(f)
+        return [f]
 
 
 def top_key(counter: Counter) -> str | None:

@@ -113,11 +113,8 @@ class UnknownService(LineRule):
     def subject(self, ev):
         return ev.f.get("service_name")
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
-        if not out:
-            return out
-        f, cfg = out[0], self.config
+    def refine(self, f):
+        cfg = self.config
         facts = Facts(cfg)
         services = services_for_tags(cfg, self.tags)
         jail = queue_directory(cfg)
@@ -136,7 +133,6 @@ class UnknownService(LineRule):
         steps += turn_off_chroot(cfg, services, self.tags)
         f.remediation = steps
         f.config = dict(facts)
-        return out
 
     def tally(self, ev, g):
         g.tally("by_service", f"{ev.f.get('service_name')}/{ev.f.get('proto')}")
@@ -369,17 +365,13 @@ class ChrootSockets(LineRule):
         return {"by_socket": g.top("by_socket"), "by_kind": g.breakdown("by_kind"),
                 "by_program": g.breakdown("by_program"), "sasl_fatal_exits": self.sasl_fatals}
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out:
-            return out
-        f = out[0]
         services = services_for_tags(cfg, self.tags)
         if cfg is None or not services:
             f.remediation = [f.remediation[0], f.remediation[1], *turn_off_chroot(None, [], self.tags),
                              f.remediation[3]]
-            return out
+            return
         facts = Facts(cfg)
         yes, no = chroot_facts(facts, services)
         sockets = [k for k, _ in self.g.top("by_socket")]
@@ -413,7 +405,6 @@ class ChrootSockets(LineRule):
                      + ", ".join(f"`ls -l {sock}`" for sock in sockets[:3]) + ".")
         f.remediation = steps
         f.config = dict(facts)
-        return out
 
 
 def _naming(cfg, service, sockets) -> list[tuple[str, str]]:

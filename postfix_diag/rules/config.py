@@ -153,12 +153,10 @@ class UnknownRestriction(_ConfigErrorRejects, LineRule):
         return {"by_restriction": g.breakdown("by_restriction"),
                 "server_configuration_error_rejects": self.config_error_rejects()[0]}
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out or cfg is None:
-            return out
-        f = out[0]
+        if cfg is None:
+            return
         facts = Facts(cfg)
         names = [k.split(": ", 1)[-1] for k, _ in self.g.top("by_restriction", 5)]
         services = services_for_tags(cfg, self.tags)
@@ -177,7 +175,6 @@ class UnknownRestriction(_ConfigErrorRejects, LineRule):
                              "postconf(5) for valid restrictions), or declare a restriction class of that name.",
                              *self.remediation[1:]]
         f.config = dict(facts)
-        return out
 
 
 @register
@@ -209,12 +206,10 @@ class OverridingEntry(LineRule):
     def subject(self, ev):
         return (ev.f.get("entry") or "").split("=", 1)[0].strip() or None
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out or cfg is None or not cfg.has_main:
-            return out
-        f = out[0]
+        if cfg is None or not cfg.has_main:
+            return
         facts = Facts(cfg)
         names = list(dict.fromkeys(k.split(": ", 1)[-1].strip() for k, _ in self.g.top("by_parameter", 5)))
         shown = []
@@ -225,7 +220,6 @@ class OverridingEntry(LineRule):
                          + ("; the last one wins)" if len(lines) > 1 else ")"))
         f.remediation = ["In effect: " + "; ".join(shown) + ".", *self.remediation]
         f.config = dict(facts)
-        return out
 
     def tally(self, ev, g):
         entry = (ev.f.get("entry") or "").split("=", 1)[0]
@@ -267,13 +261,10 @@ class StaleDatabase(LineRule):
     command that rebuilds it: newaliases/postalias only for alias_database tables, postmap with the
     table's type for the others."""
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
-        if out:
-            steps, facts = rebuild_steps(self.config, [k for k, _ in self.g.top("by_map", 5)])
-            out[0].remediation = steps + [self.remediation[1]]
-            out[0].config = facts
-        return out
+    def refine(self, f):
+        steps, facts = rebuild_steps(self.config, [k for k, _ in self.g.top("by_map", 5)])
+        f.remediation = steps + [self.remediation[1]]
+        f.config = facts
 
     def subject(self, ev):
         return ev.f.get("map")
@@ -371,13 +362,10 @@ class MissingMap(_ConfigErrorRejects, LineRule):
             out[CONFIG_ERROR] = config_errors
         return out
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
-        if out:
-            steps, facts = rebuild_steps(self.config, [k for k, _ in self.g.top("by_map", 5)])
-            out[0].remediation = [self.remediation[0], *steps, *self.remediation[2:]]
-            out[0].config = facts
-        return out
+    def refine(self, f):
+        steps, facts = rebuild_steps(self.config, [k for k, _ in self.g.top("by_map", 5)])
+        f.remediation = [self.remediation[0], *steps, *self.remediation[2:]]
+        f.config = facts
 
     def subject(self, ev):
         return ev.f.get("map")
@@ -440,15 +428,13 @@ class BadStartup(LineRule):
     def subject(self, ev):
         return (ev.f.get("command") or "?").rsplit("/", 1)[-1]
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
-        if out and self.config is not None:
+    def refine(self, f):
+        if self.config is not None:
             path = log_path(self.config)
-            out[0].remediation[0] = self.remediation[0].replace("/var/log/mail.log", path)
+            f.remediation[0] = self.remediation[0].replace("/var/log/mail.log", path)
             if path != "/var/log/mail.log":
                 Facts(self.config).param("maillog_file")
-                out[0].config = {"maillog_file": {"value": path, "where": self.config.where("maillog_file")}}
-        return out
+                f.config = {"maillog_file": {"value": path, "where": self.config.where("maillog_file")}}
 
     def tally(self, ev, g):
         cmd = ev.f.get("command") or "?"
@@ -526,12 +512,10 @@ class LoopsBack(LineRule):
         doms = ", ".join(k for k, _ in g.top("deliveries_by_domain", 3))
         return f"{plural(g.count, 'delivery', 'deliveries')} looped back to this host ({doms})."
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out or cfg is None or not cfg.has_main:
-            return out
-        f = out[0]
+        if cfg is None or not cfg.has_main:
+            return
         facts = Facts(cfg)
         domain = f.key or ""
         hop = next_hop_of(cfg, f"{domain}[{domain}]") if domain else None
@@ -548,7 +532,6 @@ class LoopsBack(LineRule):
                                                         "`postfix reload`"),
                              *self.remediation[1:]]
         f.config = dict(facts)
-        return out
 
     def evidence(self, g):
         return {"deliveries_by_domain": g.breakdown("deliveries_by_domain")}
@@ -582,12 +565,10 @@ class DomainInTwoClasses(LineRule):
     with_config = """Shows each parameter that lists the domain, with its value and where it is set, so the
     line to edit and the domains to keep are in the report."""
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out or cfg is None or not cfg.has_main:
-            return out
-        f = out[0]
+        if cfg is None or not cfg.has_main:
+            return
         facts = Facts(cfg)
         domains = [k for k, _ in self.g.top("warnings_by_domain", 3)]
         classes = {c.strip() for k in self.g.breakdown("by_classes") for c in k.split(" and ")}
@@ -602,14 +583,13 @@ class DomainInTwoClasses(LineRule):
             f.remediation = [f"{', '.join(domains)} is listed in: " + "; ".join(shown) + ".",
                              self.remediation[1]]
         f.config = dict(facts)
-        return out
+        return
     parameters = (
         ("mydestination", "$myhostname, localhost.$mydomain, localhost", "local domains (UNIX accounts, aliases)"),
         ("virtual_mailbox_domains", "$virtual_mailbox_maps", "virtual mailbox domains"),
         ("virtual_alias_domains", "$virtual_alias_maps", "virtual alias domains"),
     )
     references = ("VIRTUAL_README", "ADDRESS_CLASS_README")
-
     def match(self, ev):
         return ev.text.startswith("do not list domain ") and " in BOTH " in ev.text
 

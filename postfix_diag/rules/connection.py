@@ -62,18 +62,16 @@ class LostConnection(LineRule):
         most = f"; most often {top[0][0]} ({top[0][1]})" if top else ""
         return f"{plural(g.count, 'SMTP session')} ended by a lost connection or timeout{most}."
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
         services = services_for_tags(cfg, self.tags)
-        if out and cfg is not None and services:
+        if cfg is not None and services:
             facts = Facts(cfg)
             timeouts = [f"{s.key} smtpd_timeout = {facts.param('smtpd_timeout', (s.name, s.type))}" for s in services]
-            out[0].remediation[2] = ("Keep bots away from smtpd with postscreen; the timeouts in effect: "
-                                     + "; ".join(timeouts) + " (Postfix's default: ${stress?{10}:{300}}s), "
-                                     "raise them only if slow clients need more.")
-            out[0].config = dict(facts)
-        return out
+            f.remediation[2] = ("Keep bots away from smtpd with postscreen; the timeouts in effect: "
+                                + "; ".join(timeouts) + " (Postfix's default: ${stress?{10}:{300}}s), "
+                                "raise them only if slow clients need more.")
+            f.config = dict(facts)
 
     def evidence(self, g):
         return {"by_stage": g.breakdown("by_stage"), "top_clients": g.top("top_clients"),

@@ -260,21 +260,19 @@ class ForwardConfirmFailed(LineRule):
     track_tags = True
     with_config = DNS_WITH_CONFIG
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
-        if out and self.config is not None:
+    def refine(self, f):
+        if self.config is not None:
             services = services_for_tags(self.config, self.tags)
             if services:
                 facts = Facts(self.config)
                 jailed = [s.key for s in services if facts.column(s, "chroot")]
-                out[0].remediation[1] = (
+                f.remediation[1] = (
                     f"{', '.join(jailed)} {'runs' if len(jailed) == 1 else 'run'} chrooted: make sure "
                     f"{queue_directory(self.config)}/etc/hosts and etc/resolv.conf match /etc (a name in the host's "
                     "/etc/hosts that is missing from the jail's copy fails only inside the jail)." if jailed else
                     f"{', '.join(s.key for s in services)} {'is' if len(services) == 1 else 'are'} not chrooted: the "
                     "host's own resolver gives these answers.")
-                out[0].config = dict(facts)
-        return out
+                f.config = dict(facts)
 
     def subject(self, ev):
         return ev.f.get("address")

@@ -33,6 +33,7 @@ from ..model import Finding, sort_findings
 from .base import UNDECIDED, Rule
 
 DELIVERY = "delivery"
+_NO_HOST = object()  # no host seen yet (a syslog host may be None)
 
 
 class _HostRules:
@@ -86,7 +87,7 @@ class Engine:
         self.max_samples = max_samples
         self.config = config
         self.hosts: dict = {}  # syslog host -> _HostRules, in the order first seen
-        self._last_host = self._last_rules = None
+        self._last_host, self._last_rules = _NO_HOST, None
         self.head = head
         self.undecided: list = []  # (event, claimed by another rule, ids of the rules that could not judge it)
         self.claimed = 0
@@ -96,7 +97,7 @@ class Engine:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["config"] = None  # a piece travels without it: the configuration is applied at finish
-        state["_last_host"] = state["_last_rules"] = None
+        state["_last_host"], state["_last_rules"] = _NO_HOST, None
         return state
 
     @property
@@ -111,7 +112,7 @@ class Engine:
 
     def rules_of(self, host) -> _HostRules:
         """The rules of a syslog host (created when the host is new)."""
-        if host == self._last_host and self._last_rules is not None:
+        if host == self._last_host:
             return self._last_rules
         hr = self.hosts.get(host)
         if hr is None:
@@ -128,7 +129,8 @@ class Engine:
         return handlers
 
     def feed(self, ev: Event) -> None:
-        hr = self.rules_of(ev.host)
+        host = ev.host
+        hr = self._last_rules if host == self._last_host else self.rules_of(host)
         kind = ev.kind
         if kind == DELIVERY:
             status = ev.f.get("status")
@@ -182,7 +184,8 @@ class Engine:
 
     def feed_message_line(self, ev: Event, msg) -> None:
         """A line of a message the tracker follows, with its Message (after the tracker)."""
-        hr = self.rules_of(ev.host)
+        host = ev.host
+        hr = self._last_rules if host == self._last_host else self.rules_of(host)
         kind = ev.kind
         if kind == DELIVERY:
             status = ev.f.get("status")
@@ -213,7 +216,7 @@ class Engine:
                 self.hosts[host] = theirs
             else:
                 mine.merge(theirs)
-        self._last_host = self._last_rules = None
+        self._last_host, self._last_rules = _NO_HOST, None
         self.claimed += later.claimed
         self.caught += later.caught
         for ev, claimed, rule_ids in later.undecided:

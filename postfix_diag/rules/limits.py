@@ -58,11 +58,8 @@ class ErrorLimit(LineRule):
     def subject(self, ev):
         return ev.f.get("client_ip")
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
-        if not out:
-            return out
-        f, cfg = out[0], self.config
+    def refine(self, f):
+        cfg = self.config
         top = self.key() or "IP"
         steps = [f"Look at what the top clients did before they were cut off: `grep -F '[{top}]' {log_path(cfg)} | "
                  "grep -E 'reject|error'`."]
@@ -87,7 +84,6 @@ class ErrorLimit(LineRule):
         else:
             steps.append(self.remediation[1])
         f.remediation = steps + list(self.remediation[2:])
-        return out
 
     def tally(self, ev, g):
         g.tally("top_clients", ev.client)

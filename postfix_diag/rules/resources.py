@@ -83,16 +83,12 @@ class QueueDisk(ProblemRule):
         if later.free is not None and (self.free is None or later.free < self.free):
             self.free = later.free
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out:
-            return out
-        f = out[0]
         if self.free is not None:
             f.evidence["least_free_bytes_reported"] = self.free
         if cfg is None or not cfg.has_main:
-            return out
+            return
         facts = Facts(cfg)
         minfree = facts.param("queue_minfree", expanded=True) or "0"
         size = facts.param("message_size_limit", expanded=True) or "0"
@@ -112,7 +108,6 @@ class QueueDisk(ProblemRule):
                 steps.append(f"smtpd needs {need} bytes free and saw {self.free}: the file system was full then.")
         f.remediation = steps + list(self.remediation[1:])
         f.config = dict(facts)
-        return out
 
     def problem(self, ev):
         return self._what
@@ -182,12 +177,10 @@ class ForkMemory(ProblemRule):
         probs = self.top_problems(g)
         return f"{plural(g.count, 'line')} about exhausted system resources ({probs})."
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out or cfg is None or not cfg.has_master:
-            return out
-        f = out[0]
+        if cfg is None or not cfg.has_master:
+            return
         facts = Facts(cfg)
         limit = facts.param("default_process_limit", expanded=True)
         big = sorted((s for s in cfg.services.values() if isinstance(s.process_limit, int) and s.process_limit > 1),
@@ -201,7 +194,6 @@ class ForkMemory(ProblemRule):
                             "what the memory holds (e.g. `postconf -e 'default_process_limit = 50'`, or one "
                             f"service's: `postconf -F '{first}/process_limit=50'`), then `postfix reload`.")
         f.config = dict(facts)
-        return out
 
 
 @register
@@ -283,11 +275,8 @@ class MilterFailure(LineRule):
         return {"by_milter": g.breakdown("by_milter"), "by_reason": g.breakdown("by_reason"),
                 "tempfailed_requests": self.tempfails}
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
-        if not out:
-            return out
-        f, cfg = out[0], self.config
+    def refine(self, f):
+        cfg = self.config
         milters = [k for k, _ in self.g.top("by_milter", 3) if k]
         tests = []
         for m in milters:
@@ -302,7 +291,7 @@ class MilterFailure(LineRule):
                                 "(`systemctl status opendkim`, or the service of the milter named)?")
         services = services_for_tags(cfg, self.tags)
         if cfg is None or not services:
-            return out
+            return
         facts = Facts(cfg)
         steps = []
         for svc in services:
@@ -316,7 +305,6 @@ class MilterFailure(LineRule):
                                     "`postfix reload`"))
         f.remediation = f.remediation[:3] + (steps or f.remediation[3:])
         f.config = dict(facts)
-        return out
 
 
 _BLOCKING = {"PREGREET", "DNSBL", "HANGUP", "COMMAND PIPELINING", "NON-SMTP COMMAND", "BARE NEWLINE",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..config import fixes
-from .base import BoundedCounter, LineRule, ip_kind, plural, register
+from .base import OTHER, BoundedCounter, LineRule, ip_kind, plural, register
 from .settings import Facts, services_for_tags, step
 
 BRUTE_FORCE = 10  # failures from one client that make it look like password guessing
@@ -76,12 +76,10 @@ class SaslFailures(LineRule):
     def grade(self, g):
         return self.severity
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out or cfg is None or not cfg.has_master:
-            return out
-        f = out[0]
+        if cfg is None or not cfg.has_master:
+            return
         facts = Facts(cfg)
         failing = services_for_tags(cfg, self.tags)
         steps = []
@@ -114,7 +112,6 @@ class SaslFailures(LineRule):
                              "then turn AUTH off for port 25 (smtpd_sasl_auth_enable = no).")
         f.remediation = (steps or [self.remediation[0]]) + [self.remediation[1], self.remediation[3]]
         f.config = dict(facts)
-        return out
 
     def summarize(self, g):
         top = g.top("top_clients", 1)
@@ -233,19 +230,12 @@ class RelayDenied(LineRule):
             return "warning"
         return "notice"
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out or cfg is None:
-            return out
-        f = out[0]
-        facts = Facts(cfg)
-        networks = facts.param("mynetworks")
-        known = {ip: cfg.in_mynetworks(ip) for ip in self.subjects if ip != "(other)"}
-        if networks is None or None in known.values():
-            return out  # computed on the server, or a table: the log-only judgement stands
-        own = {ip: n for ip, n in self.subjects.items() if known.get(ip)}
-        probes = {ip: n for ip, n in self.subjects.items() if known.get(ip) is False}
+        split = by_mynetworks(cfg, self.subjects)
+        if split is None:
+            return  # no configuration, or mynetworks is computed on the server or a table
+        facts, networks, own, probes = split
         relayed = {ip: self.relayed[ip] for ip in probes if self.relayed.get(ip)}
         facts.param("smtpd_relay_restrictions")
         parts = []
@@ -288,7 +278,6 @@ class RelayDenied(LineRule):
         steps.append(self.remediation[3])
         f.remediation = steps
         f.config = dict(facts)
-        return out
 
     def summarize(self, g):
         extra = (f"; {plural(self.internal, 'reject')} of loopback/private clients (a mynetworks/SASL problem if "
@@ -387,19 +376,13 @@ class RateLimits(LineRule):
     def grade(self, g):
         return "warning" if self.internal else self.severity
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out or cfg is None:
-            return out
-        f = out[0]
-        facts = Facts(cfg)
-        networks = facts.param("mynetworks")
-        known = {ip: cfg.in_mynetworks(ip) for ip in self.subjects if ip != "(other)"}
-        if networks is None or None in known.values():
-            return out
+        split = by_mynetworks(cfg, self.subjects)
+        if split is None:
+            return
+        facts, networks, own, _ = split
         exceptions = facts.param("smtpd_client_event_limit_exceptions", expanded=True)
-        own = {ip: n for ip, n in self.subjects.items() if known.get(ip)}
         f.evidence.pop("internal_clients", None)
         f.evidence["clients_in_mynetworks"] = [[ip, n] for ip, n in own.items()]
         f.severity = "warning" if own else "notice"
@@ -418,13 +401,12 @@ class RateLimits(LineRule):
         else:
             f.summary = (f"Clients were refused {plural(self.g.count, 'time')} by anvil limits ({limits}); "
                          f"none of them is in mynetworks ({networks}).")
-            ip = next((k for k in self.subjects if k != "(other)"), "192.0.2.10")
+            ip = next((k for k in self.subjects if k != OTHER), "192.0.2.10")
             f.remediation = ["The refused clients are outside mynetworks: the limits did their job. Only if one of "
                              "them is a trusted sender, exempt it: "
                              + step(fixes.add_to_list("smtpd_client_event_limit_exceptions", ip, cfg),
                                     "`postfix reload`")]
         f.config = dict(facts)
-        return out
 
     def summarize(self, g):
         extra = f"; {plural(self.internal, 'refusal')} of internal clients" if self.internal else ""
@@ -437,3 +419,19 @@ class RateLimits(LineRule):
 
 
 _CLIENT_IN_TEXT = re.compile(r"\S*\[([0-9A-Fa-f.:]+)\]")
+
+
+def by_mynetworks(cfg, clients):
+    """(facts, mynetworks, {ip: n} inside it, {ip: n} outside it) for a counter of client
+    addresses; None without a configuration, or when mynetworks cannot tell (computed on the
+    server, a table or a host name): the rule's judgement from the log then stands."""
+    if cfg is None:
+        return None
+    facts = Facts(cfg)
+    networks = facts.param("mynetworks")
+    known = {ip: cfg.in_mynetworks(ip) for ip in clients if ip != OTHER}
+    if networks is None or None in known.values():
+        return None
+    inside = {ip: n for ip, n in clients.items() if known.get(ip)}
+    outside = {ip: n for ip, n in clients.items() if known.get(ip) is False}
+    return facts, networks, inside, outside

@@ -4,8 +4,9 @@
 - `Facts`: the configuration facts a finding relied on (``Finding.config``): a parameter's value
   and where it is set (``postconf-n.txt:12``, ``master.cf:40`` for a ``-o`` override, ``default``),
   a master.cf column of a service.
-- `services_of`: the master.cf services whose daemon logs with a line's tag (``postfix/submission/smtpd``
-  is the service with ``-o syslog_name=postfix/submission`` and command smtpd).
+- `services_of` / `services_for_tags`: the master.cf services whose daemon logs with a line's tag
+  (``postfix/submission/smtpd`` is the service with ``-o syslog_name=postfix/submission`` and command
+  smtpd; ``base.log_tag`` reads the tag, ``LineRule.track_tags`` counts a rule's tags).
 - `next_hops`: where the configuration sends mail (relayhost, content_filter, the transports'
   next hops), to name a host that is down as *the relayhost*.
 - `tables_named`: the parameters that name a lookup table, to rebuild it with the right command.
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from .base import log_tag  # noqa: F401  (re-exported: the tag a line's services are found by)
 
 DEFAULT_LOG = "/var/log/mail.log"
 QUEUE_DIRECTORY = "/var/spool/postfix"

@@ -87,12 +87,10 @@ class TlsSetup(ProblemRule):
         probs = self.top_problems(g)
         return f"{plural(g.count, 'TLS setup error')} ({probs}): TLS is disabled or broken."
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
-        if not out or cfg is None or not cfg.has_main:
-            return out
-        f = out[0]
+        if cfg is None or not cfg.has_main:
+            return
         facts = Facts(cfg)
         services = services_for_tags(cfg, self.tags) or [None]
         settings = []
@@ -115,7 +113,6 @@ class TlsSetup(ProblemRule):
                 "`posttls-finger -c localhost` or `openssl s_client -starttls smtp -connect localhost:25`.",
             ]
         f.config = dict(facts)
-        return out
 
 
 
@@ -188,14 +185,12 @@ class TlsHandshake(LineRule):
         return (f"{plural(g.count, 'TLS handshake')} failed, with "
                 f"{plural(len(g.counter('top_peers')), 'peer')}.")
 
-    def finish(self, queued, end_ts):
-        out = super().finish(queued, end_ts)
+    def refine(self, f):
         cfg = self.config
         reasons = " ".join(k for k, _ in self.g.top("by_openssl_reason", 10)).lower()
-        if not out or cfg is None or not cfg.has_main or not any(
+        if cfg is None or not cfg.has_main or not any(
                 r in reasons for r in ("protocol", "version", "cipher", "signature algorithm")):
-            return out
-        f = out[0]
+            return
         facts = Facts(cfg)
         shown = []
         for svc in services_for_tags(cfg, self.tags) or [None]:
@@ -209,7 +204,6 @@ class TlsHandshake(LineRule):
                                  "them: " + "; ".join(dict.fromkeys(shown)) + ". Clients that offer only older "
                                  "versions fail on purpose; relax the line named only if such a client is yours.")
         f.config = dict(facts)
-        return out
 
     def evidence(self, g):
         return {"by_kind": g.breakdown("by_kind"), "top_peers": g.top("top_peers"),
