@@ -324,3 +324,55 @@ def test_analysis_with_config_in_pieces_equals_one_pass(scenario):
     expected = analysis_json(in_pieces(make, events, []), log)
     for what, cuts in list(cut_sets(events, seed=5))[1:5]:
         assert analysis_json(in_pieces(make, events, cuts), log) == expected, f"{what}: cuts {cuts}"
+
+
+# --- the printed fixes, applied by the real postconf ------------------------------------------
+
+POSTCONF = C.find_postconf()
+
+
+def _edits(findings) -> list[str]:
+    """The postconf commands of the findings' fixes that change the configuration."""
+    out = []
+    for f in findings:
+        for step in f.remediation:
+            for span in safety.commands_in(step):
+                if span.startswith("postconf ") and "=" in span and re.search(r"postconf (-e|-P|-F) ", span):
+                    out.append(span)
+    return list(dict.fromkeys(out))
+
+
+@pytest.mark.skipif(POSTCONF is None, reason="Postfix's postconf is not installed (apt-get install postfix)")
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_printed_fixes_applied_by_postconf_keep_every_item(tmp_path, scenario):
+    """Every configuration change the report prints for a scenario (with its configuration and
+    without), pasted into a shell on a copy of that configuration: the real postconf accepts each
+    command, and every list parameter and every service keeps all it had."""
+    import os
+    import shutil
+    import subprocess
+
+    for with_config in (True, False):
+        d = tmp_path / f"{scenario}-{with_config}"
+        d.mkdir()
+        shutil.copy(SAMPLES / scenario / "postconf-n.txt", d / "main.cf")
+        shutil.copy(SAMPLES / scenario / "master.cf", d / "master.cf")
+        for p in d.iterdir():  # Postfix pauses on a main.cf changed within the last second
+            os.utime(p, (p.stat().st_atime - 60, p.stat().st_mtime - 60))
+        before = C.load(d)
+        findings = analyze([log_of(scenario)], config=before if with_config else None).findings
+        env = {**os.environ, "MAIL_CONFIG": str(d), "PATH": f"{Path(POSTCONF).parent}:{os.environ.get('PATH', '')}"}
+        for command in _edits(findings):
+            done = subprocess.run(["sh", "-c", command], env=env, capture_output=True, timeout=60, text=True)
+            assert done.returncode == 0, (command, done.stderr)
+        after = C.load(d)
+        from postfix_diag.config.defaults import is_list
+        from postfix_diag.config.syntax import split_quoted
+
+        for name in before.definitions:
+            if is_list(name):
+                lost = set(split_quoted(before.value(name) or "")) - set(split_quoted(after.value(name) or ""))
+                assert not lost, (name, lost)
+        for key, svc in before.services.items():
+            kept = after.services[key]
+            assert set(svc.overrides) <= set(kept.overrides) and svc.args[:1] == kept.args[:1], key

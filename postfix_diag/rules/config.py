@@ -4,6 +4,7 @@ tables, daemons that cannot start, and mail looping back to this host."""
 from __future__ import annotations
 
 from ..config import fixes
+from ..config.shell import quote
 from ..config.syntax import split_quoted
 from .base import LineRule, plural, register
 from .settings import (
@@ -172,8 +173,8 @@ class UnknownRestriction(_ConfigErrorRejects, LineRule):
             places.append(f"{label} ({cfg.where(name, svc)})")
         if places:
             f.remediation = [f"{', '.join(names)} is listed in {', '.join(places)}: correct the name there (see "
-                             "postconf(5) for valid restrictions), or declare a restriction class of that name.",
-                             *self.remediation[1:]]
+                             "postconf(5) for valid restrictions), or declare a restriction class of that name "
+                             "(smtpd_restriction_classes).", self.remediation[2]]
         f.config = dict(facts)
 
 
@@ -197,7 +198,8 @@ class OverridingEntry(LineRule):
     instead of appending one."""
     remediation = (
         "Find both lines: `grep -n '^NAME *=' /etc/postfix/main.cf`.",
-        "Keep one of them (use `postconf -e 'NAME = VALUE'`, which edits in place), then `postfix reload`.",
+        "Delete the line you do not want (the last one wins; `postconf -e` would set every one of them to the "
+        "new value and keep them all), then `postfix reload`.",
     )
     references = ("postconf(5)", "DEBUG_README: Look for obvious signs of trouble")
     with_config = """Shows the value in effect of each parameter set twice and where it is set (with a
@@ -207,6 +209,11 @@ class OverridingEntry(LineRule):
         return (ev.f.get("entry") or "").split("=", 1)[0].strip() or None
 
     def refine(self, f):
+        places = [k.rsplit(": ", 1) for k, _ in self.g.top("by_parameter", 5)]
+        greps = [f"`grep -n {quote(f'^{parts[1].strip()} *=')} {quote(parts[0])}`" for parts in places
+                 if len(parts) == 2 and parts[1].strip()]
+        if greps:
+            f.remediation[0] = f"Find the lines: {', '.join(greps)}."
         cfg = self.config
         if cfg is None or not cfg.has_main:
             return
@@ -218,7 +225,7 @@ class OverridingEntry(LineRule):
             lines = [d.where for d in cfg.definitions.get(name, [])]
             shown.append(f"{name} = {value} ({', '.join(lines) or cfg.where(name)}"
                          + ("; the last one wins)" if len(lines) > 1 else ")"))
-        f.remediation = ["In effect: " + "; ".join(shown) + ".", *self.remediation]
+        f.remediation = ["In effect: " + "; ".join(shown) + ".", *f.remediation]
         f.config = dict(facts)
 
     def tally(self, ev, g):
