@@ -38,17 +38,20 @@ class Dispatch:
 
     def rules_for(self, ev: Event) -> dict:
         engine = self.engine
+        hr = engine.rules_of(ev.host)
         if ev.kind == "delivery":
             status = ev.f.get("status")
-            handlers = engine._by_status.get(status) or engine._delivery_handlers(status)
+            handlers = hr.by_status.get(status)
+            if handlers is None:
+                handlers = engine._wanting(status, hr.delivery_rules, "feed", hr.by_status)
         else:
-            handlers = engine._dispatch.get(ev.kind, ())
+            handlers = hr.dispatch.get(ev.kind, ())
         catch = ()
         if ev.severity != "info" and ev.kind not in (FOREIGN, UNRECOGNIZED):
-            catch = engine._catch.get(ev.severity, ())
-        tracked = ev.kind in self.tracker._dispatch
-        messages = engine._msg_rules if tracked and ev.qid not in (None, "NOQUEUE") else ()
-        sessions = engine._session_rules if tracked and ev.program == "smtpd" and ev.pid is not None else ()
+            catch = hr.catch.get(ev.severity, ())
+        tracked = ev.kind in self.tracker.handlers
+        messages = hr.msg_rules if tracked and ev.qid not in (None, "NOQUEUE") else ()
+        sessions = hr.session_rules if tracked and ev.program == "smtpd" and ev.pid is not None else ()
         return {"rules": self._rules(handlers), "catch_all": self._rules(catch),
                 "message_rules": self._rules(messages), "session_rules": self._rules(sessions)}
 

@@ -56,10 +56,15 @@ class Finding:
     samples: list[Sample] = field(default_factory=list)
     remediation: list[str] = field(default_factory=list)  # first step first
     references: list[str] = field(default_factory=list)  # e.g. "DEBUG_README: Try turning off chroot"
+    host: str | None = None  # the syslog host the finding is about
+    # configuration facts the finding relied on: "mynetworks" or "smtp/unix chroot" ->
+    # {"value": ..., "where": "main.cf:12" | "default" | ...}
+    config: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
             "id": self.id,
+            "host": self.host,
             "category": self.category,
             "severity": self.severity,
             "title": self.title,
@@ -72,12 +77,13 @@ class Finding:
             "samples": [s.as_dict() for s in self.samples],
             "remediation": list(self.remediation),
             "references": list(self.references),
+            "config": dict(self.config),
         }
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
     """Most severe first, then the most frequent, then by ID for a stable order."""
-    return sorted(findings, key=lambda f: (-SEVERITY_RANK[f.severity], -f.count, f.id, f.key or ""))
+    return sorted(findings, key=lambda f: (-SEVERITY_RANK[f.severity], -f.count, f.id, f.key or "", f.host or ""))
 
 
 # --- the analysis of a log ----------------------------------------------------------------------
@@ -92,11 +98,16 @@ class Analysis:
     queued: list
     sources: list[str]
     year_assumptions: dict = field(default_factory=dict)
+    # what was read of the Postfix configuration (analyze.config_report): {"read", "how",
+    # "sources", "parameters_used", "problems", "would_sharpen", ...}; None: not asked about
+    config: dict | None = None
 
     def as_dict(self, top_unrecognized: int = 10) -> dict:
         out = self.coverage.as_dict(top_unrecognized)
         out["sources"] = list(self.sources)
         out["year_assumptions"] = dict(self.year_assumptions)
+        if self.config is not None:
+            out["config"] = self.config
         out["queued_at_end"] = len(self.queued)
         out["findings"] = [f.as_dict() for f in self.findings]
         return out

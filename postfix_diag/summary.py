@@ -1097,12 +1097,22 @@ def parse_when(text: str) -> float:
 
 
 def summary(paths, year: int | None = None, since: str | float | None = None, until: str | float | None = None,
-            top: int = 10, detail: int = 10, jobs: int | None = None) -> dict:
-    """The whole summary of the given logs as a JSON-ready dict (see ``summarize``)."""
+            top: int = 10, detail: int = 10, jobs: int | None = None, config=None,
+            config_how: str | None = None) -> dict:
+    """The whole summary of the given logs as a JSON-ready dict (see ``summarize``). With
+    ``config_how`` (the CLI), ``meta.config`` says what was read of the Postfix configuration
+    (``config``): its sources and problems; the traffic numbers do not depend on it."""
     lo = parse_when(since) if isinstance(since, str) else since
     hi = parse_when(until) if isinstance(until, str) else until
     rows, sources, assumptions = collect(paths, year=year, since=lo, until=hi, jobs=jobs)
-    return summarize(rows, top=top, detail=detail, sources=sources, assumptions=assumptions)
+    result = summarize(rows, top=top, detail=detail, sources=sources, assumptions=assumptions)
+    if config_how is not None:
+        meta = {"read": config is not None, "how": config_how,
+                "sources": [s.as_dict() for s in config.sources] if config is not None else []}
+        if config is not None and config.problems:
+            meta["problems"] = [str(p) for p in config.problems]
+        result["meta"]["config"] = meta
+    return result
 
 
 def render(result: dict, fmt: str = "text") -> str:

@@ -19,7 +19,10 @@ mode and the QSH rules read it through ``qshape.entries_from_messages``):
 
 A message's life starts with smtpd's ``client=`` or pickup's ``uid=... from=``; such a line for a
 queue id still in flight starts a new life (the id was reused after a lost ``removed`` line) and
-hands the old one to ``on_message``. An smtpd transaction that never reached a queue file is
+hands the old one to ``on_message``. The bounce daemon may log ``QID: sender non-delivery
+notification: NEWQID`` after qmgr already delivered and removed NEWQID (two processes writing to
+one log): such a notice for a queue id removed less than RECENTLY_REMOVED seconds of log time
+before creates no message (it would stay "queued" for ever). An smtpd transaction that never reached a queue file is
 dropped once six hours of log time pass without news of it (decided by log time, never by a
 count of lines, so that it does not depend on where a log is cut).
 
@@ -47,6 +50,7 @@ from .events import Event
 # Queue names as Postfix uses them (QSHAPE_README, postqueue -j).
 INCOMING, ACTIVE, DEFERRED, HOLD, MAILDROP = "incoming", "active", "deferred", "hold", "maildrop"
 SWEEP_INTERVAL = 3600  # seconds of log time between sweeps for abandoned messages
+RECENTLY_REMOVED = 60  # seconds of log time a removed queue id is remembered (late bounce notices)
 ABANDONED_AFTER = 6 * 3600  # seconds without news before an unfinished incoming message is dropped
 STARTS = frozenset(("client", "pickup"))  # lines that start a message's life
 
@@ -184,6 +188,7 @@ class Tracker:
         self.abandoned = 0
         self.clock: float | None = None  # the latest time a message appeared
         self._next_sweep = float("-inf")
+        self.recently_removed: dict = {}  # (host, qid) -> time of its "removed" line, oldest first
         # a later piece (head=False): the lines it holds back, in order, as (what, event or key),
         # the keys whose lines it holds back, and the keys whose life started in the piece
         self.held: list = []
@@ -296,9 +301,11 @@ class Tracker:
 
     def _finish(self, ev: Event) -> Message | None:
         """The message left the queue (removed, or rejected or discarded whole)."""
-        m = self.messages.pop((ev.host, ev.qid), None)
+        key = (ev.host, ev.qid)
+        m = self.messages.pop(key, None)
         if m is None:
             return None
+        self._remember_removed(key, ev.ts)
         m.removed_ts = ev.ts
         m.last_ts = ev.ts
         self.completed += 1
@@ -454,10 +461,27 @@ class Tracker:
                 m.queue = INCOMING
                 m.run = set()
 
+    def _remember_removed(self, key, ts) -> None:
+        recent = self.recently_removed
+        recent.pop(key, None)
+        recent[key] = ts
+        if ts is not None:
+            while recent:
+                oldest_key = next(iter(recent))
+                oldest = recent[oldest_key]
+                if oldest is not None and ts - oldest <= RECENTLY_REMOVED:
+                    break
+                del recent[oldest_key]
+
     def _bounce_notice(self, ev):
         new = ev.f.get("new_qid")
         if not new:
             return None
+        key = (ev.host, new)
+        if key not in self.messages and key in self.recently_removed:
+            removed = self.recently_removed[key]
+            if ev.ts is None or removed is None or ev.ts - removed <= RECENTLY_REMOVED:
+                return None  # logged after the notification was delivered and removed
         m = self._msg(ev, new)
         m.bounce_of = ev.qid
         m.arrival_known = True
@@ -592,6 +616,8 @@ class Tracker:
             self._replay(what, item, on_line)
         self.messages.update(later.messages)
         self.sessions.update(later.sessions)
+        for key, ts in later.recently_removed.items():
+            self._remember_removed(key, ts)
         if not self.head:
             self._started |= later._started
             self._started_sessions |= later._started_sessions

@@ -484,7 +484,7 @@ def stub_analysis(monkeypatch):
 
     state = {"findings": [], "lines": 5}
 
-    def analyze(paths, year=None, min_severity="info", progress=None):
+    def analyze(paths, year=None, min_severity="info", progress=None, **config):
         assert min_severity == "info"  # the baseline records findings of every severity
         coverage = types.SimpleNamespace(total=state["lines"], recognized=state["lines"], foreign=0)
         return types.SimpleNamespace(coverage=coverage,

@@ -3,6 +3,7 @@ the real Postfix templates) and the findings they must produce. One parametrized
 
 Case format (a file holds {"cases": [...]}):
     {"name": "...", "lines": ["<syslog line>", ...],
+     "config": {"main.cf": ["name = value", ...], "master.cf": [...]},   # optional: the rules' Config
      "expect": [{"id": "DNS002", "severity": "error", "count": 3, "key": "127.0.0.1"}, ...],
      "absent": ["DNS001"],                      # optional: IDs that must not fire
      "max_severity_of_others": "notice"}        # optional: bound on unexpected findings
@@ -38,8 +39,19 @@ def load_cases():
 CASES = load_cases()
 
 
-def run_lines(lines, year=2026, max_samples=5):
-    _, findings, _ = run(Parser(year=year).parse_lines(lines, "<case>", year), Engine(max_samples=max_samples))
+def case_config(case):
+    """The Config of a case's "config" (main.cf and master.cf lines), or None."""
+    texts = case.get("config")
+    if not texts:
+        return None
+    from postfix_diag.config import from_text
+
+    return from_text(*((name, "\n".join(lines) + "\n") for name, lines in texts.items()))
+
+
+def run_lines(lines, year=2026, max_samples=5, config=None):
+    _, findings, _ = run(Parser(year=year).parse_lines(lines, "<case>", year),
+                         Engine(max_samples=max_samples, config=config))
     return findings
 
 
@@ -77,7 +89,7 @@ def check_findings(findings, expect, absent=(), max_others=None):
 
 @pytest.mark.parametrize("case", CASES)
 def test_rule_case(case):
-    findings = run_lines(case["lines"], year=case.get("year", 2026))
+    findings = run_lines(case["lines"], year=case.get("year", 2026), config=case_config(case))
     check_findings(findings, case.get("expect", []), case.get("absent", ()),
                    case.get("max_severity_of_others"))
 

@@ -56,6 +56,12 @@ def cases() -> list[tuple[str, str, list[str]]]:
         rel = str(log.relative_to(ROOT))
         for name, args in _log_cases(rel):
             out.append((d.name, name, args))
+        if (d / "postconf-n.txt").is_file() and (d / "master.cf").is_file():
+            config = ["--config", str((d / "postconf-n.txt").relative_to(ROOT)),
+                      "--config", str((d / "master.cf").relative_to(ROOT))]
+            for fmt in ("text", "json"):
+                out.append((d.name, f"analyze-config.{fmt}", ["analyze", "--format", fmt, "--year", YEAR, rel,
+                                                              *config]))
         snap = d / "postqueue.json"
         if snap.is_file() and snap.stat().st_size:
             srel = str(snap.relative_to(ROOT))

@@ -7,7 +7,20 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, ReportFormat, Severity, SkipUnreadableOpt, YearOpt, _progress, app, fail, guarded
+from .app import (
+    ConfigOpt,
+    NoConfigOpt,
+    PathsArg,
+    ReportFormat,
+    Severity,
+    SkipUnreadableOpt,
+    YearOpt,
+    _progress,
+    app,
+    fail,
+    guarded,
+    load_config,
+)
 
 
 @app.command()
@@ -20,6 +33,8 @@ def analyze(
     = Severity.info,
     top: Annotated[int, typer.Option("--top", help="How many unrecognized line shapes to list.", min=0)] = 10,
     skip_unreadable: SkipUnreadableOpt = False,
+    config: ConfigOpt = None,
+    no_config: NoConfigOpt = False,
 ):
     """Diagnose a mail log: findings by severity with evidence and fixes, then parse coverage.
 
@@ -27,13 +42,20 @@ def analyze(
     total). Findings say what was seen (count, first and last seen, top offenders, sample lines
     with file and line number), why it matters, and what to change. `postfix-diag explain RULE`
     prints a rule's full page. The JSON format is described in docs/report-schema.json.
+
+    With the server's configuration (--config, or read on the server itself) the findings use
+    it as evidence: mynetworks, relayhost, chroot and process limits per master.cf service, the
+    SASL path and milters with their -o overrides, lookup tables; and every fix shows the
+    current value and keeps it. Without it the report says which findings it would sharpen.
     """
     from ..analyze import analyze as run_analysis
     from ..report import render_analysis
 
+    cfg, how = load_config(config, no_config, paths)
     status, progress = _progress()
     try:
-        result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress)
+        result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress,
+                              config=cfg, config_how=how)
     finally:
         if status is not None:
             status.stop()

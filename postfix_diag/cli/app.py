@@ -94,6 +94,36 @@ YearOpt = Annotated[
 ]
 
 
+ConfigOpt = Annotated[
+    list[str] | None,
+    typer.Option("--config", "-c", metavar="PATH", show_default=False,
+                 help="Postfix configuration to use as evidence (repeatable): a directory such as /etc/postfix "
+                 "(its main.cf and master.cf), main.cf or master.cf, or saved output of postconf -n, -M, -F or "
+                 "-P (recognized by content). Without it, and without log paths (the server's own log), the "
+                 "local configuration is read (postconf, else /etc/postfix)."),
+]
+NoConfigOpt = Annotated[
+    bool, typer.Option("--no-config", help="Read no Postfix configuration, not even the local one."),
+]
+
+
+def load_config(paths: list[str] | None, no_config: bool, log_paths: list[str] | None):
+    """The run's configuration as (Config or None, how it was found): --config files, else the
+    local configuration when the log is the server's own (no log paths). Every problem in the
+    files is one line on stderr (file:line: message); the analysis runs all the same."""
+    from ..config import choose
+
+    if paths and no_config:
+        fail("--config and --no-config exclude each other")
+    found = choose(paths, enabled=not no_config, on_server=not log_paths)
+    if not paths and not log_paths:
+        typer.echo(f"postfix-diag: configuration: {found.how}", err=True)
+    if found.config is not None:
+        for problem in found.config.problems:
+            typer.echo(f"postfix-diag: config: {problem}", err=True)
+    return found.config, found.how
+
+
 def fail(message: str) -> None:
     """One line on stderr (escaped: it may hold file names or log text), exit status 2."""
     error_line(message)

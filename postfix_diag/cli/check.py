@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from .app import (
+    ConfigOpt,
+    NoConfigOpt,
     PathsArg,
     Severity,
     SkipUnreadableOpt,
@@ -17,6 +19,7 @@ from .app import (
     app,
     format_enum,
     guarded,
+    load_config,
     set_exit_status,
 )
 
@@ -37,6 +40,8 @@ def check(
                                              "(workflow annotations); sarif (code scanning).")] = CheckFormat.text,
     year: YearOpt = None,
     skip_unreadable: SkipUnreadableOpt = False,
+    config: ConfigOpt = None,
+    no_config: NoConfigOpt = False,
 ):
     """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
 
@@ -49,10 +54,11 @@ def check(
     from ..check import run_check
     from ..report import render_check
 
+    cfg, how = load_config(config, no_config, paths)
     status, progress = _progress()
     try:
         result = run_check(paths, baseline=baseline, write_baseline_to=write_baseline, fail_on=fail_on.value,
-                           year=year, progress=progress)
+                           year=year, progress=progress, config=cfg, config_how=how)
     finally:
         if status is not None:
             status.stop()

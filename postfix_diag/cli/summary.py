@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, SkipUnreadableOpt, YearOpt, app, fail, format_enum, guarded
+from .app import ConfigOpt, NoConfigOpt, PathsArg, SkipUnreadableOpt, YearOpt, app, fail, format_enum, guarded, load_config
 
 SummaryFormat = format_enum("SummaryFormat", "summary")
 
@@ -27,6 +27,8 @@ def summary(
     detail: Annotated[int, typer.Option("--detail", help="Rows in reason, warning and DNSBL tables "
                                         "(0: leave them out, -1: all).", min=-1)] = 10,
     skip_unreadable: SkipUnreadableOpt = False,
+    config: ConfigOpt = None,
+    no_config: NoConfigOpt = False,
 ):
     """Traffic summary with pflogsumm's numbers, plus what pflogsumm misses.
 
@@ -44,7 +46,8 @@ def summary(
         hi = parse_when(until) if until else None
     except ValueError as exc:
         fail(str(exc))
-    result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail)
+    cfg, how = load_config(config, no_config, paths)
+    result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail, config=cfg, config_how=how)
     if result["meta"]["lines"] == 0:
         fail("no log lines in the given input (empty file?)")
     sys.stdout.write(writer("summary", fmt.value)(result))

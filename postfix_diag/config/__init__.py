@@ -11,7 +11,7 @@ docs/config.md describes what is read, the defaults, expansion and what is not s
 """
 
 from . import fixes, safety
-from .discover import ENV_OFF, Discovery, discover, find_postconf
+from .discover import ENV_OFF, Discovery, choose, discover, find_postconf
 from .expand import ExpansionError
 from .model import Config, Definition, Source, Table
 from .read import ConfigError, from_text, load
@@ -20,6 +20,6 @@ from .syntax import Problem as ConfigProblem
 
 __all__ = [
     "Config", "ConfigError", "ConfigProblem", "Definition", "Discovery", "ENV_OFF", "ExpansionError",
-    "Override", "Service", "Source", "Table", "discover", "find_postconf", "fixes", "from_text", "load",
+    "Override", "Service", "Source", "Table", "choose", "discover", "find_postconf", "fixes", "from_text", "load",
     "safety",
 ]

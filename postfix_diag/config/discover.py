@@ -102,6 +102,22 @@ def discover(*, enabled: bool = True, config_dir: str | None = None, postconf: s
     return Discovery(None, f"no configuration read: postconf is not on PATH and {directory} does not exist")
 
 
+def choose(paths=None, *, enabled: bool = True, on_server: bool = False, timeout: float = TIMEOUT) -> Discovery:
+    """The configuration of a run (``--config``/``--no-config`` of analyze, check, summary):
+    ``paths`` given → those files and directories; else, when the tool reads the server's own
+    log (``on_server``: no log paths were given), what `discover()` finds; else nothing, with
+    what to give to get it. ``enabled=False`` (``--no-config``) reads nothing."""
+    if not enabled:
+        return Discovery(None, "configuration not read (--no-config)")
+    if paths:
+        names = [str(p) for p in paths]
+        return Discovery(load(names), f"read {', '.join(names)} (--config)")
+    if on_server:
+        return discover(timeout=timeout)
+    return Discovery(None, "configuration not read: the log was given without --config (give --config "
+                           "/etc/postfix, or files with the output of postconf -n and postconf -M)")
+
+
 def _readable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.R_OK)
 
@@ -139,4 +155,4 @@ def _from_commands(postconf: str, directory: str, host_values: dict, timeout: fl
     return Discovery(config, _with_notes(f"ran {' and '.join(ran)} ({directory}/main.cf unreadable)", notes))
 
 
-__all__ = ["Discovery", "discover", "find_postconf", "run_postconf"]
+__all__ = ["Discovery", "choose", "discover", "find_postconf", "run_postconf"]

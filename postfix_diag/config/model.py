@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import defaults as _defaults
@@ -321,6 +322,16 @@ class Config:
         return out
 
     # --- report -----------------------------------------------------------------------------------
+    @contextmanager
+    def unrecorded(self):
+        """Reads inside this block are not reported as used (`as_dict`): for searches that look
+        at every parameter to find the few a report relies on."""
+        used, services = dict(self._used), dict(self._services_used)
+        try:
+            yield self
+        finally:
+            self._used, self._services_used = used, services
+
     @property
     def used(self) -> list[str]:
         return list(self._used)

@@ -39,6 +39,47 @@ def top_evidence(evidence: dict, limit: int = 3) -> list[str]:
     return out
 
 
+def config_facts(f) -> str:
+    """A finding's configuration facts in one line: ``mynetworks = 127.0.0.1/32 (main.cf:20); ...``."""
+    return "; ".join(f"{name} = {fact.get('value')} ({fact.get('where')})" for name, fact in f.config.items())
+
+
+def config_summary(config: dict | None) -> list[str]:
+    """The report's lines about the configuration: how it was read (or why not), its problems,
+    and, for findings made without it, which ones it would sharpen."""
+    if config is None:
+        return []
+    how = config.get("how", "")
+    out = [f"Configuration: {how[len('configuration '):] if how.startswith('configuration ') else how}"]
+    if config.get("not_applied_to_hosts"):
+        out.append(f"  not applied to hosts {', '.join(config['not_applied_to_hosts'])} (their name is not "
+                   "the configuration's myhostname)")
+    for problem in config.get("problems", [])[:20]:
+        out.append(f"  config problem: {problem}")
+    hints = config.get("would_sharpen") or []
+    if hints:
+        out.append("  --config would sharpen: " + ", ".join(h["id"] for h in hints)
+                   + " (each finding says how)")
+    return out
+
+
+def sharpen_hint(f, config: dict | None) -> str | None:
+    """What --config would make exact in this finding, when it was made without one."""
+    for hint in (config or {}).get("would_sharpen") or ():
+        if hint["id"] == f.id and not f.config:
+            return hint["what"]
+    return None
+
+
+def by_host(findings) -> list[tuple]:
+    """[(host, findings)] in the order hosts first appear, when the findings are about several
+    hosts; [] when they are about one (the report then does not group them)."""
+    groups: dict = {}
+    for f in findings:
+        groups.setdefault(f.host, []).append(f)
+    return list(groups.items()) if len(groups) > 1 else []
+
+
 # --- check results (text, junit, github, sarif) -----------------------------------------------
 
 def first_location(f) -> tuple[str, int] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import coverage_line, percent, span_text
+from .common import by_host, config_facts, config_summary, coverage_line, percent, sharpen_hint, span_text
 from .escape import markdown as m
 from .escape import markdown_code
 
@@ -24,20 +24,44 @@ def render(analysis, top: int = 10) -> str:
         f"- Time span: {m(span_text(d))}",
         f"- Findings: {len(analysis.findings)} (most severe: {worst})",
         f"- {m(coverage_line(cov))}",
-        "",
-        "## Summary",
-        "",
     ]
+    summary = config_summary(analysis.config)
+    if summary:
+        out.append(f"- {m(summary[0])}")
+        out += [f"  - {m(line.strip())}" for line in summary[1:]]
+    out += ["", "## Summary", ""]
+    groups = by_host(analysis.findings)
     if analysis.findings:
-        out += _table(["Severity", "Rule", "Count", "Finding"],
-                      [[f.severity, f.id, f.count, m(f.title) + (f" ({m(f.key)})" if f.key else "")]
-                       for f in analysis.findings])
+        if groups:
+            out += _table(["Host", "Severity", "Rule", "Count", "Finding"],
+                          [[m(f.host or "-"), f.severity, f.id, f.count,
+                            m(f.title) + (f" ({m(f.key)})" if f.key else "")] for _, fs in groups for f in fs])
+        else:
+            out += _table(["Severity", "Rule", "Count", "Finding"],
+                          [[f.severity, f.id, f.count, m(f.title) + (f" ({m(f.key)})" if f.key else "")]
+                           for f in analysis.findings])
     else:
         out.append("No findings.")
     out.append("")
-    for f in analysis.findings:
+    for host, fs in groups or [(None, analysis.findings)]:
+        if groups:
+            out += [f"## Host {m(host or '-')}", ""]
+        out += _findings(fs, analysis.config, "###" if groups else "##")
+    out += ["## Parse coverage", ""]
+    out += _table(["Instance/program", "Recognized", "Unrecognized"],
+                  [[m(k), v["recognized"], v["unrecognized"]] for k, v in d["programs"].items()])
+    if d["top_unrecognized"]:
+        out += ["", f"Top unrecognized lines ({cov.unrecognized}, {percent(cov.unrecognized, cov.total)}):", "", "```"]
+        out += [markdown_code(f"{u['count']:>7}  {u['file']}:{u['line']}: {u['text'][:200]}") for u in d["top_unrecognized"]]
+        out.append("```")
+    return "\n".join(out) + "\n"
+
+
+def _findings(findings, config, level: str) -> list[str]:
+    out: list[str] = []
+    for f in findings:
         fd = f.as_dict()
-        out += [f"## {f.severity.upper()} {f.id}: {m(f.title)}", ""]
+        out += [f"{level} {f.severity.upper()} {f.id}: {m(f.title)}", ""]
         if f.summary:
             out += [m(f.summary), ""]
         out.append(f"- Count: {f.count}" + (f"; first seen {fd['first_seen']}, last seen {fd['last_seen']}"
@@ -51,6 +75,11 @@ def render(analysis, top: int = 10) -> str:
                 out.append(f"- {m(name.replace('_', ' '))}: " + ", ".join(f"{m(k)} ({v})" for k, v in list(value.items())[:5]))
             else:
                 out.append(f"- {m(name.replace('_', ' '))}: {m(value)}")
+        if f.config:
+            out.append(f"- Configuration: {m(config_facts(f))}")
+        hint = sharpen_hint(f, config)
+        if hint:
+            out.append(f"- With --config: {m(hint)}")
         if f.samples:
             out += ["", "Evidence:", "", "```"]
             out += [markdown_code(f"{s.file}:{s.line}: {s.text}") for s in f.samples]
@@ -61,11 +90,4 @@ def render(analysis, top: int = 10) -> str:
         if f.references:
             out += ["", "References: " + "; ".join(m(r) for r in f.references)]
         out.append("")
-    out += ["## Parse coverage", ""]
-    out += _table(["Instance/program", "Recognized", "Unrecognized"],
-                  [[m(k), v["recognized"], v["unrecognized"]] for k, v in d["programs"].items()])
-    if d["top_unrecognized"]:
-        out += ["", f"Top unrecognized lines ({cov.unrecognized}, {percent(cov.unrecognized, cov.total)}):", "", "```"]
-        out += [markdown_code(f"{u['count']:>7}  {u['file']}:{u['line']}: {u['text'][:200]}") for u in d["top_unrecognized"]]
-        out.append("```")
-    return "\n".join(out) + "\n"
+    return out

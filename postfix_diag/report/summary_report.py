@@ -125,6 +125,12 @@ class _Writer:
                                                            if meta["filtered_out"] else ""))
         for src, assumption in meta["year_assumptions"].items():
             self.line(f"Year: {self.esc(src)}: {self.esc(assumption)}")
+        cfg = meta.get("config")
+        if cfg is not None:
+            how = cfg["how"][len("configuration "):] if cfg["how"].startswith("configuration ") else cfg["how"]
+            self.line(f"Configuration: {self.esc(how)}")
+            for problem in cfg.get("problems", [])[:20]:
+                self.line(f"  config problem: {self.esc(problem)}")
         self.grand_totals()
         self.traffic()
         self.domains()

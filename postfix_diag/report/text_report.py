@@ -4,8 +4,40 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .common import coverage_line, percent, span_text, top_evidence
+from .common import (
+    by_host,
+    config_facts,
+    config_summary,
+    coverage_line,
+    percent,
+    sharpen_hint,
+    span_text,
+    top_evidence,
+)
 from .escape import terminal as t
+
+
+def _finding(f, config) -> list[str]:
+    out = [f"[{f.severity.upper()}] {f.id} {t(f.title)}" + (f" ({t(f.key)})" if f.key else "")]
+    if f.summary:
+        out.append(f"  {t(f.summary)}")
+    out.append(f"  seen {f.count} time(s)"
+               + (f", {f.as_dict()['first_seen']} .. {f.as_dict()['last_seen']}" if f.first_seen else ""))
+    for line in top_evidence(f.evidence):
+        out.append(f"  {t(line)}")
+    if f.config:
+        out.append(f"  config: {t(config_facts(f))}")
+    if f.samples:
+        s = f.samples[0]
+        out.append(f"  e.g. {t(s.file)}:{s.line}: {t(s.text[:300])}")
+    if f.remediation:
+        out.append(f"  fix: {t(f.remediation[0])}")
+    hint = sharpen_hint(f, config)
+    if hint:
+        out.append(f"  with --config: {t(hint)}")
+    out.append(f"  more: postfix-diag explain {f.id}")
+    out.append("")
+    return out
 
 
 def render(analysis, top: int = 10) -> str:
@@ -18,26 +50,24 @@ def render(analysis, top: int = 10) -> str:
     for assumption, srcs in by_assumption.items():
         names = t(srcs[0]) if len(srcs) == 1 else f"{len(srcs)} files"
         out.append(f"  {names}: {assumption}")
+    out += [t(line) for line in config_summary(analysis.config)]
     out.append("")
+    groups = by_host(analysis.findings)
     if analysis.findings:
-        rows = [[f.severity.upper(), f.id, f.count, t(f.title), t(f.key or "")] for f in analysis.findings]
-        out.append(tabulate(rows, headers=["severity", "rule", "count", "finding", "key"], tablefmt="simple"))
+        if groups:
+            rows = [[t(f.host or "-"), f.severity.upper(), f.id, f.count, t(f.title), t(f.key or "")]
+                    for _, fs in groups for f in fs]
+            headers = ["host", "severity", "rule", "count", "finding", "key"]
+        else:
+            rows = [[f.severity.upper(), f.id, f.count, t(f.title), t(f.key or "")] for f in analysis.findings]
+            headers = ["severity", "rule", "count", "finding", "key"]
+        out.append(tabulate(rows, headers=headers, tablefmt="simple"))
         out.append("")
-        for f in analysis.findings:
-            out.append(f"[{f.severity.upper()}] {f.id} {t(f.title)}" + (f" ({t(f.key)})" if f.key else ""))
-            if f.summary:
-                out.append(f"  {t(f.summary)}")
-            out.append(f"  seen {f.count} time(s)"
-                       + (f", {f.as_dict()['first_seen']} .. {f.as_dict()['last_seen']}" if f.first_seen else ""))
-            for line in top_evidence(f.evidence):
-                out.append(f"  {t(line)}")
-            if f.samples:
-                s = f.samples[0]
-                out.append(f"  e.g. {t(s.file)}:{s.line}: {t(s.text[:300])}")
-            if f.remediation:
-                out.append(f"  fix: {t(f.remediation[0])}")
-            out.append(f"  more: postfix-diag explain {f.id}")
-            out.append("")
+        for host, fs in groups or [(None, analysis.findings)]:
+            if groups:
+                out += [f"=== host {t(host or '-')}: {len(fs)} finding(s) ===", ""]
+            for f in fs:
+                out += _finding(f, analysis.config)
     else:
         out.append("No findings.")
         out.append("")

@@ -267,6 +267,15 @@ class Rule:
     # same run, the engine passes each of this rule's findings through defer() (which drops it
     # unless overridden). Say in both rules' `what` how they relate.
     defers_to: ClassVar[tuple[str, ...]] = ()
+    # documentation of how the configuration and the evidence shape a finding (explain prints
+    # them): what --config makes exact (the report lists it for findings made without one), and
+    # how the severity is chosen when it is not always the default
+    with_config: ClassVar[str] = ""
+    severity_rule: ClassVar[str] = ""
+    # The Postfix configuration (postfix_diag.config.Config) of this rule's host, or None: set
+    # by the engine right before finish(), the only place a rule reads it (it is the same for
+    # every piece of a log, so it is never part of the state that merges).
+    config = None
 
     def __init__(self, max_samples: int = 5):
         self.max_samples = max_samples
@@ -313,7 +322,7 @@ class Rule:
 
     def make(self, g: Group, summary: str, *, key: str | None = None, severity: str | None = None,
              count: int | None = None, evidence: dict | None = None, remediation=None,
-             title: str | None = None) -> Finding:
+             title: str | None = None, config: dict | None = None) -> Finding:
         sev = severity or self.severity
         floor = SEVERITY_FLOOR.get(g.worst)
         if floor is not None:
@@ -323,7 +332,7 @@ class Rule:
             count=g.count if count is None else count, summary=summary,
             first_seen=g.first, last_seen=g.last, key=key, evidence=evidence or {},
             samples=list(g.samples), remediation=list(remediation or self.remediation),
-            references=list(self.references),
+            references=list(self.references), config=dict(config or {}),
         )
 
 
@@ -362,6 +371,15 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+def log_tag(ev: Event) -> tuple[str, str]:
+    """(syslog_name, program) of a line's tag: ``postfix/submission/smtpd`` → ("postfix/submission",
+    "smtpd"); ``postfix/smtpd`` → ("postfix", "smtpd")."""
+    instance = ev.instance or "postfix"
+    if ev.service and ev.service != ev.program:
+        return f"{instance}/{ev.service}", ev.program
+    return instance, ev.program
+
+
 def client_of(ev: Event) -> str | None:
     return ev.client
 
@@ -377,10 +395,15 @@ class LineRule(Rule):
     finding's key is the most frequent subject (ties: ``subject_rank``, then first seen), so that
     a baseline entry follows the main offender. Rules without subjects have key None."""
 
+    # count the tags (syslog_name, program) of the matched lines in ``tags``: the master.cf
+    # services they come from (see rules.settings.services_of)
+    track_tags: ClassVar[bool] = False
+
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.g = self.group()
         self.subjects = BoundedCounter()
+        self.tags = BoundedCounter(100)
         # the hooks this rule overrides (None: the no-op default, which feed() does not call)
         cls = type(self)
         self._tally_hook = self.tally if cls.tally is not LineRule.tally else None
@@ -413,6 +436,8 @@ class LineRule(Rule):
                 s = self._subject_hook(ev)
                 if s is not None:
                     self.subjects.add(s)
+            if self.track_tags:
+                self.tags.add(log_tag(ev))
             return True
         if self._claim_hook is not None:
             claimed = self._claim_hook(ev)
@@ -426,6 +451,7 @@ class LineRule(Rule):
     def merge(self, later: LineRule) -> None:
         self.g.merge(later.g)
         self.subjects.merge(later.subjects)
+        self.tags.merge(later.tags)
 
     def key(self) -> str | None:
         if not self.subjects:
@@ -443,11 +469,17 @@ class LineRule(Rule):
     def grade(self, g: Group) -> str:
         return self.severity
 
+    def refine(self, f: Finding) -> None:
+        """Change the finding before it is reported: where a rule reads its configuration
+        (``self.config``, None without one) to make its evidence, severity and fixes exact."""
+
     def finish(self, queued, end_ts):
         if not self.g.count:
             return []
-        return [self.make(self.g, self.summarize(self.g), severity=self.grade(self.g),
-                          evidence=self.evidence(self.g), key=self.key())]
+        f = self.make(self.g, self.summarize(self.g), severity=self.grade(self.g),
+                      evidence=self.evidence(self.g), key=self.key())
+        self.refine(f)
+        return [f]
 
 
 def top_key(counter: Counter) -> str | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+from ..config import fixes
 from ..events import place
 from .base import UNDECIDED, LineRule, plural, register
+from .settings import Facts, chrooted, queue_directory, service_guess, services_for_tags, step
 
 JAIL = "/var/spool/postfix"
 CHROOT_REFS = (
@@ -17,10 +19,42 @@ CHROOT_PARAMS = (
     ("queue_directory", "/var/spool/postfix", "the directory chrooted daemons are jailed in"),
 )
 TURN_OFF_CHROOT = (
-    "To confirm, turn chroot off for the affected service (DEBUG_README): set its chroot column in "
-    "master.cf to `n` (e.g. `postconf -F 'smtp/inet/chroot=n'`; list them with `postconf -F '*/*/chroot'`), "
-    "then `postfix reload`."
+    "To confirm, turn chroot off for the affected service (DEBUG_README): list the chroot column with "
+    "`postconf -F '*/*/chroot'` (y: chrooted; -: chrooted only below compatibility_level 1, so not with "
+    "Debian's 3.6), set the failing service's to `n` (`postconf -F 'SERVICE/TYPE/chroot=n'`: smtp/inet "
+    "for smtpd on port 25, smtp/unix for the smtp client), then `postfix reload`."
 )
+CHROOT_WITH_CONFIG = """Names the master.cf services the failing lines come from (by their syslog_name and
+command, so `postfix/smtp` is the smtp client, smtp/unix, not smtp/inet) with their chroot column as
+Postfix reads it (`-` is n from compatibility_level 1 on), and gives `postconf -F` for exactly those
+services; a service that is not chrooted is not a jail problem."""
+
+
+def turn_off_chroot(cfg, services, tags) -> list[str]:
+    """The confirm step: turn chroot off for the failing services (exact with master.cf; from the
+    log's tags without it)."""
+    if cfg is not None and services:
+        cmds = [fixes.set_service_field(s.name, s.type, "chroot", "n", cfg) for s in services if s.chrooted]
+        if not cmds:
+            return []
+        return ["To confirm, turn chroot off for the failing service (DEBUG_README): "
+                + " ".join(step(c) for c in cmds) + " Then `postfix reload`."]
+    guesses = list(dict.fromkeys(service_guess(*tag) for tag, _ in tags.most_common(3) if isinstance(tag, tuple)))
+    if not guesses:
+        return [TURN_OFF_CHROOT]
+    cmds = " ".join(f"`postconf -F '{name}/{type_}/chroot'`" for name, type_ in guesses)
+    sets = " ".join(f"`postconf -F '{name}/{type_}/chroot=n'`" for name, type_ in guesses)
+    return [f"To confirm, turn chroot off for the failing service (DEBUG_README): see its chroot column with "
+            f"{cmds} (y: chrooted; -: chrooted only below compatibility_level 1), set it to n with {sets}, "
+            "then `postfix reload`."]
+
+
+def chroot_facts(facts: Facts, services) -> tuple[list, list]:
+    """(chrooted services, the others), each service's chroot column recorded as a fact."""
+    yes, no = [], []
+    for svc in services:
+        (yes if facts.column(svc, "chroot") else no).append(svc)
+    return yes, no
 
 _ENOENT = "No such file or directory"
 
@@ -51,6 +85,7 @@ class UnknownService(LineRule):
     category = "chroot"
     severity = "error"
     kinds = ("unknown_service",)
+    track_tags = True
     count_unit = "fatal lines"
     what = """A daemon died with `fatal: unknown service: NAME/tcp`: getservbyname() could not translate a
     service name such as `smtp` into a port number. Chrooted daemons read etc/services inside the jail
@@ -73,9 +108,31 @@ class UnknownService(LineRule):
     )
     parameters = CHROOT_PARAMS
     references = CHROOT_REFS
+    with_config = CHROOT_WITH_CONFIG
 
     def subject(self, ev):
         return ev.f.get("service_name")
+
+    def refine(self, f):
+        cfg = self.config
+        facts = Facts(cfg)
+        services = services_for_tags(cfg, self.tags)
+        jail = queue_directory(cfg)
+        names = [k.split("/", 1)[0] for k, _ in self.g.top("by_service")]
+        steps = [f"Copy the file into the jail: `mkdir -p {jail}/etc && cp -p /etc/services {jail}/etc/services`.",
+                 self.remediation[1]]
+        if cfg is not None and services:
+            yes, no = chroot_facts(facts, services)
+            if no and not yes:
+                steps = [f"{', '.join(s.key for s in no)} {'is' if len(no) == 1 else 'are'} not chrooted: the host's "
+                         f"own /etc/services lacks {', '.join(names)}: `grep -w {names[0]} /etc/services`."]
+            relay = facts.param("relayhost", expanded=True) if cfg.has_main else None
+            if relay and any(n in relay for n in names):
+                steps.append(f"relayhost = {relay} ({cfg.where('relayhost')}) names the port by service name: a "
+                             "numeric port (e.g. [host]:465) needs no etc/services.")
+        steps += turn_off_chroot(cfg, services, self.tags)
+        f.remediation = steps
+        f.config = dict(facts)
 
     def tally(self, ev, g):
         g.tally("by_service", f"{ev.f.get('service_name')}/{ev.f.get('proto')}")
@@ -92,8 +149,9 @@ class ChrootFilesDiffer(LineRule):
     name = "chroot-files-differ"
     title = "Files in the chroot jail differ from the host's copies"
     category = "chroot"
-    severity = "error"
+    severity = "warning"
     kinds = ("chroot_differs",)
+    defers_to = ("DNS002", "DNS003", "DNS005", "CHR001")  # lookups failing in chrooted daemons
     count_unit = "warning lines"
     what = """postfix-script (run by `postfix start` and `postfix check`) found that a file copied into the
     jail, such as /var/spool/postfix/etc/resolv.conf, differs from the host's /etc file."""
@@ -115,6 +173,38 @@ class ChrootFilesDiffer(LineRule):
     )
     parameters = CHROOT_PARAMS
     references = CHROOT_REFS
+    severity_rule = """Warning: postfix-script reports any difference, also a harmless one (a comment in
+    /etc/hosts, a resolv.conf rewritten by DHCP), and Debian's init script re-copies the files at
+    every start. Error when the same log shows lookups failing in chrooted daemons for a file that
+    differs: hosts, resolv.conf or nsswitch.conf with DNS002 (smtpd cannot resolve clients), DNS003 or
+    DNS005 (the smtp client's lookups), services with CHR001; with the configuration, only when those
+    daemons are chrooted."""
+    with_config = """Checks that the daemons whose lookups fail are chrooted (master.cf) before raising
+    the difference to an error."""
+    # files of the jail whose difference breaks which lookups (rule ids), and by which program
+    BREAKS = {"DNS002": (("hosts", "resolv.conf", "nsswitch.conf", "host.conf"), "smtpd"),
+              "DNS003": (("hosts", "resolv.conf", "nsswitch.conf", "host.conf"), "smtpd"),
+              "DNS005": (("hosts", "resolv.conf", "nsswitch.conf", "host.conf"), "smtp"),
+              "CHR001": (("services",), None)}
+
+    def defer(self, finding, owners):
+        """Lookups fail in the same log: an error when a file they read differs."""
+        files = {k.rsplit("/", 1)[-1] for k in finding.evidence.get("by_file", {})}
+        cfg = self.config
+        why = []
+        for owner in owners:
+            names, program = self.BREAKS[owner.id]
+            hit = sorted(files.intersection(names))
+            if not hit:
+                continue
+            if program is not None and cfg is not None and chrooted(cfg, program) is False:
+                continue  # those daemons read the host's files
+            why.append(f"{owner.id} ({', '.join(hit)})")
+        if why:
+            finding.severity = "error"
+            finding.summary += f" Lookups fail in chrooted daemons: {', '.join(why)}."
+            finding.evidence["lookups_failing"] = why
+        return finding
 
     def subject(self, ev):
         return ev.f.get("path_a")
@@ -152,6 +242,7 @@ class ChrootSockets(LineRule):
     kinds = ("socket_error", "sasl_misc", "milter_error", "dns_error", "connect_error", "delivery",
              "warning", "error", "fatal")
     delivery_statuses = ("deferred", "bounced")
+    track_tags = True
     count_unit = "warning/error lines"
     what = """A daemon tried to connect to a UNIX-domain socket given as an absolute host path (a Dovecot
     SASL or LMTP socket, a policy service, a milter, a socketmap server) and got `No such file or
@@ -170,14 +261,20 @@ class ChrootSockets(LineRule):
     milters `unix:/opendkim/opendkim.sock` with the milter's socket under /var/spool/postfix/opendkim), or
     turn chroot off for the services that use it (chroot column `n` in master.cf)."""
     remediation = (
-        "Check whether the daemon is chrooted: `postconf -F '*/*/chroot'` (y or - on Debian means chrooted).",
+        "Check whether the daemon is chrooted: `postconf -F '*/*/chroot'` (y: chrooted; -: chrooted only below "
+        "compatibility_level 1, so not with Debian's compatibility_level = 3.6).",
         "Move the socket under the queue directory and name it relative to it, e.g. Dovecot "
         "`service auth { unix_listener /var/spool/postfix/private/auth { mode = 0660 user = postfix group = postfix } }` "
-        "with `postconf -e 'smtpd_sasl_type = dovecot' 'smtpd_sasl_path = private/auth'`; a milter socket "
-        "in /var/spool/postfix/NAME/ with `smtpd_milters = unix:/NAME/NAME.sock`.",
+        "with `postconf -e 'smtpd_sasl_type = dovecot' 'smtpd_sasl_path = private/auth'` (a service with its own "
+        "-o smtpd_sasl_path in master.cf, as submission often has, needs "
+        "`postconf -P 'submission/inet/smtpd_sasl_path=private/auth'` instead: `postconf -P '*/*/smtpd_sasl_path'` "
+        "lists them); a milter socket in /var/spool/postfix/NAME/ named unix:/NAME/NAME.sock in smtpd_milters.",
         TURN_OFF_CHROOT,
         "Verify the peer is running and the socket exists: `ls -l PATH`, `ss -xlp | grep PATH`.",
     )
+    with_config = """Names the failing services with their chroot column and the parameter that names the
+    socket (main.cf or the service's -o override, e.g. submission's -o smtpd_sasl_path), and gives the
+    per-service commands (`postconf -P` for an overridden smtpd_sasl_path, `postconf -F` for chroot)."""
     parameters = CHROOT_PARAMS + (
         ("smtpd_sasl_path", "smtpd", "SASL socket (dovecot: relative to the queue directory)"),
         ("smtpd_milters", "(empty)", "milter endpoints, unix:PATH or inet:host:port"),
@@ -267,3 +364,58 @@ class ChrootSockets(LineRule):
     def evidence(self, g):
         return {"by_socket": g.top("by_socket"), "by_kind": g.breakdown("by_kind"),
                 "by_program": g.breakdown("by_program"), "sasl_fatal_exits": self.sasl_fatals}
+
+    def refine(self, f):
+        cfg = self.config
+        services = services_for_tags(cfg, self.tags)
+        if cfg is None or not services:
+            f.remediation = [f.remediation[0], f.remediation[1], *turn_off_chroot(None, [], self.tags),
+                             f.remediation[3]]
+            return
+        facts = Facts(cfg)
+        yes, no = chroot_facts(facts, services)
+        sockets = [k for k, _ in self.g.top("by_socket")]
+        steps = []
+        for svc in yes:
+            key = (svc.name, svc.type)
+            named = _naming(cfg, key, sockets)
+            for param, _ in named:
+                facts.param(param, key)
+            text = ", ".join(f"{p} = {v}" for p, v in named) or "a host path"
+            inside = [queue_directory(cfg) + sock for sock in sockets if any(sock in v for _, v in named)]
+            steps.append(f"{svc.key} runs chrooted (chroot y, {svc.where}) and reads {text}: inside the jail "
+                         f"{'that is' if len(inside) == 1 else 'those are'} {', '.join(inside) or 'under the jail'}, "
+                         "which does not exist.")
+            if any(p == "smtpd_sasl_path" for p, _ in named):
+                sasl_type = (cfg.service_param(svc.name, svc.type, "smtpd_sasl_type") or "").strip()
+                if sasl_type == "dovecot":
+                    steps.append("Let Dovecot listen inside the jail (`service auth { unix_listener "
+                                 f"{queue_directory(cfg)}/private/auth {{ mode = 0660 user = postfix group = postfix }} }}`"
+                                 ") and point the service at it: "
+                                 + step(fixes.set_effective("smtpd_sasl_path", "private/auth", cfg, key),
+                                        "`postfix reload`"))
+            elif named:
+                steps.append(f"Move the socket under {queue_directory(cfg)} and change that item of "
+                             f"{named[0][0]} ({cfg.where(named[0][0], key)}) to the path relative to it, "
+                             "keeping the other items.")
+        for svc in no:
+            steps.append(f"{svc.key} is not chrooted ({svc.where}): the socket itself is missing.")
+        steps += turn_off_chroot(cfg, yes, self.tags)
+        steps.append("Verify the peer is running and the socket exists: "
+                     + ", ".join(f"`ls -l {sock}`" for sock in sockets[:3]) + ".")
+        f.remediation = steps
+        f.config = dict(facts)
+
+
+def _naming(cfg, service, sockets) -> list[tuple[str, str]]:
+    """(parameter, value) of the parameters that name one of the socket paths, as that service
+    reads them (its -o overrides first)."""
+    found = []
+    svc = cfg.service(*service)
+    with cfg.unrecorded():
+        names = list(dict.fromkeys([*svc.overrides, *cfg.definitions, "smtpd_sasl_path", "smtpd_milters"]))
+        for name in names:
+            value = cfg.service_param(service[0], service[1], name) or ""
+            if any(sock in value for sock in sockets):
+                found.append((name, value))
+    return found

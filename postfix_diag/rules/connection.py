@@ -4,6 +4,7 @@ clients that do not speak SMTP."""
 from __future__ import annotations
 
 from .base import LineRule, plural, register
+from .settings import Facts, services_for_tags
 
 
 def _stage(ev) -> str:
@@ -18,6 +19,7 @@ class LostConnection(LineRule):
     category = "connection"
     severity = "notice"
     kinds = ("lost_connection", "timeout")
+    track_tags = True
     count_unit = "lines, broken down by stage (last command) and client"
     what = """smtpd logs `lost connection after CMD from CLIENT` when the client hung up without QUIT, and
     `timeout after CMD from CLIENT` when it stayed silent for smtpd_timeout. CMD is the last command
@@ -46,6 +48,7 @@ class LostConnection(LineRule):
         ("smtpd_timeout", "300s (10s under stress)", "how long smtpd waits for a client command"),
     )
     references = ("DEBUG_README: Look for obvious signs of trouble", "STRESS_README: Spend less time per SMTP client")
+    with_config = """Shows smtpd_timeout as each service the sessions broke on reads it (-o overrides)."""
 
     def subject(self, ev):
         return ev.f.get("client_ip")
@@ -58,6 +61,17 @@ class LostConnection(LineRule):
         top = g.top("by_stage", 1)
         most = f"; most often {top[0][0]} ({top[0][1]})" if top else ""
         return f"{plural(g.count, 'SMTP session')} ended by a lost connection or timeout{most}."
+
+    def refine(self, f):
+        cfg = self.config
+        services = services_for_tags(cfg, self.tags)
+        if cfg is not None and services:
+            facts = Facts(cfg)
+            timeouts = [f"{s.key} smtpd_timeout = {facts.param('smtpd_timeout', (s.name, s.type))}" for s in services]
+            f.remediation[2] = ("Keep bots away from smtpd with postscreen; the timeouts in effect: "
+                                + "; ".join(timeouts) + " (Postfix's default: ${stress?{10}:{300}}s), "
+                                "raise them only if slow clients need more.")
+            f.config = dict(facts)
 
     def evidence(self, g):
         return {"by_stage": g.breakdown("by_stage"), "top_clients": g.top("top_clients"),

@@ -20,6 +20,7 @@ from .base import (
     register,
 )
 from .dns import DNS_DELIVERY
+from .settings import Facts, next_hop_of, next_hops
 
 SUSPENDED = "delivery temporarily suspended: "
 
@@ -33,8 +34,12 @@ _DOWN = re.compile(r"Connection refused|Connection timed out|No route to host|Ne
 
 CAUSES = (
     "connection refused", "connection timed out", "network unreachable", "lost connection",
-    "dns", "tls", "remote 4xx", "local configuration", "mailbox/local delivery", "other",
+    "dns", "tls", "remote 4xx", "lookup table", "local configuration", "mailbox/local delivery", "other",
 )
+# local(8), virtual(8), trivial-rewrite and cleanup reasons when a lookup table fails
+# (src/local/alias.c "alias database unavailable", mailbox.c/unknown.c "table lookup failure")
+_TABLE = re.compile(r"alias database unavailable|table lookup failure|lookup error|map lookup problem|"
+                    r"Temporary lookup failure|lookup table has")
 
 
 def deferral_cause(reason: str) -> str:
@@ -52,6 +57,8 @@ def deferral_cause(reason: str) -> str:
         return "tls"
     if _REMOTE_4XX.search(r) or _REMOTE_5XX.search(r):
         return "remote 4xx"
+    if _TABLE.search(r):
+        return "lookup table"
     if "lost connection" in r or "Connection reset" in r:
         return "lost connection"
     if ("mail system configuration error" in r or "unknown mail transport" in r
@@ -74,7 +81,8 @@ class Deferrals(Rule):
     delivery_statuses = ("deferred",)
     message_kinds = ("delivery", "status_only")
     wants_messages = True
-    count_unit = "deferred messages (distinct queue ids); key = the most frequent cause"
+    count_unit = ("deferred messages (distinct queue ids); key = the most frequent cause; messages_by_domain: "
+                  "messages by the domain of their first deferred recipient")
     what = """Delivery attempts ended with `status=deferred`: Postfix keeps the message in the deferred
     queue and retries it (minimal_backoff_time .. maximal_backoff_time) until maximal_queue_lifetime.
     The reasons are grouped: connection refused or timed out, network unreachable, DNS, TLS, a 4xx
@@ -85,6 +93,10 @@ class Deferrals(Rule):
     every destination, point to a local problem: outbound port 25 blocked, a broken resolver, a
     relayhost that is down, TLS policy mismatch. Deferred mail is delayed and bounces after
     maximal_queue_lifetime (5 days)."""
+    with_config = """Names the relayhost and transports with their values and where they are set in the
+    hint for connection failures, and the alias/lookup tables in effect for lookup-table deferrals."""
+    severity_rule = """Warning while deferred mail is still queued at the end of the log or some of it
+    was returned or expired; notice when every deferred message was delivered later."""
     example = (
         "Nov 25 12:00:01 mail postfix/smtp[2345]: 3F1A2160137: to=<user@example.net>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.example.net[192.0.2.25]:25: Connection timed out)",
         "Nov 25 12:00:01 mail postfix/smtp[2345]: 3F1A2160137: to=<user@example.net>, relay=mx.example.net[192.0.2.25]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.7.1, status=deferred (host mx.example.net[192.0.2.25] said: 450 4.7.1 <user@example.net>: Recipient address rejected: greylisted (in reply to RCPT TO command))",
@@ -188,17 +200,43 @@ class Deferrals(Rule):
         severity = "notice" if still == 0 and self.lost == 0 else self.severity
         top = causes[0][0]
         steps = list(self.remediation)
-        hint = _CAUSE_HINTS.get(top)
+        hint, facts = self._hint(top)
         if hint:
             steps.insert(1, hint)
         return [self.make(
             g, f"{plural(n, 'message')} deferred, mostly {top} ({causes[0][1]}); "
                f"{self.recovered} delivered later, {still} still queued at the end of the log, {self.lost} returned or expired.",
-            count=n, severity=severity, remediation=steps, key=top,
+            count=n, severity=severity, remediation=steps, key=top, config=facts,
             evidence={"by_cause": dict(causes),
-                      "top_domains": self.domains.top(),
+                      "messages_by_domain": self.domains.top(),
                       "suspended_destinations_messages": tally.suspended,
                       "delivered_later": self.recovered, "still_queued": still, "returned_or_expired": self.lost})]
+
+
+    def _hint(self, cause: str) -> tuple[str | None, dict]:
+        """The step for the main cause: with a configuration, about the settings it names."""
+        cfg = self.config
+        hint = _CAUSE_HINTS.get(cause)
+        if cfg is None or not cfg.has_main:
+            return hint, {}
+        facts = Facts(cfg)
+        if cause in ("connection refused", "connection timed out", "network unreachable"):
+            hops = next_hops(cfg)
+            for hop in hops:
+                facts.param(hop.parameter.rsplit(" ", 1)[-1])
+            if hops:
+                where = "; ".join(f"{hop.role}: {hop.parameter} = {hop.value} ({hop.where})" for hop in hops)
+                hint = (f"{cause[0].upper() + cause[1:]}: mail goes to {where}; test it with "
+                        f"`nc -vz {hops[0].host} {hops[0].port or 25}` (DLV002 names a next hop that is down).")
+            elif cause == "connection refused":
+                hint = _CAUSE_HINTS[cause].replace("check `postconf relayhost` and", "no relayhost is set; test")
+        elif cause == "lookup table":
+            alias = facts.param("alias_database")
+            facts.param("alias_maps")
+            hint = (f"Lookup table: a table the delivery needs fails (alias_database = {alias}, "
+                    f"{cfg.where('alias_database')}): see CFG004; rebuild the alias database with `newaliases`, "
+                    "other tables with `postmap TYPE:FILE`.")
+        return hint, dict(facts)
 
 
 class _Tally:
@@ -243,6 +281,9 @@ _CAUSE_HINTS = {
            "(`posttls-finger -t30 -T180 -c -L verbose,summary DOMAIN`).",
     "remote 4xx": "Remote 4xx: read the remote reply text (greylisting resolves itself; rate limits or "
                   "reputation blocks need the remote postmaster or a relay).",
+    "lookup table": "Lookup table: a table the delivery needs cannot be read (`alias database unavailable`, "
+                    "`table lookup failure`): see CFG004; `postconf alias_database alias_maps` names the alias "
+                    "tables (`newaliases` rebuilds the alias_database), `postmap TYPE:FILE` the others.",
     "local configuration": "Local configuration: see the config findings (CFG*) and `postfix check`.",
 }
 
@@ -257,8 +298,9 @@ class DestinationDown(Rule):
     kinds = ("delivery", "connect_error", "conversation")
     delivery_statuses = ("sent", "deferred", "bounced")  # sent: the relays that work
     message_kinds = ("delivery",)  # the distinct messages that failed at each host
-    count_unit = ("deferred messages to it (one finding per host, key = host[ip]:port); error for a host on "
-                  "this host/network or one that holds most failing mail, warning for other remote ones (top 10)")
+    count_unit = ("deferred messages to it (one finding per host, key = host[ip]:port); attempts: the "
+                  "connection attempts the smtp/lmtp client logged (not qmgr's or the retry transport's "
+                  "'delivery temporarily suspended' lines); messages_by_domain: messages by recipient domain")
     what = """Every connection to a next-hop host failed (`Connection refused`, `Connection timed out`, no
     greeting) and no message was delivered to it during the log. When that host is the relayhost,
     nothing leaves the server."""
@@ -275,9 +317,15 @@ class DestinationDown(Rule):
     remediation = (
         "Test the connection from the mail server: `nc -vz HOST PORT` (the key is host[ip]:port).",
         "Check where Postfix sends the mail: `postconf relayhost transport_maps content_filter default_transport`.",
-        "Start or fix the remote service (or correct the setting: `postconf -e 'relayhost = [host]:port'`), then `postfix reload`.",
+        "Start or fix the remote service (or correct the setting that names it, e.g. relayhost), then `postfix reload`.",
         "Retry the deferred mail: `postqueue -f`; watch `mailq` shrink.",
     )
+    with_config = """Names a host that is down by its role: the relayhost, the content filter, a
+    transport's next hop (with the parameter, its value and where it is set); such a host is an
+    error even when it holds little of the failing mail."""
+    severity_rule = """Error for a host on this host or network (a relayhost, content filter or LMTP
+    server), for one that holds most of the failing mail, and (with the configuration) for the
+    relayhost, content filter or a transport's next hop; warning for other remote destinations."""
     parameters = (
         ("relayhost", "(empty)", "the smarthost all remote mail goes to"),
         ("smtp_connect_timeout", "30s", "TCP connect timeout of smtp"),
@@ -295,8 +343,10 @@ class DestinationDown(Rule):
         self.fail: dict[str, Group] = {}  # host[ip]:port -> attempts group
         self.msgs: dict[str, int] = {}  # host[ip]:port -> messages that failed there
         self.failing = 0  # messages that failed at one of those hosts or more
-        self.reasons: dict[str, BoundedCounter] = {}
-        self.domains: dict[str, BoundedCounter] = {}
+        self.domains: dict[str, FirstSeenCounter] = {}  # messages by recipient domain
+        # reasons of [connect lines, smtp/lmtp deliveries failing to connect, other failed
+        # deliveries], whose counts are the attempts (see tried())
+        self.attempts: dict[str, list] = {}
         self.ok: BoundedCounter = BoundedCounter()
 
     @staticmethod
@@ -330,13 +380,16 @@ class DestinationDown(Rule):
                 return None
             g = self.fail[target] = self.group()
             self.msgs[target] = 0
-            self.reasons[target] = BoundedCounter(50)
-            self.domains[target] = BoundedCounter(200)
-        g.add(ev)
-        if ev.kind == "delivery":
-            self.domains[target].add(domain_of(f.get("to")))
-        text = reason[len(SUSPENDED):] if reason.startswith(SUSPENDED) else reason
-        self.reasons[target].add(_DOWN.search(text).group(0) if _DOWN.search(text) else text[:60])
+            self.domains[target] = FirstSeenCounter(200)
+            self.attempts[target] = [BoundedCounter(50), BoundedCounter(50), BoundedCounter(50)]
+        g.see(ev)
+        if ev.kind == "connect_error":
+            kind = 0
+        elif ev.kind == "delivery" and ev.program in ("smtp", "lmtp") and not reason.startswith(SUSPENDED):
+            kind = 1 if reason.startswith("connect to ") else 2
+        else:
+            return None  # qmgr's and the retry transport's "delivery temporarily suspended": no attempt
+        self.attempts[target][kind].add(_DOWN.search(reason).group(0))
         return None  # info lines: nothing to claim
 
     def feed_message_line(self, ev, msg):
@@ -352,19 +405,34 @@ class DestinationDown(Rule):
         if target not in hosts:
             hosts.add(target)
             self.msgs[target] += 1
+            self.domains[target].add(domain_of(ev.f.get("to")), at=place(ev))
 
     def merge(self, later):
         for target, g in later.fail.items():
             if target in self.fail:
                 self.fail[target].merge(g)
                 self.msgs[target] += later.msgs[target]
-                self.reasons[target].merge(later.reasons[target])
                 self.domains[target].merge(later.domains[target])
+                for mine, theirs in zip(self.attempts[target], later.attempts[target], strict=True):
+                    mine.merge(theirs)
             elif len(self.fail) < 1000:
                 self.fail[target], self.msgs[target] = g, later.msgs[target]
-                self.reasons[target], self.domains[target] = later.reasons[target], later.domains[target]
+                self.domains[target], self.attempts[target] = later.domains[target], later.attempts[target]
         self.failing += later.failing
         self.ok.merge(later.ok)
+
+    def reasons(self, target: str) -> BoundedCounter:
+        """The reasons of the connection attempts to a target: the smtp/lmtp client's `connect to`
+        lines (one per failed connection), else its deferrals that name the failed connection, plus
+        the deliveries that failed after connecting (no greeting)."""
+        connects, connect_deferrals, others = self.attempts[target]
+        out = BoundedCounter(50)
+        out.merge(connects or connect_deferrals)
+        out.merge(others)
+        return out
+
+    def tried(self, target: str) -> int:
+        return sum(self.reasons(target).values())
 
     def finish(self, queued, end_ts):
         down = []
@@ -373,31 +441,59 @@ class DestinationDown(Rule):
             if _relay_key_ok(target, self.ok):
                 continue
             msgs = self.msgs[target]
-            if msgs == 0 or (msgs < self.MIN_MESSAGES and g.count < self.MIN_ATTEMPTS):
+            if msgs == 0 or (msgs < self.MIN_MESSAGES and self.tried(target) < self.MIN_ATTEMPTS):
                 continue
             down.append((target, g, msgs))
-        # Most important first: local services (relayhost, content filter, LMTP on this host or
-        # network), then the destinations that hold most of the failing mail.
-        down.sort(key=lambda t: (not _local_target(t[0]), -t[2], t[0]))
+        cfg = self.config
+        hops = {target: next_hop_of(cfg, target) for target, _, _ in down}
+        # Most important first: configured next hops and local services (relayhost, content
+        # filter, LMTP on this host or network), then the destinations that hold most failing mail.
+        down.sort(key=lambda t: (hops[t[0]] is None, not _local_target(t[0]), -t[2], t[0]))
         out = []
         for i, (target, g, msgs) in enumerate(down):
             local = _local_target(target)
+            hop = hops[target]
             dominant = total_msgs > 0 and msgs >= 2 and msgs * 2 >= total_msgs
-            if not (local or dominant) and i >= self.MAX_REMOTE:
+            if not (local or dominant or hop) and i >= self.MAX_REMOTE:
                 continue
-            reason = self.reasons[target].top(1)[0][0]
-            where = ("a service on this host or network" if local else
+            reasons = self.reasons(target)
+            reason = reasons.top(1)[0][0] if reasons else "connection failed"
+            attempts = sum(reasons.values())
+            where = (hop.role if hop else "a service on this host or network" if local else
                      "the next hop of most failing mail" if dominant else "a remote destination")
+            facts = Facts(cfg)
+            if hop is not None:
+                facts.param(hop.parameter.rsplit(" ", 1)[-1])
+            host, port = _host_port(target)
+            steps = [f"Test the connection from the mail server: `nc -vz {host} {port}`."]
+            if hop is not None:
+                steps.append(f"It is {hop.role}: {hop.parameter} = {hop.value} ({hop.where}). Start the service "
+                             f"there, or point {hop.parameter.rsplit(' ', 1)[-1]} at a server that accepts the "
+                             f"mail (`postconf {hop.parameter.rsplit(' ', 1)[-1]}`), then `postfix reload`.")
+            else:
+                steps += list(self.remediation[1:3])
+            steps.append(self.remediation[3])
+            tried = (f"on every one of {plural(attempts, 'connection attempt')}" if attempts else
+                     "on every attempt")
             out.append(self.make(
-                g, f"{plural(msgs, 'message')} could not be delivered to {target} ({where}): {reason} on "
-                   f"every one of {plural(g.count, 'attempt')}, no successful delivery.",
-                key=target, count=msgs, severity=self.severity if (local or dominant) else "warning",
-                evidence={"host": target, "attempts": g.count, "messages": msgs, "local": local,
+                g, f"{plural(msgs, 'message')} could not be delivered to {target} ({where}): {reason} "
+                   f"{tried}, no successful delivery.",
+                key=target, count=msgs, severity=self.severity if (local or dominant or hop) else "warning",
+                remediation=steps, config=facts,
+                evidence={"host": target, "attempts": attempts, "messages": msgs, "local": local,
+                          **({"role": hop.role} if hop else {}),
                           "share_of_failing_messages": round(msgs / total_msgs, 3) if total_msgs else None,
-                          "by_reason": dict(self.reasons[target].most_common()),
-                          "top_domains": self.domains[target].top(),
+                          "attempts_by_reason": dict(reasons.most_common()),
+                          "messages_by_domain": self.domains[target].top(),
                           "destinations_down_total": len(down)}))
         return out
+
+
+def _host_port(target: str) -> tuple[str, str]:
+    """(address, port) of host[ip]:port, for a test command."""
+    host = target.rsplit("[", 1)[-1].split("]", 1)[0] if "[" in target else target
+    port = target.rsplit("]:", 1)[-1] if "]:" in target else "25"
+    return host, port
 
 
 def _local_target(target: str) -> bool:
@@ -424,7 +520,7 @@ class BounceStorm(Rule):
     delivery_statuses = ("bounced",)
     message_kinds = ("delivery",)
     wants_messages = True  # the messages with a delivery attempt: the whole of the bounced share
-    count_unit = "bounced messages (distinct queue ids)"
+    count_unit = "bounced messages (distinct queue ids); messages_by_domain: by the first bounced recipient's domain"
     what = """Deliveries ended with `status=bounced`: the mail was returned to its sender with a
     non-delivery notification (`sender non-delivery notification: QUEUEID`)."""
     why = """A few bounces are normal (mistyped addresses). Many of them mean either that your server
@@ -453,6 +549,8 @@ class BounceStorm(Rule):
 
     STORM_MESSAGES = 10
     STORM_SHARE = 0.2
+    severity_rule = """Warning for a storm: at least 10 bounced messages that are at least 20% of the
+    messages with a delivery attempt; notice ("Some messages bounced") otherwise."""
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
@@ -507,7 +605,7 @@ class BounceStorm(Rule):
             title=self.title if storm else "Some messages bounced",
             evidence={"bounced_messages": n, "messages_with_delivery_attempts": total,
                       "bounced_share": round(share, 3), "notifications_sent": self.notifications,
-                      "top_reasons": self.reasons.top(), "top_domains": self.domains.top()})]
+                      "top_reasons": self.reasons.top(), "messages_by_domain": self.domains.top()})]
 
 
 _ANGLE = re.compile(r"<[^>]*>")
@@ -530,7 +628,7 @@ class Backscatter(Rule):
     message_kinds = ("delivery",)
     delivery_statuses = ("deferred", "bounced")
     wants_queue = True
-    count_unit = "null-sender (<>) messages deferred or bounced"
+    count_unit = "null-sender (<>) messages deferred or bounced; messages_by_domain: by recipient domain"
     what = """Most of the mail that fails delivery has the null sender `<>` (MAILER-DAEMON): these are
     non-delivery notifications, typically for spam sent with forged sender addresses that your server
     accepted and then could not deliver (QSHAPE_README's dictionary-attack example).
@@ -598,4 +696,4 @@ class Backscatter(Rule):
             self.g, f"{plural(n, 'bounce message')} from <> failed delivery ({n / total:.0%} of failed "
                     f"messages); {in_queue} null-sender messages still queued.",
             count=n, evidence={"null_sender_failed": n, "other_failed": total - n,
-                               "null_sender_still_queued": in_queue, "top_domains": self.domains.top()})]
+                               "null_sender_still_queued": in_queue, "messages_by_domain": self.domains.top()})]

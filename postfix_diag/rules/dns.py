@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-from .base import BoundedCounter, Group, LineRule, Rule, domain_of, plural, register, top_key
+from ..config import fixes
+from .base import BoundedCounter, Group, LineRule, Rule, domain_of, log_tag, plural, register, top_key
+from .settings import Facts, queue_directory, services_for_tags, step
 
 CHROOT_DNS_STEPS = (
     "Compare the resolver files inside the chroot with the host's: "
@@ -19,6 +21,44 @@ CHROOT_DNS_STEPS = (
     "To confirm that the jail is at fault, turn chroot off for smtpd (DEBUG_README): set the chroot column "
     "of the `smtp inet` line in master.cf to `n`, or `postconf -F 'smtp/inet/chroot=n'`, then `postfix reload`.",
 )
+
+DNS_WITH_CONFIG = """Reads the chroot column of the daemons whose lookups fail (master.cf, `-` as Postfix
+reads it): for chrooted ones the jail's copies under queue_directory are the suspects and the
+confirm step names exactly those services; for daemons that are not chrooted the host's own
+resolver is."""
+
+
+def chroot_dns_steps(cfg, tags, program: str = "smtpd") -> tuple[list[str], dict]:
+    """The remediation of a lookup failure in daemons that may be chrooted, and the facts it
+    read: CHROOT_DNS_STEPS without a configuration; with one, for exactly the services the
+    failing lines come from."""
+    services = services_for_tags(cfg, tags)
+    if cfg is None or not services:
+        return list(CHROOT_DNS_STEPS), {}
+    facts = Facts(cfg)
+    jailed = [s for s in services if facts.column(s, "chroot")]
+    free = [s for s in services if s not in jailed]
+    jail = queue_directory(cfg)
+    steps = []
+    if jailed:
+        names = ", ".join(s.key for s in jailed)
+        steps.append(f"{names} {'runs' if len(jailed) == 1 else 'run'} chrooted: compare the resolver files "
+                     "inside the jail with the host's: `for f in resolv.conf hosts nsswitch.conf host.conf services; "
+                     f"do cmp /etc/$f {jail}/etc/$f; done`.")
+        steps.append(CHROOT_DNS_STEPS[1].replace("/var/spool/postfix", jail))
+    if free:
+        steps.append(f"{', '.join(s.key for s in free)} {'is' if len(free) == 1 else 'are'} not chrooted: the host's "
+                     "own resolver fails for "
+                     f"{'it' if len(free) == 1 else 'them'}: `getent hosts 127.0.0.1`, `cat /etc/resolv.conf`, "
+                     "`dig -x 127.0.0.1`.")
+    else:
+        steps.append(CHROOT_DNS_STEPS[2])
+    if jailed:
+        cmds = " ".join(step(fixes.set_service_field(s.name, s.type, "chroot", "n", cfg)) for s in jailed)
+        steps.append(f"To confirm that the jail is at fault, turn chroot off (DEBUG_README): {cmds} Then "
+                     "`postfix reload`; if the lookups then work, the jail was the problem.")
+    return steps, dict(facts)
+
 
 ALWAYS_RESOLVE = frozenset(("127.0.0.1", "::1", "ipv6:::1"))
 _CLIENT_REJECT = re.compile(r"cannot find your (reverse )?hostname")
@@ -38,6 +78,7 @@ class _UnknownClients(Rule):
         self.unknown_ips = BoundedCounter()
         self.known_ips = BoundedCounter()
         self.forward_failed: set = set()  # addresses whose name did not forward-confirm (DNS003)
+        self.tags = BoundedCounter(100)  # (syslog_name, program) of the unknown connects
 
     def feed(self, ev):
         if ev.kind == "reverse_dns":
@@ -51,6 +92,7 @@ class _UnknownClients(Rule):
         if ev.f.get("client_host") == "unknown":
             self.g.add(ev)
             self.unknown_ips.add(ip)
+            self.tags.add(log_tag(ev))
         else:
             self.known_ips.add(ip)
         return True
@@ -60,6 +102,7 @@ class _UnknownClients(Rule):
         self.connects += later.connects
         self.unknown_ips.merge(later.unknown_ips)
         self.known_ips.merge(later.known_ips)
+        self.tags.merge(later.tags)
         for address in later.forward_failed:
             if len(self.forward_failed) < 5_000:
                 self.forward_failed.add(address)
@@ -155,6 +198,7 @@ class ResolverBroken(_UnknownClients):
     or restart Postfix through the distribution's init script, which does that. Test by turning chroot
     off for smtpd as DEBUG_README suggests; if the clients then get names, the jail was the problem."""
     remediation = CHROOT_DNS_STEPS
+    with_config = DNS_WITH_CONFIG
     parameters = (
         ("smtpd_peername_lookup", "yes", "smtpd looks up the client's name"),
         ("queue_directory", "/var/spool/postfix", "the chroot jail of chrooted daemons"),
@@ -173,9 +217,10 @@ class ResolverBroken(_UnknownClients):
         why = (f"{plural(ev['loopback_unknown_connects'], 'connection')} even from loopback"
                if ev["loopback_unknown_connects"] else
                f"{ev['distinct_unknown_clients']} of {ev['distinct_clients']} clients")
+        steps, facts = chroot_dns_steps(self.config, self.tags)
         return [self.make(self.g, f"{plural(self.g.count, 'connection')} from clients without a hostname, "
                           f"{why}: smtpd cannot resolve client names.", evidence=ev,
-                          key=top_key(self.unknown_ips))]
+                          key=top_key(self.unknown_ips), remediation=steps, config=facts)]
 
 
 @register
@@ -212,6 +257,22 @@ class ForwardConfirmFailed(LineRule):
     references = ("DEBUG_README: Look for obvious signs of trouble",
                   "DEBUG_README: Try turning off chroot operation in master.cf")
     count_unit = "warning lines"
+    track_tags = True
+    with_config = DNS_WITH_CONFIG
+
+    def refine(self, f):
+        if self.config is not None:
+            services = services_for_tags(self.config, self.tags)
+            if services:
+                facts = Facts(self.config)
+                jailed = [s.key for s in services if facts.column(s, "chroot")]
+                f.remediation[1] = (
+                    f"{', '.join(jailed)} {'runs' if len(jailed) == 1 else 'run'} chrooted: make sure "
+                    f"{queue_directory(self.config)}/etc/hosts and etc/resolv.conf match /etc (a name in the host's "
+                    "/etc/hosts that is missing from the jail's copy fails only inside the jail)." if jailed else
+                    f"{', '.join(s.key for s in services)} {'is' if len(services) == 1 else 'are'} not chrooted: the "
+                    "host's own resolver gives these answers.")
+                f.config = dict(facts)
 
     def subject(self, ev):
         return ev.f.get("address")
@@ -336,9 +397,12 @@ class DeliveryDnsErrors(Rule):
                   "DEBUG_README: Try turning off chroot operation in master.cf",
                   "QSHAPE_README: Trouble shooting with qshape")
 
+    with_config = DNS_WITH_CONFIG
+
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.g = self.group()
+        self.tags = BoundedCounter(100)
 
     def feed(self, ev):
         kind = ev.kind
@@ -363,10 +427,12 @@ class DeliveryDnsErrors(Rule):
 
     def merge(self, later):
         self.g.merge(later.g)
+        self.tags.merge(later.tags)
 
     def _count(self, ev, reason, to, domain=None):
         g: Group = self.g
         g.add(ev)
+        self.tags.add(log_tag(ev))
         m = _NAME_RE.search(reason)
         name = domain
         if m:
@@ -381,8 +447,21 @@ class DeliveryDnsErrors(Rule):
         if not g.count:
             return []
         names = g.counter("top_names")
+        steps, facts = list(self.remediation), {}
+        cfg = self.config
+        services = services_for_tags(cfg, self.tags)
+        if cfg is not None and services:
+            f = Facts(cfg)
+            jailed = [s.key for s in services if f.column(s, "chroot")]
+            facts = dict(f)
+            steps[1] = (f"If all destinations fail, fix the resolver: {', '.join(jailed)} "
+                        f"{'runs' if len(jailed) == 1 else 'run'} chrooted, so compare /etc/resolv.conf with "
+                        f"{queue_directory(cfg)}/etc/resolv.conf (on Debian `systemctl restart postfix` re-copies it)."
+                        if jailed else
+                        f"If all destinations fail, fix the host's resolver ({', '.join(s.key for s in services)} "
+                        "not chrooted): /etc/resolv.conf and the local caching resolver.")
         return [self.make(g, f"{plural(g.count, 'delivery-side DNS failure')} for "
-                          f"{plural(len(names), 'name')}.", key=top_key(names),
+                          f"{plural(len(names), 'name')}.", key=top_key(names), remediation=steps, config=facts,
                           evidence={"top_names": g.top("top_names"), "by_error": g.breakdown("by_error")})]
 
 

@@ -46,6 +46,10 @@ def explain(rule_id: str) -> str:
         "Why it matters:",
         _para(c.why),
     ]
+    if c.severity_rule:
+        lines += ["", "Severity:", _para(c.severity_rule)]
+    if c.with_config:
+        lines += ["", "With the configuration (--config):", _para(c.with_config)]
     if c.example:
         lines += ["", "Example log lines:"]
         lines += [f"  {e}" for e in c.example]
@@ -104,6 +108,10 @@ def docs_markdown() -> str:
         out += ["", f"## {c.id}", "", f"**{c.name}** — {c.title}", "",
                 f"Category `{c.category}`, default severity `{c.severity}`; count = {c.count_unit}.",
                 "", "**What it means.** " + _md(c.what), "", "**Why it matters.** " + _md(c.why)]
+        if c.severity_rule:
+            out += ["", "**Severity.** " + _md(c.severity_rule)]
+        if c.with_config:
+            out += ["", "**With the configuration (`--config`).** " + _md(c.with_config)]
         if c.example:
             out += ["", "**Example log lines:**", "", "```"] + list(c.example) + ["```"]
         out += ["", "**How to fix it.** " + _md(c.fix)]

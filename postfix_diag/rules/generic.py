@@ -93,6 +93,8 @@ class UnclaimedFatal(_CatchAll):
     references = ("DEBUG_README: Look for obvious signs of trouble",
                   "DEBUG_README: Reporting problems to postfix-users@postfix.org")
 
+    severity_rule = """Error; critical when the group holds a panic line."""
+
     def severity_of(self, g, levels):
         return "critical" if "panic" in levels else "error"
 
@@ -120,6 +122,8 @@ class UnclaimedWarning(_CatchAll):
         "Run `postfix check`; fix configuration warnings first, they can become failures later.",
     )
     references = ("DEBUG_README: Look for obvious signs of trouble",)
+
+    severity_rule = """Warning; error when the group holds `error:` lines."""
 
     def severity_of(self, g, levels):
         return "error" if "error" in levels else "warning"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ..config import fixes
 from .base import Group, LineRule, Rule, plural, register
+from .settings import Facts, log_path, services_for_tags, step
 
 
 @register
@@ -13,6 +15,7 @@ class ErrorLimit(LineRule):
     category = "error-limit"
     severity = "warning"
     kinds = ("error_limit",)
+    track_tags = True
     count_unit = "lines (sessions cut off); top offenders per client and per command"
     what = """smtpd counts the errors of each session (unknown or bad commands, rejected recipients,
     access-restriction hits). When the count reaches smtpd_hard_error_limit it logs `too many errors
@@ -48,9 +51,39 @@ class ErrorLimit(LineRule):
     )
     references = ("TUNING_README: Slowing down SMTP clients that make many errors",
                   "STRESS_README: Disconnect suspicious SMTP clients", "POSTSCREEN_README")
+    with_config = """Shows the error limits the failing services use (smtpd_soft_error_limit,
+    smtpd_hard_error_limit, smtpd_error_sleep_time, with -o overrides) and changes them where that
+    service reads them; the log to grep is maillog_file when it is set."""
 
     def subject(self, ev):
         return ev.f.get("client_ip")
+
+    def refine(self, f):
+        cfg = self.config
+        top = self.key() or "IP"
+        steps = [f"Look at what the top clients did before they were cut off: `grep -F '[{top}]' {log_path(cfg)} | "
+                 "grep -E 'reject|error'`."]
+        services = services_for_tags(cfg, self.tags)
+        if cfg is not None and services:
+            facts = Facts(cfg)
+            for svc in services:
+                key = (svc.name, svc.type)
+                soft = facts.param("smtpd_soft_error_limit", key, expanded=True)
+                hard = facts.param("smtpd_hard_error_limit", key, expanded=True)
+                facts.param("smtpd_error_sleep_time", key, expanded=True)
+                changes = [fixes.set_effective(name, want, cfg, key)
+                           for name, now, want in (("smtpd_soft_error_limit", soft, "3"),
+                                                   ("smtpd_hard_error_limit", hard, "10"))
+                           if (now or "").strip().isdigit() and int(now) > int(want)]
+                if changes:
+                    steps.append(f"Cut abusers off sooner on {svc.key} (soft limit {soft}, hard limit {hard}): "
+                                 + " ".join(step(c) for c in changes) + " Then `postfix reload`.")
+                else:
+                    steps.append(f"{svc.key} already cuts clients off early (soft limit {soft}, hard limit {hard}).")
+            f.config = dict(facts)
+        else:
+            steps.append(self.remediation[1])
+        f.remediation = steps + list(self.remediation[2:])
 
     def tally(self, ev, g):
         g.tally("top_clients", ev.client)
@@ -98,9 +131,9 @@ class ProcessLimit(Rule):
     remediation = (
         "See how often and when it happens (evidence: per service, limit and time span); check "
         "`ps -C smtpd --no-headers | wc -l` during the peak.",
-        "Raise the limit for that service: `postconf -F 'smtp/inet/maxproc=200'` (or edit the maxproc "
-        "column in master.cf), or `postconf -e 'default_process_limit = 200'` for every service using `-`; "
-        "then `postfix reload`.",
+        "Raise the limit for that service: `postconf -F 'smtp/inet/process_limit'` shows it (the maxproc column; "
+        "`-` means default_process_limit), `postconf -F 'smtp/inet/process_limit=200'` sets it, or "
+        "`postconf -e 'default_process_limit = 200'` for every service using `-`; then `postfix reload`.",
         "Spend less time per client (STRESS_README): lower smtpd_timeout and the error limits under stress, "
         "e.g. `postconf -e 'smtpd_timeout = ${stress?{10}:{300}}s' 'smtpd_hard_error_limit = ${stress?{1}:{20}}'`.",
         "Keep zombies away from smtpd with postscreen (POSTSCREEN_README), and check slow DNS/policy/milter lookups.",
@@ -111,6 +144,8 @@ class ProcessLimit(Rule):
         ("smtpd_hard_error_limit", "20 (1 under stress)", "errors before an smtpd session is cut off"),
         ("stress", "(empty)", "set to yes by master while a service is overloaded"),
     )
+    with_config = """Reads the service's maxproc column (postconf -F calls it process_limit; `-` is
+    default_process_limit) and gives the `postconf -F` command for exactly that master.cf entry."""
     references = ("STRESS_README: Symptoms of Postfix SMTP server overload",
                   "STRESS_README: Automatic stress-adaptive behavior",
                   "STRESS_README: Service more SMTP clients at the same time",
@@ -165,12 +200,26 @@ class ProcessLimit(Rule):
             if g.first is not None and g.last is not None:
                 ev["span_seconds"] = round(g.last - g.first, 3)
             steps = list(self.remediation)
-            if limit is not None:
-                ep = self.endpoints.get(svc) or ""
-                typ = "unix" if ep.startswith(("private/", "public/")) else "inet"
-                steps[1] = steps[1].replace("smtp/inet/maxproc=200", f"{svc}/{typ}/maxproc={max(limit * 2, 10)}")
+            ep = self.endpoints.get(svc) or ""
+            typ = "unix" if ep.startswith(("private/", "public/")) else "inet"
+            new = str(max(limit * 2, 10)) if limit is not None else "200"
+            steps[1] = steps[1].replace("smtp/inet/", f"{svc}/{typ}/").replace("process_limit=200",
+                                                                              f"process_limit={new}")
+            facts = Facts(self.config)
+            entry = self.config.service(svc, typ) if self.config is not None and self.config.has_master else None
+            if entry is not None:
+                facts.column(entry, "maxproc")
+                change = [fixes.set_service_field(entry.name, entry.type, "process_limit", new, self.config)]
+                if entry.maxproc == "-":
+                    facts.param("default_process_limit")
+                    change.append(fixes.set_param("default_process_limit", new, self.config))
+                    steps[1] = ("Raise the limit of that service (its maxproc is `-`: default_process_limit): "
+                                + step(change[0]) + " Or for every service using `-`: " + step(change[1])
+                                + " Then `postfix reload`.")
+                else:
+                    steps[1] = "Raise the limit of that service: " + step(change[0], "`postfix reload`")
             out.append(self.make(g, f"service \"{svc}\" hit its process limit"
                                     f"{f' of {limit}' if limit is not None else ''} "
                                     f"{plural(g.count, 'time')}: new clients waited.",
-                                 key=svc, evidence=ev, remediation=steps))
+                                 key=svc, evidence=ev, remediation=steps, config=dict(facts)))
         return out

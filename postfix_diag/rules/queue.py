@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..events import place
 from ..model import Sample
 from .base import BoundedCounter, FirstSeenCounter, Rule, domain_of, plural, register
+from .settings import log_path
 
 OLD_AFTER = 4 * 3600  # seconds in the queue after which a still-queued message counts as old
 
@@ -27,7 +28,8 @@ class StillQueued(Rule):
     category = "queue"
     severity = "notice"
     wants_queue = True
-    count_unit = "messages (queued, never removed, by the end of the log)"
+    count_unit = ("messages (queued, never removed, by the end of the log); recipients_by_domain: their "
+                  "recipients not yet delivered, by domain")
     what = """Messages that entered the queue but were not removed by the end of the log: still waiting
     in the incoming, active, deferred or hold queue (or the log ends in the middle of their
     delivery).
@@ -57,6 +59,8 @@ class StillQueued(Rule):
 
     message_kinds = ("qmgr_queued", "delivery")  # every delivery status: the latest line
     defers_to = ("QSH002",)
+    severity_rule = f"""Notice; warning when the oldest message has been queued for {OLD_AFTER // 3600}
+    hours or more, unless QSH002 already warns about that old mail."""
 
     def feed_message_line(self, ev, msg):
         # the message's latest queue/delivery line: a Sample at the end (for this queue id: a
@@ -100,7 +104,7 @@ class StillQueued(Rule):
         return [self.make(
             g, f"{plural(g.count, 'message')} still queued at the end of the log; the oldest for {_age(oldest)}.",
             severity="warning" if old else self.severity,
-            evidence={"by_queue": dict(by_queue.most_common()), "top_domains": domains.top(),
+            evidence={"by_queue": dict(by_queue.most_common()), "recipients_by_domain": domains.top(),
                       "oldest_seconds": round(oldest, 3), "held": sum(1 for m in msgs if m.held)})]
 
     def defer(self, finding, owners):
@@ -145,6 +149,7 @@ class Expired(Rule):
     )
     references = ("QSHAPE_README: Postfix queue directories",
                   "TUNING_README: Tuning the frequency of deferred mail delivery attempts")
+    with_config = """Names the real mail log to search (maillog_file, when the configuration sets it)."""
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
@@ -184,6 +189,8 @@ class Expired(Rule):
         n = self.g.count
         if not n:
             return []
+        steps = [self.remediation[0].replace("/var/log/mail.log", log_path(self.config)), *self.remediation[1:]]
         return [self.make(self.g, f"{plural(n, 'message')} expired in the queue and went back to the sender.",
-                          count=n, evidence={"by_status": dict(self.by_status.most_common()),
-                                             "top_senders": self.senders.top()})]
+                          count=n, remediation=steps,
+                          evidence={"by_status": dict(self.by_status.most_common()),
+                                    "top_senders": self.senders.top()})]

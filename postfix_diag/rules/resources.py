@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+from ..config import fixes
 from .base import LineRule, ProblemRule, plural, register
 from .chroot import chroot_socket_suspect
+from .settings import Facts, queue_directory, services_for_tags, step
 
+_FREE = re.compile(r"not enough free space in mail queue: (\d+) bytes")
 _DISK = ("No space left on device", "queue file write error", "not enough free space in mail queue",
          "Insufficient system storage", "File too large", "Disk quota exceeded")
 
@@ -54,6 +57,12 @@ class QueueDisk(ProblemRule):
         ("queue_directory", "/var/spool/postfix", "where the queue lives"),
     )
     references = ("DEBUG_README: Look for obvious signs of trouble", "QSHAPE_README: Postfix queue directories")
+    with_config = """Compares the free space smtpd logged with queue_minfree and 1.5 x message_size_limit
+    (the values in effect, where they are set), to tell a full disk from a threshold set too high."""
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.free: int | None = None  # the least free space smtpd reported (bytes)
 
     def match(self, ev):
         kind = ev.kind
@@ -64,7 +73,41 @@ class QueueDisk(ProblemRule):
             self._what = "queue file write error"
         else:
             self._what = _disk(ev.text)
+            m = _FREE.search(ev.text) if self._what else None
+            if m is not None and (self.free is None or int(m.group(1)) < self.free):
+                self.free = int(m.group(1))
         return self._what is not None
+
+    def merge(self, later):
+        super().merge(later)
+        if later.free is not None and (self.free is None or later.free < self.free):
+            self.free = later.free
+
+    def refine(self, f):
+        cfg = self.config
+        if self.free is not None:
+            f.evidence["least_free_bytes_reported"] = self.free
+        if cfg is None or not cfg.has_main:
+            return
+        facts = Facts(cfg)
+        minfree = facts.param("queue_minfree", expanded=True) or "0"
+        size = facts.param("message_size_limit", expanded=True) or "0"
+        steps = [self.remediation[0].replace("$(postconf -h queue_directory)", queue_directory(cfg))]
+        if self.free is not None and minfree.isdigit() and size.isdigit():
+            need = max(int(minfree), int(int(size) * 1.5))
+            if int(minfree) > self.free:
+                steps.append(f"queue_minfree = {minfree} ({cfg.where('queue_minfree')}) asks for more than the "
+                             f"{self.free} bytes free: smtpd refuses all mail until that much is free. "
+                             + step(fixes.set_param("queue_minfree", "0", cfg), "`postfix reload`")
+                             + " (0 is Postfix's default: smtpd then needs 1.5 x message_size_limit.)")
+            elif int(size) * 1.5 > self.free:
+                steps.append(f"smtpd needs 1.5 x message_size_limit = {int(int(size) * 1.5)} bytes "
+                             f"(message_size_limit = {size}, {cfg.where('message_size_limit')}) and "
+                             f"{self.free} are free: free space, or lower message_size_limit.")
+            else:
+                steps.append(f"smtpd needs {need} bytes free and saw {self.free}: the file system was full then.")
+        f.remediation = steps + list(self.remediation[1:])
+        f.config = dict(facts)
 
     def problem(self, ev):
         return self._what
@@ -103,12 +146,16 @@ class ForkMemory(ProblemRule):
     system limits (ulimit -u/-n, kernel pid_max) if they are too low."""
     remediation = (
         "Check memory and process usage: `free -m`, `ps aux --sort=-rss | head`, `dmesg | grep -i -E 'oom|killed process'`.",
-        "Fit the process limits to memory: `postconf -e 'default_process_limit = 50'` (or lower maxproc in master.cf), then `postfix reload`.",
+        "Fit the process limits to memory: `postconf default_process_limit` shows it; `postconf -e "
+        "'default_process_limit = 50'` (or lower a service's maxproc: `postconf -F 'SERVICE/TYPE/process_limit=N'`), "
+        "then `postfix reload`.",
         "Check limits: `ulimit -u`, `ulimit -n`, `cat /proc/sys/kernel/pid_max`, `postconf -d file` ...",
     )
     parameters = (
         ("default_process_limit", "100", "processes per service"),
     )
+    with_config = """Shows default_process_limit and the services with the largest maxproc columns, which
+    bound how many processes Postfix may start."""
     references = ("TUNING_README: Tuning the number of processes on the system",
                   "TUNING_README: Tuning the number of open files or sockets",
                   "STRESS_README: Symptoms of Postfix SMTP server overload")
@@ -130,6 +177,24 @@ class ForkMemory(ProblemRule):
         probs = self.top_problems(g)
         return f"{plural(g.count, 'line')} about exhausted system resources ({probs})."
 
+    def refine(self, f):
+        cfg = self.config
+        if cfg is None or not cfg.has_master:
+            return
+        facts = Facts(cfg)
+        limit = facts.param("default_process_limit", expanded=True)
+        big = sorted((s for s in cfg.services.values() if isinstance(s.process_limit, int) and s.process_limit > 1),
+                     key=lambda s: -s.process_limit)[:3]
+        for svc in big:
+            facts.column(svc, "maxproc")
+        shown = ", ".join(f"{s.key} {s.process_limit}" for s in big)
+        first = big[0].key if big else "smtp/inet"
+        f.remediation[1] = (f"Fit the process limits to memory: default_process_limit = {limit} "
+                            f"({cfg.where('default_process_limit')}); the largest maxproc: {shown}. Lower them to "
+                            "what the memory holds (e.g. `postconf -e 'default_process_limit = 50'`, or one "
+                            f"service's: `postconf -F '{first}/process_limit=50'`), then `postfix reload`.")
+        f.config = dict(facts)
+
 
 @register
 class MilterFailure(LineRule):
@@ -139,6 +204,7 @@ class MilterFailure(LineRule):
     category = "milter"
     severity = "error"
     kinds = ("milter_error", "reject")
+    track_tags = True
     count_unit = "lines"
     what = """smtpd or cleanup could not talk to a milter (OpenDKIM, OpenDMARC, rspamd, spamass-milter,
     ...): `connect to Milter service unix:/path: Connection refused` or `milter NAME: can't read
@@ -158,8 +224,12 @@ class MilterFailure(LineRule):
         "Check the milter: `systemctl status opendkim` (or the milter named in the evidence), `ss -xlp`/`ss -tlnp` for its socket.",
         "Check the endpoints: `postconf smtpd_milters non_smtpd_milters milter_default_action`.",
         "Fix permissions of a unix socket (the postfix user must be able to connect) or the inet address, then `postfix reload`.",
-        "If mail must flow while the milter is down: `postconf -e 'milter_default_action = accept'`.",
+        "If mail must flow while the milter is down: `postconf -e 'milter_default_action = accept'` (a service "
+        "with its own -o milter_default_action keeps that one).",
     )
+    with_config = """Names the milters each failing service uses (smtpd_milters, non_smtpd_milters and
+    milter_default_action, with -o overrides and where they are set), tests the failing endpoint,
+    and changes milter_default_action where that service reads it."""
     parameters = (
         ("smtpd_milters", "(empty)", "milters of mail received by SMTP"),
         ("non_smtpd_milters", "(empty)", "milters of locally submitted mail"),
@@ -205,6 +275,37 @@ class MilterFailure(LineRule):
         return {"by_milter": g.breakdown("by_milter"), "by_reason": g.breakdown("by_reason"),
                 "tempfailed_requests": self.tempfails}
 
+    def refine(self, f):
+        cfg = self.config
+        milters = [k for k, _ in self.g.top("by_milter", 3) if k]
+        tests = []
+        for m in milters:
+            inet = re.fullmatch(r"inet:\[?([^\]]+?)\]?:(\d+)", m)
+            unix = re.fullmatch(r"(?:unix|local):(.+)", m)
+            if inet:
+                tests.append(f"`nc -vz {inet.group(1)} {inet.group(2)}`")
+            elif unix:
+                tests.append(f"`ls -l {unix.group(1)}`")
+        if tests:
+            f.remediation[0] = (f"Check the milter's endpoint: {', '.join(tests)}; is the milter running "
+                                "(`systemctl status opendkim`, or the service of the milter named)?")
+        services = services_for_tags(cfg, self.tags)
+        if cfg is None or not services:
+            return
+        facts = Facts(cfg)
+        steps = []
+        for svc in services:
+            key = (svc.name, svc.type)
+            facts.param("smtpd_milters", key)
+            action = facts.param("milter_default_action", key, expanded=True)
+            if (action or "").strip() == "tempfail":
+                steps.append(f"{svc.key} tempfails mail while the milter is down (milter_default_action = tempfail, "
+                             f"{cfg.where('milter_default_action', key)}). If mail must flow meanwhile: "
+                             + step(fixes.set_effective("milter_default_action", "accept", cfg, key),
+                                    "`postfix reload`"))
+        f.remediation = f.remediation[:3] + (steps or f.remediation[3:])
+        f.config = dict(facts)
+
 
 _BLOCKING = {"PREGREET", "DNSBL", "HANGUP", "COMMAND PIPELINING", "NON-SMTP COMMAND", "BARE NEWLINE",
              "COMMAND TIME LIMIT", "COMMAND COUNT LIMIT", "COMMAND LENGTH LIMIT", "DENYLISTED",
@@ -236,8 +337,10 @@ class PostscreenBlocks(LineRule):
     `permit_mynetworks, cidr:/etc/postfix/postscreen_access.cidr`), or lower that DNSBL's weight in
     postscreen_dnsbl_sites."""
     remediation = (
-        "Review the top clients; for a false positive add `IP/32 permit` to a cidr table in "
-        "`postconf -e 'postscreen_access_list = permit_mynetworks, cidr:/etc/postfix/postscreen_access.cidr'`.",
+        "Review the top clients; for a false positive add `IP/32 permit` to a cidr table that postscreen_access_list "
+        "names (`postconf postscreen_access_list`), or list a new one, keeping the current entries: "
+        "`postconf -e \"postscreen_access_list = $(postconf -h postscreen_access_list), "
+        "cidr:/etc/postfix/postscreen_access.cidr\"`.",
         "Tune DNSBL weights/threshold: `postconf postscreen_dnsbl_sites postscreen_dnsbl_threshold`.",
     )
     parameters = (

@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 
 from .base import LineRule, ProblemRule, plural, register
+from .settings import Facts, services_for_tags
 
-# "TLS library problem" lines that come from loading files at startup, not from a peer.
+# "TLS library problem" lines that come from loading files at startup, not from a peer: the
+# crypto library's file, PEM, X.509, STORE and DECODER routines, and the SSL library's
+# certificate/key loading (ssl_rsa.c, ssl_cert.c: "SSL routines::system lib" when a file
+# cannot be read, "ca md too weak", "ee key too small").
 _SETUP_PROBLEM = re.compile(
     r"fopen|No such file|PEM routines|PEM_read|BIO routines|BIO_new_file|system library|"
     r"key values mismatch|SSL_CTX_use|x509 certificate routines:.*(?:load|get|check_private_key)|"
-    r"no start line|bad decrypt|ca md too weak|ee key too small|Permission denied", re.IGNORECASE)
+    r"no start line|bad decrypt|ca md too weak|ee key too small|Permission denied|STORE routines|"
+    r"DECODER routines|unregistered scheme|/ssl_rsa\.c:|/ssl_cert\.c:|/ssl_conf\.c:", re.IGNORECASE)
+TLS_FILES = ("smtpd_tls_chain_files", "smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_eccert_file",
+             "smtpd_tls_eckey_file", "smtpd_tls_dcert_file", "smtpd_tls_dkey_file")
+HANDSHAKE = ("SSL_accept error", "SSL_connect error", "TLS handshake failed", "handshake failure")
 
 
 def tls_setup_problem(ev) -> bool:
@@ -49,9 +57,14 @@ class TlsSetup(ProblemRule):
         "Check the configured files: `postconf smtpd_tls_chain_files smtpd_tls_cert_file smtpd_tls_key_file` and `ls -l` them.",
         "Check that key and certificate match: `openssl x509 -noout -pubkey -in CERT | sha256sum` "
         "vs `openssl pkey -pubout -in KEY | sha256sum`.",
-        "Fix the paths: `postconf -e 'smtpd_tls_chain_files = /etc/ssl/private/mail.key, /etc/ssl/certs/mail.pem'`, "
-        "then `postfix reload` and test with `posttls-finger -c localhost` or `openssl s_client -starttls smtp -connect localhost:25`.",
+        "Restore the files, or correct the path on the line that sets the parameter (`postconf -n | grep tls_` shows "
+        "it; a service's -o override in master.cf wins over main.cf), then `postfix reload` and test with "
+        "`posttls-finger -c localhost` or `openssl s_client -starttls smtp -connect localhost:25`.",
     )
+    track_tags = True
+    with_config = """Shows the certificate and key parameters (smtpd_tls_chain_files, smtpd_tls_cert_file,
+    smtpd_tls_key_file) as the failing services read them, with where each is set, and checks the
+    files named in the log against them."""
     parameters = (
         ("smtpd_tls_cert_file", "(empty)", "server certificate (legacy)"),
         ("smtpd_tls_key_file", "$smtpd_tls_cert_file", "server private key (legacy)"),
@@ -74,6 +87,33 @@ class TlsSetup(ProblemRule):
         probs = self.top_problems(g)
         return f"{plural(g.count, 'TLS setup error')} ({probs}): TLS is disabled or broken."
 
+    def refine(self, f):
+        cfg = self.config
+        if cfg is None or not cfg.has_main:
+            return
+        facts = Facts(cfg)
+        services = services_for_tags(cfg, self.tags) or [None]
+        settings = []
+        for svc in services:
+            key = (svc.name, svc.type) if svc is not None else None
+            for name in TLS_FILES:
+                value = (cfg.expanded(name, key) or "").strip()
+                if value and not value.startswith("$"):
+                    facts.param(name, key)
+                    settings.append(f"{name} = {value} ({cfg.where(name, key)})")
+        files = [k for k, _ in self.subjects.most_common(5) if k and k != "(other)"]
+        settings = list(dict.fromkeys(settings))
+        if settings:
+            f.remediation = [
+                "The failing daemons read " + "; ".join(settings) + ": "
+                + ("check the files the log names: " + ", ".join(f"`ls -l {p}`" for p in files) if files else
+                   "check that each file exists and the postfix user can read it") + ".",
+                self.remediation[1],
+                "Restore the files, or correct the path on the line named above, then `postfix reload` and test with "
+                "`posttls-finger -c localhost` or `openssl s_client -starttls smtp -connect localhost:25`.",
+            ]
+        f.config = dict(facts)
+
 
 
 @register
@@ -84,7 +124,9 @@ class TlsHandshake(LineRule):
     category = "tls"
     severity = "notice"
     kinds = ("tls_error",)
-    count_unit = "lines"
+    track_tags = True
+    count_unit = ("failed handshakes (SSL_accept/SSL_connect error, TLS handshake failed lines); the TLS "
+                  "library problem lines that follow give their OpenSSL reasons")
     what = """A TLS handshake with a peer failed: `SSL_accept error from CLIENT` (smtpd), `SSL_connect error
     to SERVER` (smtp), `TLS handshake failed` (tlsproxy/postscreen), usually with a `TLS library
     problem` line naming the OpenSSL reason (no shared cipher, unsupported protocol, certificate
@@ -103,10 +145,15 @@ class TlsHandshake(LineRule):
     posttls-finger / openssl s_client."""
     remediation = (
         "Identify the peers and OpenSSL reasons in the evidence; scanners need no action.",
-        "For real peers, go back to the default protocols/ciphers: `postconf -X smtpd_tls_protocols smtpd_tls_ciphers` "
-        "(and `postconf -e 'smtpd_tls_loglevel = 1'` for more detail), then `postfix reload`.",
+        "For real peers, compare the protocol and cipher settings with Postfix's defaults: `postconf "
+        "smtpd_tls_protocols smtpd_tls_mandatory_protocols smtpd_tls_ciphers` and `postconf -d smtpd_tls_protocols "
+        "smtpd_tls_mandatory_protocols smtpd_tls_ciphers`; a stricter setting refuses older clients (log more "
+        "with `postconf -e 'smtpd_tls_loglevel = 1'`, then `postfix reload`).",
         "Test: `openssl s_client -starttls smtp -connect HOST:25` / `posttls-finger -c HOST`.",
     )
+    with_config = """Shows the protocol settings (smtpd_tls_protocols, smtpd_tls_mandatory_protocols) the
+    failing services read when the OpenSSL reasons are protocol mismatches, so a policy that refuses
+    old clients on purpose is told from a broken one."""
     parameters = (
         ("smtpd_tls_loglevel", "0", "1 logs a summary of each TLS handshake"),
         ("smtpd_tls_protocols", "!SSLv2, !SSLv3 (version dependent)", "TLS protocols offered"),
@@ -115,24 +162,48 @@ class TlsHandshake(LineRule):
     references = ("TLS_README", "DEBUG_README: Look for obvious signs of trouble")
 
     def match(self, ev):
-        return not tls_setup_problem(ev)
+        return (ev.f.get("what") or "") in HANDSHAKE
+
+    def claim_only(self, ev):
+        # a TLS library problem of a handshake (setup problems are TLS001's): its OpenSSL reason
+        if ev.f.get("what") == "TLS library problem" and not tls_setup_problem(ev):
+            reason = (ev.f.get("reason") or "").split(":")
+            self.g.tally("by_openssl_reason", reason[4] if len(reason) > 4 and reason[4] else ":".join(reason)[:80])
+            return True
+        return False
 
     def subject(self, ev):
         return ev.f.get("peer_ip")
 
     def tally(self, ev, g):
-        what = ev.f.get("what") or "TLS error"
-        g.tally("by_kind", what)
+        g.tally("by_kind", ev.f.get("what") or "TLS error")
         peer = ev.f.get("peer_ip")
         if peer:
             g.tally("top_peers", f"{ev.f.get('peer_host', '')}[{peer}]")
-        if what == "TLS library problem":
-            reason = (ev.f.get("reason") or "").split(":")
-            g.tally("by_openssl_reason", reason[4] if len(reason) > 4 and reason[4] else ":".join(reason)[:80])
 
     def summarize(self, g):
-        return (f"{plural(g.count, 'TLS handshake error line')} with "
+        return (f"{plural(g.count, 'TLS handshake')} failed, with "
                 f"{plural(len(g.counter('top_peers')), 'peer')}.")
+
+    def refine(self, f):
+        cfg = self.config
+        reasons = " ".join(k for k, _ in self.g.top("by_openssl_reason", 10)).lower()
+        if cfg is None or not cfg.has_main or not any(
+                r in reasons for r in ("protocol", "version", "cipher", "signature algorithm")):
+            return
+        facts = Facts(cfg)
+        shown = []
+        for svc in services_for_tags(cfg, self.tags) or [None]:
+            key = (svc.name, svc.type) if svc is not None else None
+            for name in ("smtpd_tls_protocols", "smtpd_tls_mandatory_protocols", "smtpd_tls_ciphers"):
+                facts.param(name, key)
+                if cfg.is_set(name) or (svc is not None and name in svc.overrides):
+                    shown.append(f"{name} = {cfg.value(name, key)} ({cfg.where(name, key)})")
+        if shown:
+            f.remediation.insert(1, "The OpenSSL reasons are protocol or cipher mismatches and this server restricts "
+                                 "them: " + "; ".join(dict.fromkeys(shown)) + ". Clients that offer only older "
+                                 "versions fail on purpose; relax the line named only if such a client is yours.")
+        f.config = dict(facts)
 
     def evidence(self, g):
         return {"by_kind": g.breakdown("by_kind"), "top_peers": g.top("top_peers"),

@@ -86,7 +86,8 @@ expected.json: DLV001 for the $N_RELAY_DOWN deferred messages (cause connection 
 because every one was delivered later (DLV002 is defined as a destination to which no delivery
 succeeded during the log, which is not the case for a relayhost that came back); ERR001 ($DICT_SESS
 sessions cut off, $DICT_IP); SEC002 ($N_PROBE relay denials, $PROBE_IP); MLT001 ($N_MILTER_DOWN
-connection failures, $MILTER); PRC001 (1 warning, service smtp)."
+connection failures, $MILTER); PRC001 (1 warning, service smtp). With the configuration (`with_config`):
+SEC002 is a notice, because `mynetworks = 127.0.0.1/32` makes the prober an outside client."
 
 ns_setup pfd-multi
 x postconf -e "inet_interfaces = 127.0.0.1, 192.0.2.1" \
@@ -223,7 +224,8 @@ write_expected <<EOF
    {"id": "MLT001", "category": "milter", "severity": "error", "count": $N_MILTER_DOWN, "key": "$MILTER"},
    {"id": "PRC001", "category": "process-limit", "severity": "warning", "count": 1, "key": "smtp"}
  ],
- "max_severity_of_others": "notice"}
+ "max_severity_of_others": "notice",
+ "with_config": {"changes": [{"id": "SEC002", "severity": "notice"}], "max_severity_of_others": "notice"}}
 EOF
 
 write_injected <<EOF

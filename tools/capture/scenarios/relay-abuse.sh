@@ -35,7 +35,11 @@ a relay probe burst) keyed 127.0.0.3, and SEC003 ($N_RATE_REFUSED refusals) keye
 127.0.0.4 at warning, because the refused client is a loopback (local) one whose
 mail is delayed by the limit: a limit that is meant for outside clients (the
 exceptions list was emptied), which an operator must look at. 127.0.0.3 and
-127.0.0.4 have no PTR: DNS001 notice."
+127.0.0.4 have no PTR: DNS001 notice.
+With the configuration (`with_config` in expected.json): `mynetworks = 127.0.0.1/32`
+says 127.0.0.3 and 127.0.0.4 are outside clients, so SEC002 is a notice (relay probes
+refused, as they should be) and SEC003 a notice (the limit stops an outside client,
+which is what it is for)."
 
 x postconf -e "mynetworks = 127.0.0.1/32" \
     "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination" \
@@ -79,6 +83,8 @@ write_expected <<EOF
    {"id": "SEC002", "category": "security", "severity": "warning", "count": $N_RELAY, "key": "127.0.0.3"},
    {"id": "SEC003", "category": "security", "severity": "warning", "count": $N_RATE_REFUSED, "key": "127.0.0.4"}
  ],
- "max_severity_of_others": "notice"}
+ "max_severity_of_others": "notice",
+ "with_config": {"changes": [{"id": "SEC002", "severity": "notice"}, {"id": "SEC003", "severity": "notice"}],
+                 "max_severity_of_others": "notice"}}
 EOF
 exit $CHECK_FAILED
