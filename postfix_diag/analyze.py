@@ -6,31 +6,13 @@ Data moves forward only: each event is seen once by each consumer; nothing re-re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from .coverage import Coverage
-from .findings import Finding, at_least, sort_findings
 from .inputs import resolve
+from .model import Analysis, Finding, at_least, sort_findings
 from .parse import Parser
 from .rules import Engine
 from .track import Message, Tracker
-
-
-@dataclass
-class Analysis:
-    coverage: Coverage
-    findings: list[Finding]
-    queued: list[Message]
-    sources: list[str]
-    year_assumptions: dict = field(default_factory=dict)
-
-    def as_dict(self, top_unrecognized: int = 10) -> dict:
-        out = self.coverage.as_dict(top_unrecognized)
-        out["sources"] = list(self.sources)
-        out["year_assumptions"] = dict(self.year_assumptions)
-        out["queued_at_end"] = len(self.queued)
-        out["findings"] = [f.as_dict() for f in self.findings]
-        return out
 
 
 def tracker_for(engine: Engine) -> Tracker:

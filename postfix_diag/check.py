@@ -18,7 +18,8 @@ Baseline file (JSON, sorted by rule ID then key so that diffs are stable)::
 Only ``id`` and ``key`` are used for matching; ``severity``, ``count`` and ``title`` are there for
 the humans reviewing the file.
 
-Output formats: ``text`` (here), ``junit``, ``github`` and ``sarif`` (postfix_diag/report/).
+The result is a model.CheckResult; the writers of its formats (text, junit, github, sarif) live in
+postfix_diag/report/.
 """
 
 from __future__ import annotations
@@ -27,42 +28,27 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .findings import SEVERITIES, Finding, at_least, iso, sort_findings
 from .inputs import InputError
-from .report.escape import terminal as t
+from .model import (
+    FAIL,
+    KNOWN,
+    NEW,
+    SEVERITIES,
+    Baseline,
+    CheckResult,
+    Finding,
+    Ident,
+    at_least,
+    ident,
+    ident_sort,
+    sort_findings,
+)
 
 BASELINE_VERSION = 1
 TOOL = "postfix-diag"
 DEFAULT_FAIL_ON = "warning"
-CHECK_FORMATS = ("text", "junit", "github", "sarif")
-
-FAIL, NEW, KNOWN = "fail", "new", "known"  # the state of a finding in a check
-
-Ident = tuple[str, str | None]
-
-
-def ident(f: Finding) -> Ident:
-    """What identifies a finding across runs: rule ID plus stable key."""
-    return (f.id, f.key)
-
-
-def _ident_sort(i: Ident) -> tuple[str, int, str]:
-    return (i[0], 0 if i[1] is None else 1, i[1] or "")
-
-
-# --- baseline file -----------------------------------------------------------------------------
-
-@dataclass
-class Baseline:
-    path: str
-    entries: dict[Ident, dict]  # ident -> the entry as read from the file
-
-    def __contains__(self, f: Finding) -> bool:
-        return ident(f) in self.entries
-
 
 def baseline_dict(findings: Iterable[Finding]) -> dict:
     """The baseline document for these findings (one entry per rule ID + key, sorted)."""
@@ -77,7 +63,7 @@ def baseline_dict(findings: Iterable[Finding]) -> dict:
                                          key=f.key)
     entries = [
         {"id": f.id, "key": f.key, "severity": f.severity, "count": f.count, "title": f.title}
-        for _, f in sorted(by_ident.items(), key=lambda item: _ident_sort(item[0]))
+        for _, f in sorted(by_ident.items(), key=lambda item: ident_sort(item[0]))
     ]
     return {"version": BASELINE_VERSION, "tool": TOOL, "findings": entries}
 
@@ -151,48 +137,6 @@ def load_baseline(path: str | os.PathLike) -> Baseline:
 
 # --- evaluation --------------------------------------------------------------------------------
 
-@dataclass
-class CheckResult:
-    findings: list[Finding]  # every finding, most severe first
-    states: list[str]  # FAIL / NEW / KNOWN, parallel to findings
-    fail_on: str
-    baseline: Baseline | None = None
-    sources: list[str] = field(default_factory=list)
-    lines: int = 0  # log lines read
-    wrote_baseline: str | None = None
-
-    def of(self, state: str) -> list[Finding]:
-        return [f for f, s in zip(self.findings, self.states, strict=True) if s == state]
-
-    def items(self):
-        return zip(self.findings, self.states, strict=True)
-
-    @property
-    def failing(self) -> list[Finding]:
-        return self.of(FAIL)
-
-    @property
-    def new(self) -> list[Finding]:
-        """New findings, failing or not."""
-        return [f for f, s in self.items() if s != KNOWN]
-
-    @property
-    def known(self) -> list[Finding]:
-        return self.of(KNOWN)
-
-    @property
-    def gone(self) -> list[Ident]:
-        """Baseline entries no finding matched this time (fixed, or not in these logs)."""
-        if self.baseline is None:
-            return []
-        seen = {ident(f) for f in self.findings}
-        return sorted((i for i in self.baseline.entries if i not in seen), key=_ident_sort)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failing else 0
-
-
 def evaluate(findings: Iterable[Finding], baseline: Baseline | None = None, fail_on: str = DEFAULT_FAIL_ON,
              *, sources: Iterable[str] = (), lines: int = 0) -> CheckResult:
     """Classify each finding: KNOWN (matched by the baseline), FAIL (new and at or above
@@ -241,86 +185,6 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
             base = parse_baseline(baseline_dict(analysis.findings), written)
     result = evaluate(analysis.findings, base, fail_on, sources=analysis.sources, lines=analysis.coverage.total)
     result.wrote_baseline = written
+    if written is not None:
+        result.wrote_entries = len(baseline_dict(analysis.findings)["findings"])
     return result
-
-
-# --- output ------------------------------------------------------------------------------------
-
-def first_location(f: Finding) -> tuple[str, int] | None:
-    """(file, line) of the first sample line, if the finding has one."""
-    for s in f.samples:
-        if s.file:
-            return s.file, s.line
-    return None
-
-
-def label(f: Finding) -> str:
-    """`ID title (key)`, unescaped."""
-    return f"{f.id} {f.title}" + (f" ({f.key})" if f.key else "")
-
-
-def details(f: Finding, max_samples: int = 3) -> list[str]:
-    """The evidence of one finding as plain, unescaped lines (every writer escapes them)."""
-    from .report.common import top_evidence
-
-    out = []
-    if f.summary:
-        out.append(f.summary)
-    seen = f"seen {f.count} time(s)"
-    if f.first_seen is not None:
-        seen += f", {iso(f.first_seen)} .. {iso(f.last_seen)}"
-    out.append(seen)
-    out.extend(top_evidence(f.evidence))
-    for s in f.samples[:max_samples]:
-        out.append(f"{s.file}:{s.line}: {s.text[:500]}")
-    if f.remediation:
-        out.append(f"fix: {f.remediation[0]}")
-    out.append(f"more: postfix-diag explain {f.id}")
-    return out
-
-
-def summary_line(result: CheckResult) -> str:
-    """One line, already terminal-safe: the verdict and the counts."""
-    failing, new, known = len(result.failing), len(result.new) - len(result.failing), len(result.known)
-    verdict = "FAIL" if failing else "OK"
-    parts = [f"{failing} new finding(s) at or above {result.fail_on}"]
-    if new:
-        parts.append(f"{new} new below {result.fail_on}")
-    if result.baseline is not None:
-        parts.append(f"{known} known (matched by baseline {t(result.baseline.path)})")
-        if result.gone:
-            parts.append(f"{len(result.gone)} baseline entr{'y' if len(result.gone) == 1 else 'ies'} no longer seen")
-    else:
-        parts.append("no baseline")
-    if result.wrote_baseline:
-        parts.append(f"wrote {len(baseline_dict(result.findings)['findings'])} finding(s) to {t(result.wrote_baseline)}")
-    return f"postfix-diag check: {verdict}: " + "; ".join(parts)
-
-
-def render_text(result: CheckResult) -> str:
-    """One line per new finding (failing ones first), then the verdict line."""
-    out = []
-    for f, state in result.items():
-        if state == KNOWN:
-            continue
-        loc = first_location(f)
-        where = f"  {t(loc[0])}:{loc[1]}" if loc else ""
-        mark = "NEW " if state == FAIL else "new "
-        key = f" ({t(f.key)})" if f.key else ""
-        out.append(f"{mark}{f.severity.upper():<8} {t(f.id):<7} {t(f.title)}{key} [{f.count}x]{where}")
-    out.append(summary_line(result))
-    return "\n".join(out) + "\n"
-
-
-def render_check(result: CheckResult, fmt: str = "text") -> str:
-    if fmt == "junit":
-        from .report.junit import render
-    elif fmt == "github":
-        from .report.github import render
-    elif fmt == "sarif":
-        from .report.sarif import render
-    elif fmt == "text":
-        render = render_text
-    else:
-        raise InputError(f"--format: unknown check format {fmt!r} (one of {', '.join(CHECK_FORMATS)})")
-    return render(result)

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 
 from .events import FOREIGN, UNRECOGNIZED, Event
-from .findings import iso
+from .model import iso
 
 MAX_UNRECOGNIZED_SHAPES = 20_000  # distinct shapes kept; beyond that they are counted as "other"
 _MASKS = (

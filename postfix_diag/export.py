@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from .findings import iso
+from .model import iso
 from .report.escape import terminal
 
 

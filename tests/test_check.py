@@ -15,19 +15,16 @@ from pathlib import Path
 import pytest
 
 from postfix_diag.check import (
-    FAIL,
-    KNOWN,
-    NEW,
     baseline_dict,
     dump_baseline,
     evaluate,
     load_baseline,
     parse_baseline,
-    render_check,
     write_baseline,
 )
-from postfix_diag.findings import Finding, Sample
 from postfix_diag.inputs import InputError
+from postfix_diag.model import FAIL, KNOWN, NEW, Finding, Sample
+from postfix_diag.report import render_check
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"
@@ -332,7 +329,7 @@ def test_sarif_subset_schema_rejects_what_the_spec_forbids(sarif_validator):
 
 
 def test_unknown_format():
-    with pytest.raises(InputError):
+    with pytest.raises(ValueError, match="unknown check format"):
         render_check(evaluate([]), "html")
 
 
@@ -377,7 +374,7 @@ def _scenario(name: str) -> Path:
 def _faulty_scenario() -> tuple[Path, str]:
     """A captured scenario other than `healthy` whose expected.json lists findings, with the
     severity to pass as --fail-on (the most severe expected one, or warning)."""
-    from postfix_diag.findings import SEVERITY_RANK
+    from postfix_diag.model import SEVERITY_RANK
 
     others = sorted(p for p in SAMPLES.iterdir() if p.is_dir()) if SAMPLES.is_dir() else []
     for d in [SAMPLES / "relay-down", SAMPLES / "error-limit", *others]:

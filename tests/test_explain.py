@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from postfix_diag.findings import CATEGORIES, SEVERITIES
+from postfix_diag.model import CATEGORIES, SEVERITIES
 from postfix_diag.rules import REGISTRY, catalog, explain
 
 PLANNED = """DNS001 DNS002 DNS003 DNS004 DNS005 CHR001 CHR002 CHR003 ERR001 PRC001 CON001 CON002 CON003

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from postfix_diag.analyze import tracker_for
-from postfix_diag.findings import SEVERITY_RANK
+from postfix_diag.model import SEVERITY_RANK
 from postfix_diag.parse import Parser
 from postfix_diag.rules import REGISTRY, Engine
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from postfix_diag.findings import SEVERITY_RANK
+from postfix_diag.model import SEVERITY_RANK
 
 # POSTFIX_DIAG_SAMPLES points the test at another capture (e.g. a fresh `make fixtures` run with
 # PFD_OUT_ROOT=/tmp/fresh) to check that the analysis holds on logs captured anew.

@@ -14,22 +14,16 @@ from pathlib import Path
 from .compiler import Matcher, PatternCompiler, build_matcher
 from .language import SEVERITIES, GrammarError, GrammarFile, read_grammar
 
-__all__ = ["Grammar", "GrammarError", "load", "grammar_dir", "read_grammar"]
+__all__ = ["Grammar", "GrammarError", "load", "grammar_files", "read_grammar"]
 
 ENVELOPE = "envelope"
 ANY = "*"
 
 
-def grammar_dir() -> Path:
-    """The directory holding the grammar files: the installed package data, else the source tree."""
-    try:
-        pkg = resources.files("postfix_diag.grammars")
-        path = Path(str(pkg))
-        if any(path.glob("*.grammar")):
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parents[2] / "grammars"
+def grammar_files():
+    """The grammar files shipped in the package, as importlib.resources Traversables: works the
+    same from a wheel, a zip import or an editable install."""
+    return [f for f in resources.files("postfix_diag.grammars").iterdir() if f.name.endswith(".grammar")]
 
 
 class Grammar:
@@ -84,13 +78,29 @@ class Grammar:
 
 
 def load_files(directory: Path | None = None) -> list[GrammarFile]:
-    directory = Path(directory) if directory else grammar_dir()
-    paths = sorted(directory.glob("*.grammar"))
-    if not paths:
-        raise GrammarError(f"no *.grammar files in {directory}")
+    """Read the grammar files of ``directory`` (default: the package's own)."""
+    if directory:
+        directory = Path(directory)
+        try:
+            files = sorted(directory.glob("*.grammar"))
+        except OSError as exc:
+            raise GrammarError(f"{directory}: cannot read: {exc.strerror}") from None
+        where = str(directory)
+    else:
+        files = grammar_files()
+        where = "the postfix_diag.grammars package"
+    if not files:
+        raise GrammarError(f"no *.grammar files in {where}")
     # common.grammar first so its tokens read naturally; order of rules is file order otherwise
-    paths.sort(key=lambda p: (p.name != "common.grammar", p.name != "envelope.grammar", p.name))
-    return [read_grammar(p.read_text(encoding="utf-8"), p.name) for p in paths]
+    files.sort(key=lambda p: (p.name != "common.grammar", p.name != "envelope.grammar", p.name))
+    out = []
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GrammarError(f"{f.name}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        out.append(read_grammar(text, f.name))
+    return out
 
 
 @lru_cache(maxsize=4)
@@ -127,7 +137,7 @@ def describe(grammar: Grammar | None = None) -> str:
     lines = [
         "# Event kinds",
         "",
-        "Generated from `grammars/*.grammar` by `postfix-diag grammar --markdown`; do not edit.",
+        "Generated from `postfix_diag/grammars/*.grammar` by `postfix-diag grammar --markdown`; do not edit.",
         "Every event also has: `kind`, `ts`, `host`, `instance`, `service`, `program`, `pid`,",
         "`severity`, `qid`, `text`, `file`, `lineno` (see `postfix_diag/events.py`).",
         "A rule's `qid` field becomes the event's `qid`. Access decisions (`reject` rules) become kind",

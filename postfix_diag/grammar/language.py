@@ -1,4 +1,4 @@
-"""Read grammar files (the language documented in grammars/README.md) with pyparsing.
+"""Read grammar files (the language documented in postfix_diag/grammars/README.md) with pyparsing.
 
 This module only *reads*: it turns the text of a ``.grammar`` file into plain data
 (`GrammarFile` with tokens, rules and the program sections they belong to).

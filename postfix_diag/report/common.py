@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..model import iso
+from .escape import terminal as t
+
 
 def percent(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.2f}%" if whole else "n/a"
@@ -34,3 +37,54 @@ def top_evidence(evidence: dict, limit: int = 3) -> list[str]:
         elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
             out.append(f"{name.replace('_', ' ')}: {value}")
     return out
+
+
+# --- check results (text, junit, github, sarif) -----------------------------------------------
+
+def first_location(f) -> tuple[str, int] | None:
+    """(file, line) of the first sample line, if the finding has one."""
+    for s in f.samples:
+        if s.file:
+            return s.file, s.line
+    return None
+
+
+def label(f) -> str:
+    """`ID title (key)`, unescaped."""
+    return f"{f.id} {f.title}" + (f" ({f.key})" if f.key else "")
+
+
+def details(f, max_samples: int = 3) -> list[str]:
+    """The evidence of one finding as plain, unescaped lines (every writer escapes them)."""
+    out = []
+    if f.summary:
+        out.append(f.summary)
+    seen = f"seen {f.count} time(s)"
+    if f.first_seen is not None:
+        seen += f", {iso(f.first_seen)} .. {iso(f.last_seen)}"
+    out.append(seen)
+    out.extend(top_evidence(f.evidence))
+    for s in f.samples[:max_samples]:
+        out.append(f"{s.file}:{s.line}: {s.text[:500]}")
+    if f.remediation:
+        out.append(f"fix: {f.remediation[0]}")
+    out.append(f"more: postfix-diag explain {f.id}")
+    return out
+
+
+def summary_line(result) -> str:
+    """One line, already terminal-safe: the verdict and the counts."""
+    failing, new, known = len(result.failing), len(result.new) - len(result.failing), len(result.known)
+    verdict = "FAIL" if failing else "OK"
+    parts = [f"{failing} new finding(s) at or above {result.fail_on}"]
+    if new:
+        parts.append(f"{new} new below {result.fail_on}")
+    if result.baseline is not None:
+        parts.append(f"{known} known (matched by baseline {t(result.baseline.path)})")
+        if result.gone:
+            parts.append(f"{len(result.gone)} baseline entr{'y' if len(result.gone) == 1 else 'ies'} no longer seen")
+    else:
+        parts.append("no baseline")
+    if result.wrote_baseline:
+        parts.append(f"wrote {result.wrote_entries} finding(s) to {t(result.wrote_baseline)}")
+    return f"postfix-diag check: {verdict}: " + "; ".join(parts)

@@ -13,7 +13,8 @@ can therefore start a second command.
 
 from __future__ import annotations
 
-from ..check import KNOWN, CheckResult, details, first_location, label, summary_line
+from ..model import KNOWN, CheckResult
+from .common import details, first_location, label, summary_line
 from .escape import terminal
 
 LEVEL = {"critical": "error", "error": "error", "warning": "warning", "notice": "notice", "info": "notice"}

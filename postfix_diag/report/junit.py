@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from ..check import FAIL, KNOWN, CheckResult, details, label
+from ..model import FAIL, KNOWN, CheckResult
+from .common import details, label
 from .escape import terminal
 
 # Everything outside the XML 1.0 Char production.

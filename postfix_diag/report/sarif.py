@@ -17,7 +17,8 @@ import urllib.parse
 from pathlib import Path
 
 from .. import __version__
-from ..check import KNOWN, CheckResult, details, first_location, label
+from ..model import KNOWN, CheckResult
+from .common import details, first_location, label
 from .escape import terminal
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import ClassVar
 
 from ..events import Event
-from ..findings import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Sample
+from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Sample
 
 MAX_KEYS = 5_000  # distinct keys a top-offender counter keeps; the rest are counted as OTHER
 OTHER = "(other)"

@@ -11,7 +11,7 @@ or panic line that no rule claims goes to the catch-all rules (GEN001/GEN002), s
 from __future__ import annotations
 
 from ..events import FOREIGN, UNRECOGNIZED, Event
-from ..findings import Finding, sort_findings
+from ..model import Finding, sort_findings
 from .base import Rule
 
 DELIVERY = "delivery"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..findings import Sample
+from ..model import Sample
 from .base import BoundedCounter, Rule, domain_of, plural, register
 from .delivery import _IdSet
 

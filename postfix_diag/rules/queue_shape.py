@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import qshape as qs
-from ..findings import Finding
+from ..model import Finding
 from .base import Rule, register
 
 

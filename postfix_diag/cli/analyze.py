@@ -1,0 +1,41 @@
+"""`postfix-diag analyze`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .app import PathsArg, ReportFormat, Severity, YearOpt, _progress, app, fail, guarded
+
+
+@app.command()
+@guarded
+def analyze(
+    paths: PathsArg = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.text,
+    year: YearOpt = None,
+    min_severity: Annotated[Severity, typer.Option("--min-severity", help="Hide findings below this severity.")]
+    = Severity.info,
+    top: Annotated[int, typer.Option("--top", help="How many unrecognized line shapes to list.", min=0)] = 10,
+):
+    """Diagnose a mail log: findings by severity with evidence and fixes, then parse coverage.
+
+    Every line becomes a typed event or is counted as unrecognized (recognized + unrecognized =
+    total). Findings say what was seen (count, first and last seen, top offenders, sample lines
+    with file and line number), why it matters, and what to change. `postfix-diag explain RULE`
+    prints a rule's full page. The JSON format is described in docs/report-schema.json.
+    """
+    from ..analyze import analyze as run_analysis
+    from ..report import render_analysis
+
+    status, progress = _progress()
+    try:
+        result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress)
+    finally:
+        if status is not None:
+            status.stop()
+    if result.coverage.total == 0:
+        fail("no log lines in the given input (empty file?)")
+    sys.stdout.write(render_analysis(result, fmt.value, top=top))

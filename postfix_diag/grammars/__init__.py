@@ -1,0 +1,1 @@
+"""The grammar files (data): read by postfix_diag.grammar through importlib.resources."""
