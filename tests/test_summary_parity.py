@@ -50,6 +50,7 @@ QID_REUSE = "qid-reuse"  # a queue id used again later for another message
 BARE_TO = "bare-to"  # "to=addr," without angle brackets (CSV-damaged export)
 OTHER_SERVICE = "other-service"  # smtpd under a master.cf name other than smtps/submission: pflogsumm skips it
 GENERATOR_EXPONENT = "exponent-delays"  # bench generator writes delays=8.5e-05, which Postfix never logs
+MILTER_REJECT = "milter-reject"  # smtpd's milter-reject at CONNECT/HELO/MAIL/RCPT: pflogsumm skips it
 
 # Logs checked against pflogsumm: name → (path relative to the repo root, {total: case}).
 SAMPLE_LOGS = sorted(p.parent.name for p in (ROOT / "sample_logs").glob("*/maillog"))
@@ -67,9 +68,12 @@ CORPUS_LOGS = {
     "infohtreasure-mailog2": ("../shared/corpus/infohtreasure-postfix-maillog-dump/mailog2", {
         "bytes_received": QID_REUSE}),
 }
-# config-mistakes runs smtpd services named bogus/missingmap/milter/sasl (one per mistake); pflogsumm
-# reads only postfix/smtpd, postfix/smtps/smtpd and postfix/submission/smtpd, so it misses their rejects.
-SAMPLE_DIFFERENCES = {"config-mistakes": {"rejected": OTHER_SERVICE}}
+# config-mistakes runs smtpd services named bogus/missingmap/milter/sasl (one per mistake), and
+# config-fatals one named policy; pflogsumm reads only postfix/smtpd, postfix/smtps/smtpd and
+# postfix/submission/smtpd, so it misses their rejects. multi-incident's milter outage makes smtpd log
+# milter-reject at CONNECT, EHLO and MAIL (18 lines), which pflogsumm does not count.
+SAMPLE_DIFFERENCES = {"config-mistakes": {"rejected": OTHER_SERVICE}, "config-fatals": {"rejected": OTHER_SERVICE},
+                      "multi-incident": {"rejected": MILTER_REJECT}}
 LOGS = {f"sample-{n}": (f"sample_logs/{n}/maillog", SAMPLE_DIFFERENCES.get(n, {})) for n in SAMPLE_LOGS} | CORPUS_LOGS
 
 
