@@ -4,6 +4,7 @@ the findings of the rules → one `Analysis`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from . import pipeline
 from .coverage import Coverage
@@ -14,9 +15,11 @@ from .rules import Engine
 from .track import Message
 
 
-def stream(head: bool = True, engine: Engine | None = None) -> pipeline.Stream:
-    """The stream of `analyze`: parse coverage and every rule (or ``engine``'s)."""
-    return pipeline.Stream([Coverage(), engine if engine is not None else Engine(head=head)], head=head)
+def stream(head: bool = True, engine: Engine | None = None, preview: bool = True) -> pipeline.Stream:
+    """The stream of `analyze`: parse coverage and every rule (or ``engine``'s; without
+    ``preview``, the rules in preview are left out)."""
+    return pipeline.Stream([Coverage(), engine if engine is not None else Engine(head=head, preview=preview)],
+                           head=head)
 
 
 def conclude(s: pipeline.Stream) -> tuple[Coverage, list[Finding], list[Message]]:
@@ -34,12 +37,14 @@ def run(events: Iterable, engine: Engine | None = None) -> tuple[Coverage, list[
 
 
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
-            progress: Callable[[str], None] | None = None, jobs: int = 1) -> Analysis:
+            progress: Callable[[str], None] | None = None, jobs: int = 1, preview: bool = True) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
-    ``jobs``: processes for big plain files (see pipeline.run; default one)."""
+    ``jobs``: processes for big plain files (see pipeline.run; default one). ``preview``: run
+    the rules in preview too (rules.base.Rule.preview)."""
     parser = Parser(year=year)
     sources = resolve(list(paths) if paths else [])
-    fed = pipeline.run(sources, stream, parser, jobs=jobs, progress=progress)
+    make = stream if preview else partial(stream, preview=False)
+    fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
     coverage, findings, queued = conclude(fed)
     findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
     return Analysis(coverage, findings, queued, [src.display for src in sources], dict(fed.assumptions))

@@ -159,8 +159,12 @@ def evaluate(findings: Iterable[Finding], baseline: Baseline | None = None, fail
 
 def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = None,
               write_baseline_to: str | os.PathLike | None = None, fail_on: str = DEFAULT_FAIL_ON,
-              year: int | None = None, progress: Callable[[str], None] | None = None) -> CheckResult:
+              year: int | None = None, progress: Callable[[str], None] | None = None,
+              preview: bool = False) -> CheckResult:
     """Analyze ``paths``, compare with the baseline, optionally record a new one.
+
+    Rules in preview (rules.base.Rule.preview) run only with ``preview``: a rule that came with
+    an upgrade does not fail a CI job until it leaves preview or the job asks for it.
 
     The comparison uses ``baseline`` when given. With only ``write_baseline_to``, the findings
     just recorded are the baseline, so nothing is new (exit status 0): that is how a baseline
@@ -174,7 +178,7 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     base = load_baseline(baseline) if baseline is not None else None
     from .analyze import analyze
 
-    analysis = analyze(paths, year=year, min_severity="info", progress=progress)
+    analysis = analyze(paths, year=year, min_severity="info", progress=progress, preview=preview)
     if analysis.coverage.total == 0:
         raise InputError("no log lines in the given input (empty file?)")
     written = None

@@ -56,9 +56,10 @@ class Finding:
     samples: list[Sample] = field(default_factory=list)
     remediation: list[str] = field(default_factory=list)  # first step first
     references: list[str] = field(default_factory=list)  # e.g. "DEBUG_README: Try turning off chroot"
+    preview: bool = False  # made by a rule in preview (rules.base.Rule.preview)
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "id": self.id,
             "category": self.category,
             "severity": self.severity,
@@ -73,6 +74,9 @@ class Finding:
             "remediation": list(self.remediation),
             "references": list(self.references),
         }
+        if self.preview:
+            out["preview"] = True
+        return out
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

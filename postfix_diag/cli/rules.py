@@ -15,7 +15,10 @@ def list_rules(
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json (markdown: docs/rules.md).")]
     = ReportFormat.text,
 ):
-    """List the rule catalog: ID, category, severity, title."""
+    """List the rule catalog: ID, category, severity, status, title.
+
+    Status is "stable" or "preview": a new rule starts in preview; `analyze` runs it and marks its
+    findings preview, `check` runs it only with --preview."""
     from tabulate import tabulate
 
     from ..rules import catalog, docs_markdown
@@ -28,8 +31,8 @@ def list_rules(
     elif fmt is ReportFormat.markdown:
         typer.echo(docs_markdown(), nl=False)
     else:
-        typer.echo(tabulate([[r["id"], r["category"], r["severity"], r["title"]] for r in rows],
-                            headers=["id", "category", "severity", "title"], tablefmt="simple"))
+        typer.echo(tabulate([[r["id"], r["category"], r["severity"], r["status"], r["title"]] for r in rows],
+                            headers=["id", "category", "severity", "status", "title"], tablefmt="simple"))
 
 
 @app.command()

@@ -37,7 +37,7 @@ def render(analysis, top: int = 10) -> str:
     out.append("")
     for f in analysis.findings:
         fd = f.as_dict()
-        out += [f"## {f.severity.upper()} {f.id}: {m(f.title)}", ""]
+        out += [f"## {f.severity.upper()} {f.id}: {m(f.title)}" + (" (preview rule)" if f.preview else ""), ""]
         if f.summary:
             out += [m(f.summary), ""]
         out.append(f"- Count: {f.count}" + (f"; first seen {fd['first_seen']}, last seen {fd['last_seen']}"

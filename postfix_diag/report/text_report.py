@@ -24,7 +24,8 @@ def render(analysis, top: int = 10) -> str:
         out.append(tabulate(rows, headers=["severity", "rule", "count", "finding", "key"], tablefmt="simple"))
         out.append("")
         for f in analysis.findings:
-            out.append(f"[{f.severity.upper()}] {f.id} {t(f.title)}" + (f" ({t(f.key)})" if f.key else ""))
+            out.append(f"[{f.severity.upper()}] {f.id} {t(f.title)}" + (f" ({t(f.key)})" if f.key else "")
+                       + (" [preview rule]" if f.preview else ""))
             if f.summary:
                 out.append(f"  {t(f.summary)}")
             out.append(f"  seen {f.count} time(s)"

@@ -6,7 +6,7 @@
     findings = engine.finish(queued=[...], end_ts=...)
 
 Each rule lives in the module of its area (dns, chroot, limits, connection, delivery, queue,
-queue_shape, security, config, tls, resources, generic) and carries its own documentation; ``explain(ID)``
+queue_shape, security, sasl, config, tls, resources, generic) and carries its own documentation; ``explain(ID)``
 prints it and ``docs_markdown()`` generates docs/rules.md.
 """
 
@@ -23,6 +23,7 @@ from . import (  # noqa: F401  (importing registers the rules)
     queue,
     queue_shape,
     resources,
+    sasl,
     security,
     tls,
 )

@@ -33,7 +33,7 @@ _DOWN = re.compile(r"Connection refused|Connection timed out|No route to host|Ne
 
 CAUSES = (
     "connection refused", "connection timed out", "network unreachable", "lost connection",
-    "dns", "tls", "remote 4xx", "local configuration", "mailbox/local delivery", "other",
+    "dns", "tls", "relayhost authentication", "remote 4xx", "local configuration", "mailbox/local delivery", "other",
 )
 
 
@@ -48,6 +48,8 @@ def deferral_cause(reason: str) -> str:
         return "network unreachable"
     if DNS_DELIVERY.search(r):
         return "dns"
+    if r.startswith(("SASL authentication failed", "SASL [CACHED] authentication failed")):
+        return "relayhost authentication"  # the SMTP client's login to the relay (SAS002)
     if "TLS" in r or "SSL" in r or "certificate" in r.lower():
         return "tls"
     if _REMOTE_4XX.search(r) or _REMOTE_5XX.search(r):
@@ -77,7 +79,8 @@ class Deferrals(Rule):
     count_unit = "deferred messages (distinct queue ids); key = the most frequent cause"
     what = """Delivery attempts ended with `status=deferred`: Postfix keeps the message in the deferred
     queue and retries it (minimal_backoff_time .. maximal_backoff_time) until maximal_queue_lifetime.
-    The reasons are grouped: connection refused or timed out, network unreachable, DNS, TLS, a 4xx
+    The reasons are grouped: connection refused or timed out, network unreachable, DNS, TLS, the
+    relayhost refusing the SMTP client's login (`SASL authentication failed`, SAS002), a 4xx
     reply from the remote server, local configuration, mailbox errors; `delivery temporarily
     suspended` means qmgr stopped trying a destination after failures and defers its mail without
     connecting."""
@@ -244,6 +247,8 @@ _CAUSE_HINTS = {
     "remote 4xx": "Remote 4xx: read the remote reply text (greylisting resolves itself; rate limits or "
                   "reputation blocks need the remote postmaster or a relay).",
     "local configuration": "Local configuration: see the config findings (CFG*) and `postfix check`.",
+    "relayhost authentication": "Relayhost authentication: the SMTP client could not log in to the relay "
+                                "(see SAS002): fix smtp_sasl_password_maps or the SASL mechanisms, then `postqueue -f`.",
 }
 
 

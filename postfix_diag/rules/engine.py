@@ -24,9 +24,12 @@ DELIVERY = "delivery"
 
 
 class Engine:
-    def __init__(self, max_samples: int = 5, select=None, ignore=None, registry=None, head: bool = True):
+    def __init__(self, max_samples: int = 5, select=None, ignore=None, registry=None, head: bool = True,
+                 preview: bool = True):
         """``select``/``ignore``: optional iterables of rule IDs (or ID prefixes such as
-        "DNS") to run or to skip. ``head``: the lines fed start the log (False: a later piece)."""
+        "DNS") to run or to skip. ``head``: the lines fed start the log (False: a later piece).
+        ``preview``: run the rules in preview too (``Rule.preview``; `check` without --preview
+        does not, so the stable rules see every line as they did before)."""
         from . import REGISTRY
 
         reg = registry if registry is not None else REGISTRY
@@ -35,6 +38,8 @@ class Engine:
             if select and not any(rid.startswith(s.upper()) for s in select):
                 continue
             if ignore and any(rid.startswith(s.upper()) for s in ignore):
+                continue
+            if cls.preview and not preview:
                 continue
             self.rules.append(cls(max_samples=max_samples))
         dispatch: dict[str, list] = {}
