@@ -6,7 +6,7 @@
     findings = engine.finish(queued=[...], end_ts=...)
 
 Each rule lives in the module of its area (dns, chroot, limits, connection, delivery, queue,
-queue_shape, security, sasl, config, tls, resources, generic) and carries its own documentation; ``explain(ID)``
+queue_shape, security, sasl, permissions, config, config_fatals, inbound, tls, resources, generic) and carries its own documentation; ``explain(ID)``
 prints it and ``docs_markdown()`` generates docs/rules.md.
 """
 
@@ -15,11 +15,14 @@ from __future__ import annotations
 from . import (  # noqa: F401  (importing registers the rules)
     chroot,
     config,
+    config_fatals,
     connection,
     delivery,
     dns,
     generic,
+    inbound,
     limits,
+    permissions,
     queue,
     queue_shape,
     resources,
