@@ -6,7 +6,7 @@
     findings = engine.finish(queued=[...], end_ts=...)
 
 Each rule lives in the module of its area (dns, chroot, limits, connection, delivery, queue,
-queue_shape, security, sasl, permissions, config, config_fatals, inbound, tls, resources, generic) and carries its own documentation; ``explain(ID)``
+queue_shape, security, sasl, permissions, config, config_fatals, inbound, filters, tls, resources, generic) and carries its own documentation; ``explain(ID)``
 prints it and ``docs_markdown()`` generates docs/rules.md.
 """
 
@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (importing registers the rules)
     connection,
     delivery,
     dns,
+    filters,
     generic,
     inbound,
     limits,
