@@ -79,7 +79,7 @@ class UnclaimedFatal(_CatchAll):
     only a programmer can fix. The process exits; master restarts it and throttles the service if it
     keeps failing at startup (CFG005). The first fatal line in the log is the most important one."""
     example = (
-        "Nov 25 12:00:01 mail postfix/smtpd[1234]: fatal: open /etc/postfix/main.cf: Permission denied",
+        "Nov 25 12:00:01 mail postfix/smtpd[1234]: fatal: open /etc/postfix/main.cf: Is a directory",
         "Nov 25 12:00:01 mail postfix/qmgr[1001]: fatal: scan_dir_push: open directory defer: No such file or directory",
     )
     fix = """Read the text: it names the file, parameter or permission at fault. Fix it, then `postfix

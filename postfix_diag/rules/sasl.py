@@ -141,6 +141,10 @@ class SaslBackendDown(Rule):
         if (ev.f.get("what") or "").startswith("SASL: "):  # handshake and protocol errors
             self._backend(DOVECOT, DOVECOT, ev)
             return True
+        what = ev.f.get("what") or ""
+        if what.startswith(("xsasl_cyrus_server_get_mechanism_list", "SASL per-process initialization failed")):
+            self._backend(MECHANISMS, MECHANISMS, ev)  # Cyrus SASL offers no mechanism at all
+            return True
         backend = _cyrus_backend(ev.f.get("reason") or "")
         if backend is not None:
             self._backend(backend, CYRUS, ev)
