@@ -66,4 +66,5 @@ def test_explain_unknown_raises_keyerror(bad):
 def test_catalog():
     cat = catalog()
     assert [c["id"] for c in cat] == list(REGISTRY)
-    assert set(cat[0]) == {"id", "name", "category", "severity", "title"}
+    assert set(cat[0]) == {"id", "name", "category", "severity", "title", "status"}
+    assert {c["status"] for c in cat} == {"stable", "preview"}

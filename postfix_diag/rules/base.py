@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from typing import ClassVar
 
+from ..dsn import codes_in
 from ..events import Event, before
 from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Sample
 
@@ -323,10 +324,14 @@ class Rule:
         floor = SEVERITY_FLOOR.get(g.worst)
         if floor is not None:
             sev = worse(sev, floor)
+        evidence = evidence or {}
+        codes = codes_in(s.text for s in g.samples)
+        if codes and "dsn_codes" not in evidence:
+            evidence = {**evidence, "dsn_codes": codes}  # the status codes of the samples, in words
         return Finding(
             id=self.id, category=self.category, severity=sev, title=title or self.title,
             count=g.count if count is None else count, summary=summary,
-            first_seen=g.first, last_seen=g.last, key=key, evidence=evidence or {},
+            first_seen=g.first, last_seen=g.last, key=key, evidence=evidence,
             samples=list(g.samples), remediation=list(remediation or self.remediation),
             references=list(self.references), preview=self.preview,
         )
