@@ -6,7 +6,7 @@
     findings = engine.finish(queued=[...], end_ts=...)
 
 Each rule lives in the module of its area (dns, chroot, limits, connection, delivery, queue,
-queue_shape, security, sasl, permissions, config, config_fatals, inbound, filters, tls, resources, generic) and carries its own documentation; ``explain(ID)``
+queue_shape, security, sasl, permissions, config, config_fatals, inbound, filters, remote, delays, tls, resources, generic) and carries its own documentation; ``explain(ID)``
 prints it and ``docs_markdown()`` generates docs/rules.md.
 """
 
@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (importing registers the rules)
     config,
     config_fatals,
     connection,
+    delays,
     delivery,
     dns,
     filters,
@@ -26,6 +27,7 @@ from . import (  # noqa: F401  (importing registers the rules)
     permissions,
     queue,
     queue_shape,
+    remote,
     resources,
     sasl,
     security,
