@@ -198,6 +198,22 @@ def rbl_reject(ev) -> tuple[str, str, str, str] | None:
     return m.group(1), m.group(2), m.group(3).lower().rstrip("."), m.group(4) or ""
 
 
+_REVERSED_V4 = re.compile(r"(?:\d{1,3}\.){4}")
+_REVERSED_V6 = re.compile(r"(?:[0-9a-fA-F]\.){32}")
+
+
+def list_of_query(query: str) -> str:
+    """The DNSBL of a query name: ``4.3.2.1.zen.spamhaus.org`` -> ``zen.spamhaus.org`` (the
+    reversed IPv4 or IPv6 address taken off); for a domain-based list the last three labels."""
+    q = query.strip().rstrip(".").lower()
+    for rx in (_REVERSED_V4, _REVERSED_V6):
+        m = rx.match(q)
+        if m is not None and m.end() < len(q):
+            return q[m.end():]
+    labels = q.split(".")
+    return ".".join(labels[-3:]) if len(labels) > 3 else q
+
+
 def dnsbl_error(text: str) -> str | None:
     """What a DNSBL answer that is no listing means, from its TXT reply or A record."""
     if text in DNSBL_ERRORS:
@@ -206,6 +222,9 @@ def dnsbl_error(text: str) -> str | None:
         if needle in text:
             return meaning
     return None
+
+
+NO_ANSWER = "no answer: the list is shut down, unreachable, or refuses this resolver"
 
 
 @register
@@ -284,15 +303,18 @@ class DnsblErrorAnswers(Rule):
     category = "dns"
     severity = "error"
     preview = True
-    kinds = ("reject", "dnsbl_listed")
-    count_unit = "reject or dnsblog lines; key = the DNSBL"
+    kinds = ("reject", "dnsbl_listed", "dnsbl_error")
+    count_unit = "reject, dnsblog or lookup-error lines; key = the DNSBL"
     what = """A DNSBL answered with one of its error codes instead of a listing, and Postfix took it
     for a listing: Spamhaus answers 127.255.255.254 to queries that come through a public or open
     resolver (8.8.8.8, 1.1.1.1, a provider's shared resolver), 127.255.255.255 when the query limit
     is exceeded, 127.255.255.252 for a typo in the list name; the TXT reply says `Error: open
     resolver; https://check.spamhaus.org/returnc/...`. smtpd then rejects with that text (`blocked
     using zen.spamhaus.org; Error: open resolver`), dnsblog logs `listed by domain
-    zen.spamhaus.org as 127.255.255.254`."""
+    zen.spamhaus.org as 127.255.255.254`. Also lists that do not answer at all (`N.N.N.N.list.dsbl.org:
+    RBL lookup error: Host or domain name not found`, dnsblog's `lookup error for DNS query`,
+    postscreen's `dnsblog reply timeout`): a list that was shut down, or that refuses this resolver;
+    those alone make a warning."""
     why = """Every client looks listed: legitimate mail is rejected (or postscreen scores every
     client) until the resolver is fixed. It is not a listing of the client: delisting requests will
     not help."""
@@ -322,7 +344,10 @@ class DnsblErrorAnswers(Rule):
         self.lists: dict[str, Group] = {}
 
     def feed(self, ev):
-        if ev.kind == "dnsbl_listed":
+        if ev.kind == "dnsbl_error":
+            meaning = NO_ANSWER
+            dnsbl = list_of_query(ev.f.get("query") or "?")
+        elif ev.kind == "dnsbl_listed":
             meaning = dnsbl_error(ev.f.get("result") or "")
             dnsbl = (ev.f.get("dnsbl") or "?").lower()
         else:
@@ -352,10 +377,16 @@ class DnsblErrorAnswers(Rule):
     def finish(self, queued, end_ts):
         out = []
         for dnsbl, g in self.lists.items():
-            meaning = ", ".join(k for k, _ in g.top("by_meaning", 2))
-            out.append(self.make(g, f"{plural(g.count, 'answer')} of {dnsbl} were errors, not listings ({meaning}); "
-                                    f"{plural(len(g.counter('clients_refused')), 'client')} treated as listed.",
-                                 key=dnsbl, evidence={"by_meaning": g.breakdown("by_meaning"),
+            meanings = g.breakdown("by_meaning")
+            meaning = ", ".join(list(meanings)[:2])
+            if set(meanings) == {NO_ANSWER}:
+                summary = f"{plural(g.count, 'query', 'queries')} of {dnsbl} got no answer ({NO_ANSWER})."
+                severity = "warning"
+            else:
+                summary = (f"{plural(g.count, 'answer')} of {dnsbl} were errors, not listings ({meaning}); "
+                           f"{plural(len(g.counter('clients_refused')), 'client')} treated as listed.")
+                severity = self.severity
+            out.append(self.make(g, summary, key=dnsbl, severity=severity, evidence={"by_meaning": g.breakdown("by_meaning"),
                                                       "clients_refused": g.top("clients_refused"),
                                                       "by_program": g.breakdown("by_program")}))
         return out
