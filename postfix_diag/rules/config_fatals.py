@@ -4,6 +4,8 @@ a transport master.cf does not define, a service name the host's /etc/services l
 
 from __future__ import annotations
 
+import re
+
 from ..events import place
 from .base import UNDECIDED, FirstSeenCounter, Group, Rule, merge_groups, plural, register
 
@@ -197,10 +199,16 @@ class ConfigFatal(Rule):
                 summary = (f"{plural(g.count, 'line')}: transport {key} is not defined in master.cf; its mail is "
                            f"deferred (mail transport unavailable).")
                 steps = [steps[3], steps[0], steps[4]]
+            elif "/" in key:  # lmtp:private/dovecot-lmtp read as host "private", service "dovecot-lmtp"...
+                summary = (f"{plural(g.count, 'fatal line')}: {key} is used as a TCP service: a UNIX socket "
+                           "path written without unix: (e.g. in mailbox_transport or virtual_transport).")
+                shown = key if re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", key) else "PATH"
+                steps = [f"Write the socket with its type: `lmtp:unix:{shown}` (relative to the queue directory), "
+                         "in the parameter that names it (`postconf -n` shows which).", steps[4]]
             else:
                 summary = (f"{plural(g.count, 'fatal line')}: service name {key} is not in /etc/services "
                            "(master.cf or a setting names it).")
-                steps = [f"Add the service to /etc/services (`getent services {key}` prints nothing now) or write "
+                steps = ["Add the service to /etc/services (`getent services NAME` prints nothing now) or write "
                          "the port number instead of the name in master.cf / the setting.", steps[4]]
             out.append(self.make(g, summary, key=key, evidence=evidence, remediation=steps))
         return out
