@@ -190,7 +190,7 @@ class ConfigFatal(Rule):
                 services = [s for s, _ in g.top("by_service")]
                 tempfailed = sum(n for s, n in self.tempfails.items() if s in services)
                 evidence["follow_up_lines"] = follow.count if follow else 0
-                evidence["requests_tempfailed_451_4_3_5"] = tempfailed
+                evidence["tempfailed_requests"] = tempfailed  # 451 4.3.5 Server configuration problem
                 summary = (f"{plural(g.count, 'lookup')} of {key} failed ({', '.join(k for k, _ in g.top('by_problem', 1))})"
                            + (f"; {plural(tempfailed, 'request')} answered 451 4.3.5 Server configuration problem"
                               if tempfailed else "") + ".")
