@@ -157,3 +157,22 @@ def test_new_grammar_rules_on_template_lines():
     ev = parser.parse_line("Nov 25 12:00:01 mail postfix/pickup[1]: fatal: scan_dir_push: open directory maildrop: "
                            "No such file or directory", "<t>", 1)
     assert ev.kind == "fatal"
+
+
+def test_sas002_names_the_cause_and_decodes_an_oauth_challenge():
+    from postfix_diag.rules.sasl import client_cause, oauth_detail
+
+    oauth = ("SASL authentication failed; server smtp.gmail.com[142.250.1.108] said: 334 eyJzdGF0dXMiOiI0MDAiLCJz"
+             "Y2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==")
+    assert client_cause(oauth) == "oauth token"
+    assert oauth_detail(oauth) == {"status": "400", "schemes": "Bearer", "scope": "https://mail.google.com/"}
+    assert oauth_detail("said: 334 eyJ!!!!notbase64") is None
+    assert client_cause("SASL authentication failed; server x[192.0.2.1] said: 534-5.7.9 Application-specific "
+                        "password required.") == "app password required"
+    assert client_cause("SASL authentication failed; cannot authenticate to server x[192.0.2.1]: no mechanism "
+                        "available") == "no mechanism available"
+    found = {f.key: f for f in analyze([str(SAMPLES / "relayhost-auth/maillog")]).findings if f.id == "SAS002"}
+    assert found["127.0.0.1[127.0.0.1]:2587"].evidence["by_cause"] == {"bad credentials": 6}
+    assert found["127.0.0.1[127.0.0.1]:2588"].evidence["by_cause"] == {"no mechanism available": 6}
+    dlv = [f for f in analyze([str(SAMPLES / "relayhost-auth/maillog")]).findings if f.id == "DLV001"][0]
+    assert dlv.key == "relayhost authentication" and "remote 4xx" not in dlv.evidence["by_cause"]

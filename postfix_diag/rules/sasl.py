@@ -304,7 +304,7 @@ def client_cause(reason: str) -> str:
         return "web login required"
     if "SmtpClientAuthentication is disabled" in said or "basic authentication is disabled" in said.lower():
         return "smtp auth disabled"
-    if _GMAIL_XOAUTH.search(said) or "invalid_token" in said or "OAUTH" in said.upper().split("AUTHENTICATION")[0]:
+    if _GMAIL_XOAUTH.search(said) or "invalid_token" in said or "invalid_grant" in said:
         return "oauth token"
     if "Too many" in said or "too many" in said:
         return "too many attempts"
@@ -323,7 +323,8 @@ def oauth_detail(reason: str) -> dict | None:
     if m is None:
         return None
     try:
-        data = json.loads(base64.b64decode(m.group(1) + "==="[: -len(m.group(1)) % 4 or None], validate=False))
+        text = m.group(1).rstrip("=")
+        data = json.loads(base64.b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
     if not isinstance(data, dict):
