@@ -219,6 +219,19 @@ class Group:
         return dict(c.most_common()) if c else {}
 
 
+def group_in(groups: dict, key, make, cap: int = MAX_KEYS, other=OTHER):
+    """The group of ``key`` in ``groups`` (made by ``make()`` when new); once ``cap`` keys are
+    there, a new key shares the group of ``other`` (as merge_groups does with a cap)."""
+    g = groups.get(key)
+    if g is None:
+        if len(groups) >= cap:
+            key = other
+            g = groups.get(key)
+        if g is None:
+            g = groups[key] = make()
+    return g
+
+
 def merge_groups(mine: dict, later: dict, cap: int | None = None, other=OTHER) -> None:
     """Merge a dict of Groups (or counters) keyed by subject with the one of the lines that
     follow; with ``cap``, subjects beyond it go to ``other`` (as the rule does when feeding)."""

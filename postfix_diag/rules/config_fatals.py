@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from ..events import place
-from .base import UNDECIDED, FirstSeenCounter, Group, Rule, merge_groups, plural, register
+from .base import OTHER, UNDECIDED, FirstSeenCounter, Group, Rule, group_in, merge_groups, plural, register
 
 # Service names every /etc/services has (Debian's netbase): a chrooted daemon that cannot
 # resolve one of these lacks the jail's copy (CHR001); any other name is missing from the
@@ -98,14 +98,10 @@ class ConfigFatal(Rule):
         self.tempfails = FirstSeenCounter()  # syslog service -> "451 4.3.5 Server configuration problem" rejects
 
     def _add(self, key: str, what: str, ev) -> Group:
-        g = self.mistakes.get(key)
-        if g is None:
-            if len(self.mistakes) >= MAX_KEYS:
-                key = "(other)"
-                g = self.mistakes.get(key)
-            if g is None:
-                g = self.mistakes[key] = self.group()
-                self.what[key] = what
+        if key not in self.mistakes and len(self.mistakes) >= MAX_KEYS:
+            key = OTHER
+        g = group_in(self.mistakes, key, self.group, MAX_KEYS)
+        self.what.setdefault(key, what)
         g.add(ev)
         g.tally("by_service", ev.service)
         return g
@@ -162,7 +158,7 @@ class ConfigFatal(Rule):
     def merge(self, later):
         for key, what in later.what.items():
             self.what.setdefault(key, what)
-        merge_groups(self.mistakes, later.mistakes, MAX_KEYS, "(other)")
+        merge_groups(self.mistakes, later.mistakes, MAX_KEYS)
         merge_groups(self.follow_ups, later.follow_ups)
         for endpoint, at in later.endpoints.items():
             seen = self.endpoints.get(endpoint)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .base import Group, Rule, merge_groups, plural, register
+from .base import Group, Rule, group_in, merge_groups, plural, register
 
 # The ports content filters listen on by convention (FILTER_README, amavisd-new, spampd,
 # clamsmtp, dkimproxy, rspamd's proxy): a delivery to one of them is the filter, not a mail server.
@@ -105,14 +105,7 @@ class ContentFilterDown(Rule):
         self.filters: dict[str, Group] = {}  # next hop or proxy endpoint -> its failures
 
     def _filter(self, key: str) -> Group:
-        g = self.filters.get(key)
-        if g is None:
-            if len(self.filters) >= 200:
-                key = "(other)"
-                g = self.filters.get(key)
-            if g is None:
-                g = self.filters[key] = self.group()
-        return g
+        return group_in(self.filters, key, self.group, 200)
 
     def feed(self, ev):
         kind = ev.kind

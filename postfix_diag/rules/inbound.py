@@ -7,7 +7,17 @@ from __future__ import annotations
 import re
 
 from ..events import place
-from .base import OTHER, BoundedCounter, FirstSeenCounter, Group, Rule, merge_groups, plural, register
+from .base import (
+    OTHER,
+    BoundedCounter,
+    FirstSeenCounter,
+    Group,
+    Rule,
+    group_in,
+    merge_groups,
+    plural,
+    register,
+)
 
 # --- greylisting ---------------------------------------------------------------------------------
 
@@ -358,13 +368,7 @@ class DnsblErrorAnswers(Rule):
             dnsbl = hit[2]
         if meaning is None:
             return None
-        g = self.lists.get(dnsbl)
-        if g is None:
-            if len(self.lists) >= 100:
-                dnsbl = OTHER
-                g = self.lists.get(dnsbl)
-            if g is None:
-                g = self.lists[dnsbl] = self.group()
+        g = group_in(self.lists, dnsbl, self.group, 100)
         g.add(ev)
         g.tally("by_meaning", meaning)
         g.tally("clients_refused", ev.client or (f"[{ev.f.get('client_ip')}]" if ev.f.get("client_ip") else None))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .base import Group, Rule, merge_groups, plural, register
+from .base import Group, Rule, group_in, merge_groups, plural, register
 
 QUEUE_DIRS = frozenset(("maildrop", "incoming", "active", "deferred", "defer", "bounce", "trace", "hold",
                         "corrupt", "flush", "saved", "private", "public", "pid"))
@@ -93,14 +93,7 @@ class PostfixPermissions(Rule):
         self.mailboxes: dict[str, Group] = {}  # mailbox -> its failed messages (counted per message)
 
     def _group(self, groups: dict, key: str) -> Group:
-        g = groups.get(key)
-        if g is None:
-            if len(groups) >= MAX_PATHS:
-                key = "(other)"
-                g = groups.get(key)
-            if g is None:
-                g = groups[key] = self.group()
-        return g
+        return group_in(groups, key, self.group, MAX_PATHS)
 
     def feed(self, ev):
         kind = ev.kind

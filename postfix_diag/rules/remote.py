@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..events import place
-from .base import FirstSeenCounter, Group, Rule, domain_of, ip_kind, merge_groups, plural, register
+from .base import FirstSeenCounter, Group, Rule, domain_of, group_in, ip_kind, merge_groups, plural, register
 
 # "host mx[ip] said: REPLY" / "host mx[ip] refused to talk to me: REPLY" in a delivery reason
 _SAID = re.compile(r"host ([^\s\[\]]{1,253})\[([0-9A-Fa-f.:]{1,64})\] (?:said|refused to talk to me): (.{0,1000})")
@@ -147,10 +147,7 @@ class RemoteReputationBlocks(Rule):
         return kind != "reverse dns"
 
     def _who(self, who: str) -> Group:
-        g = self.by_who.get(who)
-        if g is None:
-            g = self.by_who[who] = self.group()
-        return g
+        return group_in(self.by_who, who, self.group)
 
     def feed(self, ev):
         hit = refusal(ev.f.get("reason") or "")

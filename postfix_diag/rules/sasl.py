@@ -14,7 +14,7 @@ import json
 import re
 
 from ..events import place
-from .base import FirstSeenCounter, Group, Rule, merge_groups, plural, register
+from .base import OTHER, FirstSeenCounter, Group, Rule, group_in, merge_groups, plural, register
 
 # --- the SMTP server side -------------------------------------------------------------------
 
@@ -152,14 +152,10 @@ class SaslBackendDown(Rule):
         return None
 
     def _backend(self, key: str, family: str, ev) -> None:
-        g = self.backends.get(key)
-        if g is None:
-            if len(self.backends) >= 100:
-                key = "(other)"
-                g = self.backends.get(key)
-            if g is None:
-                g = self.backends[key] = self.group()
-                self.kind_of[key] = family
+        if key not in self.backends and len(self.backends) >= 100:
+            key = OTHER
+        g = group_in(self.backends, key, self.group, 100)
+        self.kind_of.setdefault(key, family)
         g.add(ev)
         g.tally("by_reason", ev.f.get("reason"))
         g.tally("by_service", ev.service)
@@ -424,14 +420,7 @@ class RelayAuthFailed(Rule):
         return None
 
     def _server(self, relay: str) -> Group:
-        g = self.servers.get(relay)
-        if g is None:
-            if len(self.servers) >= 1000:
-                relay = "(other)"
-                g = self.servers.get(relay)
-            if g is None:
-                g = self.servers[relay] = self.group()
-        return g
+        return group_in(self.servers, relay, self.group, 1000)
 
     def feed_message_line(self, ev, msg):
         if not (ev.f.get("reason") or "").startswith(CLIENT_FAILED):
