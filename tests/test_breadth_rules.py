@@ -176,3 +176,27 @@ def test_sas002_names_the_cause_and_decodes_an_oauth_challenge():
     assert found["127.0.0.1[127.0.0.1]:2588"].evidence["by_cause"] == {"no mechanism available": 6}
     dlv = [f for f in analyze([str(SAMPLES / "relayhost-auth/maillog")]).findings if f.id == "DLV001"][0]
     assert dlv.key == "relayhost authentication" and "remote 4xx" not in dlv.evidence["by_cause"]
+
+
+def test_new_rules_print_no_command_that_drops_a_current_value(tmp_path):
+    """Every postconf command in the new rules' fixes and steps, checked by config.safety against
+    a configuration where the parameters they touch are already set."""
+    from postfix_diag import config
+    from postfix_diag.config import safety
+
+    (tmp_path / "main.cf").write_text(
+        "compatibility_level = 3.6\n"
+        "smtp_sasl_password_maps = hash:/etc/postfix/a, hash:/etc/postfix/b\n"
+        "smtpd_client_recipient_rate_limit = 30\nsmtp_helo_name = mx.example.org\n"
+        "smtp_address_preference = ipv6\ndefault_process_limit = 150\nrelayhost = [old.example.net]:587\n"
+        "smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination, "
+        "check_policy_service inet:127.0.0.1:10023\n")
+    (tmp_path / "master.cf").write_text("smtp inet n - y - - smtpd\n")
+    cfg = config.load([tmp_path])
+    checked = 0
+    for rid in PREVIEW:
+        cls = REGISTRY[rid]
+        for text in [*cls.remediation, cls.fix]:
+            checked += len(safety.commands_in(text))
+            assert safety.check_remediation(text, cfg) == [], (rid, text)
+    assert checked > 10

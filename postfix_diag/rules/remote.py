@@ -277,10 +277,10 @@ class OutboundPort25Blocked(Rule):
     remediation = (
         "Test the path: `nc -vz -w 10 gmail-smtp-in.l.google.com 25` (hangs: blocked) and a local firewall "
         "(`iptables -S OUTPUT`, `nft list ruleset`).",
-        "Ask the hosting/cloud provider to open outbound port 25, or relay through a smarthost: "
-        "`postconf -e 'relayhost = [smtp.example.net]:587' 'smtp_sasl_auth_enable = yes' "
-        "'smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd' 'smtp_tls_security_level = encrypt'` "
-        "(only if relayhost is empty now), then `postqueue -f`.",
+        "Ask the hosting/cloud provider to open outbound port 25, or relay through a smarthost on port 587: "
+        "relayhost = [smtp.example.net]:587 with smtp_sasl_auth_enable = yes, a password map and "
+        "smtp_tls_security_level = encrypt (SASL_README: Enabling SASL authentication in the Postfix SMTP/LMTP "
+        "client; add to smtp_sasl_password_maps, keep what it holds), then `postqueue -f`.",
     )
     parameters = (
         ("relayhost", "(empty)", "send everything through this smarthost instead of direct MX delivery"),
