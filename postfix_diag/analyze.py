@@ -19,9 +19,11 @@ from .rules import REGISTRY, Engine
 from .track import Message
 
 
-def stream(head: bool = True, engine: Engine | None = None, config=None) -> pipeline.Stream:
-    """The stream of `analyze`: parse coverage and every rule (or ``engine``'s)."""
-    return pipeline.Stream([Coverage(), engine if engine is not None else Engine(head=head, config=config)],
+def stream(head: bool = True, engine: Engine | None = None, config=None, preview: bool = True) -> pipeline.Stream:
+    """The stream of `analyze`: parse coverage and every rule (or ``engine``'s; without
+    ``preview``, the rules in preview are left out)."""
+    return pipeline.Stream([Coverage(), engine if engine is not None
+                            else Engine(head=head, config=config, preview=preview)],
                            head=head)
 
 
@@ -64,14 +66,14 @@ def config_report(config, how: str, findings: list[Finding], applied: dict | Non
 
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
             progress: Callable[[str], None] | None = None, jobs: int = 1, config=None,
-            config_how: str | None = None) -> Analysis:
+            config_how: str | None = None, preview: bool = True) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
     ``jobs``: processes for big plain files (see pipeline.run; default one). ``config``: a
     `postfix_diag.config.Config` the rules use as evidence (``config_how`` says where it came
-    from, for the report)."""
+    from, for the report). ``preview``: run the rules in preview too (rules.base.Rule.preview)."""
     parser = Parser(year=year)
     sources = resolve(list(paths) if paths else [])
-    make = functools.partial(stream, config=config)
+    make = functools.partial(stream, config=config, preview=preview)
     fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
     coverage, findings, queued = conclude(fed)
     findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])

@@ -148,8 +148,11 @@ def evaluate(findings: Iterable[Finding], baseline: Baseline | None = None, fail
 def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = None,
               write_baseline_to: str | os.PathLike | None = None, fail_on: str = DEFAULT_FAIL_ON,
               year: int | None = None, progress: Callable[[str], None] | None = None, config=None,
-              config_how: str | None = None) -> CheckResult:
+              config_how: str | None = None, preview: bool = False) -> CheckResult:
     """Analyze ``paths``, compare with the baseline, optionally record a new one.
+
+    Rules in preview (rules.base.Rule.preview) run only with ``preview``: a rule that came with
+    an upgrade does not fail a CI job until it leaves preview or the job asks for it.
 
     The comparison uses ``baseline`` when given. With only ``write_baseline_to``, the findings
     just recorded are the baseline, so nothing is new (exit status 0): that is how a baseline
@@ -172,7 +175,7 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     from .analyze import analyze
 
     analysis = analyze(paths, year=year, min_severity="info", progress=progress, config=config,
-                       config_how=config_how)
+                       config_how=config_how, preview=preview)
     if analysis.coverage.total == 0:
         raise InputError("no log lines in the given input (empty file?)")
     from .sniff import no_postfix_lines

@@ -60,9 +60,10 @@ class Finding:
     # configuration facts the finding relied on: "mynetworks" or "smtp/unix chroot" ->
     # {"value": ..., "where": "main.cf:12" | "default" | ...}
     config: dict = field(default_factory=dict)
+    preview: bool = False  # made by a rule in preview (rules.base.Rule.preview)
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "id": self.id,
             "host": self.host,
             "category": self.category,
@@ -79,6 +80,9 @@ class Finding:
             "references": list(self.references),
             "config": dict(self.config),
         }
+        if self.preview:
+            out["preview"] = True
+        return out
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

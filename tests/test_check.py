@@ -482,10 +482,11 @@ def stub_analysis(monkeypatch):
     import sys
     import types
 
-    state = {"findings": [], "lines": 5}
+    state = {"findings": [], "lines": 5, "preview": []}
 
-    def analyze(paths, year=None, min_severity="info", progress=None, **config):
+    def analyze(paths, year=None, min_severity="info", progress=None, preview=True, **config):
         assert min_severity == "info"  # the baseline records findings of every severity
+        state["preview"].append(preview)
         coverage = types.SimpleNamespace(total=state["lines"], recognized=state["lines"], foreign=0)
         return types.SimpleNamespace(coverage=coverage,
                                      findings=list(state["findings"]), sources=list(paths))
@@ -503,6 +504,10 @@ def test_cli_plumbing_with_stubbed_analysis(has_check_command, stub_analysis, tm
     stub_analysis["findings"] = [finding(), finding(id="DNS001", severity="notice", key=None)]
     r = _invoke(log)
     assert r.exit_code == 1 and r.output.startswith("NEW ERROR    DLV002")
+    # rules in preview run only with --preview (an upgrade adds no failing finding to a CI job)
+    assert stub_analysis["preview"] and not any(stub_analysis["preview"])
+    _invoke(log, "--preview")
+    assert stub_analysis["preview"][-1] is True
 
     base = tmp_path / "baseline.json"
     r = _invoke(log, "--write-baseline", base)

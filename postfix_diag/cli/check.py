@@ -42,13 +42,17 @@ def check(
     skip_unreadable: SkipUnreadableOpt = False,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
+    preview: Annotated[bool, typer.Option("--preview", help="Also run the rules in preview (new rules, "
+                                          "marked preview in `postfix-diag rules`); without it they are "
+                                          "left out, so an upgrade adds no failing finding.")] = False,
 ):
     """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
 
     A finding is new when no entry of the --baseline file has its rule ID and key (the client,
     domain, relay... it is about), so a changing count is not new. Without --baseline every
     finding is new; with only --write-baseline the findings just recorded are the baseline
-    (exit 0). Exit status: 0 nothing new at or above --fail-on; 1 something is; 2 usage or input
+    (exit 0). Rules in preview (new rules; `postfix-diag rules` marks them) run only with
+    --preview. Exit status: 0 nothing new at or above --fail-on; 1 something is; 2 usage or input
     error. See docs/ci.md for GitHub Actions and GitLab CI jobs.
     """
     from ..check import run_check
@@ -58,7 +62,7 @@ def check(
     status, progress = _progress()
     try:
         result = run_check(paths, baseline=baseline, write_baseline_to=write_baseline, fail_on=fail_on.value,
-                           year=year, progress=progress, config=cfg, config_how=how)
+                           year=year, progress=progress, config=cfg, config_how=how, preview=preview)
     finally:
         if status is not None:
             status.stop()

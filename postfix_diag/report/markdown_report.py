@@ -61,7 +61,7 @@ def _findings(findings, config, level: str) -> list[str]:
     out: list[str] = []
     for f in findings:
         fd = f.as_dict()
-        out += [f"{level} {f.severity.upper()} {f.id}: {m(f.title)}", ""]
+        out += [f"{level} {f.severity.upper()} {f.id}: {m(f.title)}" + (" (preview rule)" if f.preview else ""), ""]
         if f.summary:
             out += [m(f.summary), ""]
         out.append(f"- Count: {f.count}" + (f"; first seen {fd['first_seen']}, last seen {fd['last_seen']}"

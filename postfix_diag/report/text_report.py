@@ -18,7 +18,8 @@ from .escape import terminal as t
 
 
 def _finding(f, config) -> list[str]:
-    out = [f"[{f.severity.upper()}] {f.id} {t(f.title)}" + (f" ({t(f.key)})" if f.key else "")]
+    out = [f"[{f.severity.upper()}] {f.id} {t(f.title)}" + (f" ({t(f.key)})" if f.key else "")
+           + (" [preview rule]" if f.preview else "")]
     if f.summary:
         out.append(f"  {t(f.summary)}")
     out.append(f"  seen {f.count} time(s)"

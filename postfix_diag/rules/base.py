@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from typing import ClassVar
 
+from ..dsn import codes_in
 from ..events import Event, before
 from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Sample
 
@@ -218,6 +219,19 @@ class Group:
         return dict(c.most_common()) if c else {}
 
 
+def group_in(groups: dict, key, make, cap: int = MAX_KEYS, other=OTHER):
+    """The group of ``key`` in ``groups`` (made by ``make()`` when new); once ``cap`` keys are
+    there, a new key shares the group of ``other`` (as merge_groups does with a cap)."""
+    g = groups.get(key)
+    if g is None:
+        if len(groups) >= cap:
+            key = other
+            g = groups.get(key)
+        if g is None:
+            g = groups[key] = make()
+    return g
+
+
 def merge_groups(mine: dict, later: dict, cap: int | None = None, other=OTHER) -> None:
     """Merge a dict of Groups (or counters) keyed by subject with the one of the lines that
     follow; with ``cap``, subjects beyond it go to ``other`` (as the rule does when feeding)."""
@@ -276,6 +290,11 @@ class Rule:
     # by the engine right before finish(), the only place a rule reads it (it is the same for
     # every piece of a log, so it is never part of the state that merges).
     config = None
+    # A new rule starts in preview (as ruff's preview rules): `analyze` runs it and marks its
+    # findings "preview"; `check` runs it only with --preview, so a CI job that gates on `check`
+    # does not fail on a rule that came with an upgrade. A rule leaves preview once its cases
+    # and a captured log have held for a release (the flag is removed, docs/rules.md says so).
+    preview: ClassVar[bool] = False
 
     def __init__(self, max_samples: int = 5):
         self.max_samples = max_samples
@@ -327,12 +346,16 @@ class Rule:
         floor = SEVERITY_FLOOR.get(g.worst)
         if floor is not None:
             sev = worse(sev, floor)
+        evidence = evidence or {}
+        codes = codes_in(s.text for s in g.samples)
+        if codes and "dsn_codes" not in evidence:
+            evidence = {**evidence, "dsn_codes": codes}  # the status codes of the samples, in words
         return Finding(
             id=self.id, category=self.category, severity=sev, title=title or self.title,
             count=g.count if count is None else count, summary=summary,
-            first_seen=g.first, last_seen=g.last, key=key, evidence=evidence or {},
+            first_seen=g.first, last_seen=g.last, key=key, evidence=evidence,
             samples=list(g.samples), remediation=list(remediation or self.remediation),
-            references=list(self.references), config=dict(config or {}),
+            references=list(self.references), config=dict(config or {}), preview=self.preview,
         )
 
 

@@ -88,7 +88,8 @@ class UnknownService(LineRule):
     track_tags = True
     count_unit = "fatal lines"
     what = """A daemon died with `fatal: unknown service: NAME/tcp`: getservbyname() could not translate a
-    service name such as `smtp` into a port number. Chrooted daemons read etc/services inside the jail
+    service name such as `smtp` into a port number (a standard name, in a daemon other than master;
+    master's own and non-standard names are CFG008). Chrooted daemons read etc/services inside the jail
     (/var/spool/postfix/etc/services), not the host's /etc/services."""
     why = """The daemon exits at once, so master throttles the service: no mail is received (smtpd) or
     sent (smtp) while the jail's etc/services is missing or incomplete."""
@@ -109,6 +110,12 @@ class UnknownService(LineRule):
     parameters = CHROOT_PARAMS
     references = CHROOT_REFS
     with_config = CHROOT_WITH_CONFIG
+
+    def match(self, ev):
+        # master's own (never chrooted) and non-standard names are the host's /etc/services: CFG008
+        from .config_fatals import host_services_problem
+
+        return not host_services_problem(ev)
 
     def subject(self, ev):
         return ev.f.get("service_name")

@@ -34,7 +34,8 @@ _DOWN = re.compile(r"Connection refused|Connection timed out|No route to host|Ne
 
 CAUSES = (
     "connection refused", "connection timed out", "network unreachable", "lost connection",
-    "dns", "tls", "remote 4xx", "lookup table", "local configuration", "mailbox/local delivery", "other",
+    "dns", "tls", "relayhost authentication", "remote 4xx", "lookup table", "local configuration",
+    "mailbox/local delivery", "other",
 )
 # local(8), virtual(8), trivial-rewrite and cleanup reasons when a lookup table fails
 # (src/local/alias.c "alias database unavailable", mailbox.c/unknown.c "table lookup failure")
@@ -53,6 +54,8 @@ def deferral_cause(reason: str) -> str:
         return "network unreachable"
     if DNS_DELIVERY.search(r):
         return "dns"
+    if r.startswith(("SASL authentication failed", "SASL [CACHED] authentication failed")):
+        return "relayhost authentication"  # the SMTP client's login to the relay (SAS002)
     if "TLS" in r or "SSL" in r or "certificate" in r.lower():
         return "tls"
     if _REMOTE_4XX.search(r) or _REMOTE_5XX.search(r):
@@ -85,7 +88,8 @@ class Deferrals(Rule):
                   "messages by the domain of their first deferred recipient")
     what = """Delivery attempts ended with `status=deferred`: Postfix keeps the message in the deferred
     queue and retries it (minimal_backoff_time .. maximal_backoff_time) until maximal_queue_lifetime.
-    The reasons are grouped: connection refused or timed out, network unreachable, DNS, TLS, a 4xx
+    The reasons are grouped: connection refused or timed out, network unreachable, DNS, TLS, the
+    relayhost refusing the SMTP client's login (`SASL authentication failed`, SAS002), a 4xx
     reply from the remote server, local configuration, mailbox errors; `delivery temporarily
     suspended` means qmgr stopped trying a destination after failures and defers its mail without
     connecting."""
@@ -285,6 +289,8 @@ _CAUSE_HINTS = {
                     "`table lookup failure`): see CFG004; `postconf alias_database alias_maps` names the alias "
                     "tables (`newaliases` rebuilds the alias_database), `postmap TYPE:FILE` the others.",
     "local configuration": "Local configuration: see the config findings (CFG*) and `postfix check`.",
+    "relayhost authentication": "Relayhost authentication: the SMTP client could not log in to the relay "
+                                "(see SAS002): fix smtp_sasl_password_maps or the SASL mechanisms, then `postqueue -f`.",
 }
 
 

@@ -38,6 +38,7 @@ def explain(rule_id: str) -> str:
         "",
         f"Category: {c.category}",
         f"Default severity: {c.severity}",
+        f"Status: {status(c)}",
         f"Count: {c.count_unit}",
         "",
         "What it means:",
@@ -66,11 +67,20 @@ def explain(rule_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+PREVIEW_NOTE = ("preview (a new rule: `analyze` runs it and marks its findings preview; `check` runs it "
+                "only with --preview)")
+
+
+def status(c) -> str:
+    """"stable", or the preview note (rules.base.Rule.preview)."""
+    return PREVIEW_NOTE if c.preview else "stable"
+
+
 def catalog() -> list[dict]:
     from .registry import REGISTRY
 
     return [{"id": c.id, "name": c.name, "category": c.category, "severity": c.severity,
-             "title": c.title} for c in REGISTRY.values()]
+             "title": c.title, "status": "preview" if c.preview else "stable"} for c in REGISTRY.values()]
 
 
 def _md(text: str) -> str:
@@ -98,15 +108,20 @@ def docs_markdown() -> str:
         "`error`, a `panic:` line `critical`. Warning, error, fatal and panic lines that no specific",
         "rule claims are reported by GEN001/GEN002, grouped by their normalized text.",
         "",
-        "| ID | name | category | severity | title | count |",
-        "|---|---|---|---|---|---|",
+        "Status: a new rule starts in *preview* (as ruff's preview rules): `analyze` runs it and marks",
+        "its findings `preview`; `check` runs it only with `--preview`, so a CI job that gates on",
+        "`check` does not fail on a rule that came with an upgrade.",
+        "",
+        "| ID | name | category | severity | status | title | count |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in REGISTRY.values():
         out.append(f"| [{c.id}](#{c.id.lower()}) | `{c.name}` | {c.category} | {c.severity} | "
-                   f"{_cell(c.title)} | {_cell(c.count_unit)} |")
+                   f"{'preview' if c.preview else 'stable'} | {_cell(c.title)} | {_cell(c.count_unit)} |")
     for c in REGISTRY.values():
         out += ["", f"## {c.id}", "", f"**{c.name}** — {c.title}", "",
-                f"Category `{c.category}`, default severity `{c.severity}`; count = {c.count_unit}.",
+                f"Category `{c.category}`, default severity `{c.severity}`"
+                + (", **preview**" if c.preview else "") + f"; count = {c.count_unit}.",
                 "", "**What it means.** " + _md(c.what), "", "**Why it matters.** " + _md(c.why)]
         if c.severity_rule:
             out += ["", "**Severity.** " + _md(c.severity_rule)]

@@ -69,10 +69,12 @@ class _HostRules:
 
 class Engine:
     def __init__(self, max_samples: int = 5, select=None, ignore=None, registry=None, head: bool = True,
-                 config=None):
+                 config=None, preview: bool = True):
         """``select``/``ignore``: optional iterables of rule IDs (or ID prefixes such as
         "DNS") to run or to skip. ``head``: the lines fed start the log (False: a later piece).
-        ``config``: the Postfix configuration the rules may read when they finish (or None)."""
+        ``config``: the Postfix configuration the rules may read when they finish (or None).
+        ``preview``: run the rules in preview too (``Rule.preview``; `check` without --preview
+        does not, so the stable rules see every line as they did before)."""
         from .registry import REGISTRY
 
         reg = registry if registry is not None else REGISTRY
@@ -81,6 +83,8 @@ class Engine:
             if select and not any(rid.startswith(s.upper()) for s in select):
                 continue
             if ignore and any(rid.startswith(s.upper()) for s in ignore):
+                continue
+            if cls.preview and not preview:
                 continue
             classes.append(cls)
         self._classes = tuple(classes)
