@@ -26,16 +26,58 @@ PFD_USERS="alice bob carol dave"
 
 log() { printf '[capture %s] %s\n' "${SCENARIO:-?}" "$*" >&2; }
 
-# x CMD...: run a command and record it for the README ("exact commands").
-x() {
+# shell_line CMD...: the command as one shell-quoted line (repository paths made relative).
+shell_line() {
     local a line=""
     for a in "$@"; do
         a="${a//"$REPO_DIR"\//}"
         if [[ "$a" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then line+="$a "
         else line+="'${a//\'/\'\\\'\'}' "; fi
     done
-    printf '%s\n' "${line% }" >>"$CMDLOG"
+    printf '%s' "${line% }"
+}
+
+# x CMD...: run a command and record it for the README ("exact commands").
+x() {
+    printf '%s\n' "$(shell_line "$@")" >>"$CMDLOG"
     "$@"
+}
+
+# start_bg VAR CMD...: start a background helper (inside the scenario's network namespace
+# when NSX is set), record it for the README, keep its pid in VAR and in HELPER_PIDS.
+# (ip netns exec execs the command, so the pid is the helper's own.)
+start_bg() {
+    local var="$1"; shift
+    printf '%s &\n' "$(shell_line "${NSX[@]}" "$@")" >>"$CMDLOG"
+    "${NSX[@]}" "$@" >>"$WORK/bg-$var.log" 2>&1 &
+    printf -v "$var" '%s' "$!"
+    HELPER_PIDS="${HELPER_PIDS:-} $!"
+}
+
+# stop_bg VAR: stop the helper started by start_bg VAR (SIGTERM, by pid) and reap it.
+stop_bg() {
+    local pid="${!1}"
+    printf '%s\n' "kill \$$1   # stop the helper started above" >>"$CMDLOG"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    HELPER_PIDS="$(printf '%s' " ${HELPER_PIDS:-} " | sed "s/ $pid / /")"
+}
+
+# ns_setup NAME: a private network namespace for Postfix and every helper: its own lo with
+# 127.0.0.0/8 and 192.0.2.1 (TEST-NET-1, so that master does not treat a service listening
+# there too as local-only: see scenarios/process-limit.sh). Sets NETNS and NSX.
+ns_setup() {
+    NETNS="$1"
+    ip netns del "$NETNS" 2>/dev/null || true
+    x ip netns add "$NETNS"
+    x ip -n "$NETNS" link set lo up
+    x ip -n "$NETNS" addr add 192.0.2.1/32 dev lo
+    NSX=(ip netns exec "$NETNS")
+}
+
+# ns_wait_port HOST PORT: wait_port, inside the namespace when NSX is set.
+ns_wait_port() {
+    "${NSX[@]}" bash -c "$(declare -f wait_port); PY=$PY; wait_port $1 $2 ${3:-40}"
 }
 
 # scenario_begin NAME: prepare the output directory and a clean Postfix.
@@ -72,7 +114,7 @@ scenario_cleanup() {
 # main.cf and fails when inet_interfaces names an address of another netns).
 pf_running() {
     local pid
-    pid="$(tr -d ' \n' <"$SPOOL/pid/master.pid" 2>/dev/null)" || return 1
+    pid="$(tr -d ' \n' 2>/dev/null <"$SPOOL/pid/master.pid")" || return 1
     [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = master ]
 }
 
@@ -237,6 +279,12 @@ write_readme() {
         echo "- \`postqueue.json\`: \`postqueue -j\` just before Postfix was stopped"
         echo "- \`postconf-n.txt\`, \`master.cf\`: the configuration in effect"
         echo "- \`expected.json\`: findings the analyzer must report"
+        if [ -n "${INJECTED_JSON:-}" ]; then
+            echo "- \`injected.json\`: the ground truth of what was injected: each incident with its"
+            echo "  start and end as measured by the script (\`date\` before and after each injection,"
+            echo "  on the clock of the maillog lines, \`YYYY-MM-DDTHH:MM:SS\`, no zone), its state at"
+            echo "  the end of the log (recovered or ongoing) and the injected counts"
+        fi
         echo
         echo "## Exact commands (in order)"
         echo
@@ -276,6 +324,24 @@ check_none() {
 # write_expected: expected.json from JSON on stdin (validated, pretty-printed).
 write_expected() {
     "$PY" -c 'import json,sys; d=json.load(sys.stdin); f=open(sys.argv[1],"w"); json.dump(d, f, indent=2); f.write("\n")' "$OUT/expected.json"
+}
+
+# now: the current time as the maillog lines stamp it (postlogd writes local time, no zone),
+# for the start/end of an injection in injected.json.
+now() { date +%Y-%m-%dT%H:%M:%S; }
+
+# write_injected: injected.json from JSON on stdin: the ground truth of the injection
+# ({"scenario", "incidents": [{"what", "start", "end", "state", "details"}]}), validated.
+write_injected() {
+    "$PY" -c '
+import json, re, sys
+d = json.load(sys.stdin)
+stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
+for inc in d["incidents"]:
+    assert stamp.match(inc["start"]), inc
+    assert inc["end"] is None or (stamp.match(inc["end"]) and inc["end"] >= inc["start"]), inc
+    assert inc["state"] in ("recovered", "ongoing") and (inc["end"] is None) == (inc["state"] == "ongoing"), inc
+f = open(sys.argv[1], "w"); json.dump(d, f, indent=2); f.write("\n")' "$OUT/injected.json"
 }
 
 # A private dnsmasq on $DNS_IP (loopback) for the scenarios that play DNS games, with the

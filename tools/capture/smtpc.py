@@ -8,7 +8,7 @@ traffic is bounded. Only loopback (or own-netns) targets are used by callers.
   smtpc.py script --server 127.0.0.1:25 STEP...      steps: read | readall | drain:SECS | send:TEXT |
                                                       sendraw:TEXT | sleep:SECS | close
                  (TEXT: "\\r\\n" escapes are honoured; send: appends CRLF)
-  smtpc.py slow   --server 192.0.2.1:25 --n 8 --hold 6
+  smtpc.py slow   --server 192.0.2.1:25 --n 8 --hold 6   (n concurrent sessions: EHLO, wait, QUIT)
   smtpc.py auth   --server 127.0.0.1:25 --user U --password P --mech LOGIN|PLAIN [--tries N] [--send-to ADDR]
                  (one session, N AUTH attempts with that password; after a success, optionally one message)
   smtpc.py tls    --server 127.0.0.1:25 --mode ok|close|garbage|tls1 [--count N] [--send-to ADDR]
@@ -117,11 +117,12 @@ def cmd_script(a):
 
 def cmd_slow(a):
     host, port = hostport(a.server)
+    src = (a.source, 0) if a.source else None
     results = []
 
     def one(i):
         try:
-            s = socket.create_connection((host, port), timeout=a.timeout)
+            s = socket.create_connection((host, port), timeout=a.timeout, source_address=src)
             s.recv(1024)
             s.sendall(f"EHLO slow{i}.capture.example\r\n".encode())
             s.recv(4096)
