@@ -1,12 +1,14 @@
-"""`analyze` as consumers of the one stream: coverage and the rule engine (pipeline.py), then
-the findings of the rules → one `Analysis`."""
+"""`analyze` as consumers of the one stream: coverage, the rule engine and the evidence of the
+incidents (pipeline.py), then the findings of the rules and their incidents → one `Analysis`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from . import incidents as incidents_mod
 from . import pipeline
 from .coverage import Coverage
+from .incidents.evidence import Evidence
 from .inputs import resolve
 from .model import Analysis, Finding, at_least, sort_findings
 from .parse import Parser
@@ -14,32 +16,43 @@ from .rules import Engine
 from .track import Message
 
 
-def stream(head: bool = True, engine: Engine | None = None) -> pipeline.Stream:
-    """The stream of `analyze`: parse coverage and every rule (or ``engine``'s)."""
-    return pipeline.Stream([Coverage(), engine if engine is not None else Engine(head=head)], head=head)
+def stream(head: bool = True, engine: Engine | None = None, window=None) -> pipeline.Stream:
+    """The stream of `analyze`: parse coverage, every rule (or ``engine``'s), the incidents'
+    evidence; ``window``: only the lines it admits (when.Window)."""
+    return pipeline.Stream([Coverage(), engine if engine is not None else Engine(head=head), Evidence()],
+                           head=head, select=window)
 
 
-def conclude(s: pipeline.Stream) -> tuple[Coverage, list[Finding], list[Message]]:
-    """Coverage, findings and still-queued messages of an analysis stream fed to its end."""
-    coverage, engine = s.consumers
+def conclude(s: pipeline.Stream, sources: Iterable[str] = (), *, gaps: dict | None = None,
+             min_severity: str = "info") -> Analysis:
+    """The Analysis of an analysis stream fed to its end: findings (at or above
+    ``min_severity``), their incidents (``gaps``: quiet gaps by category), still-queued messages."""
+    coverage, engine, evidence = s.consumers
     queued = s.finish()
-    return coverage, engine.finish(queued=queued, end_ts=coverage.last_ts), queued
+    findings = engine.finish(queued=queued, end_ts=coverage.last_ts)
+    incidents = incidents_mod.build(findings, evidence, coverage.last_ts, gaps, min_severity)
+    findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
+    return Analysis(coverage, findings, queued, list(sources), dict(s.assumptions), incidents)
 
 
 def run(events: Iterable, engine: Engine | None = None) -> tuple[Coverage, list[Finding], list[Message]]:
     """Feed events through coverage, tracker and rules; return what they found."""
     s = stream(engine=engine)
     s.feed_all(events)
-    return conclude(s)
+    a = conclude(s)
+    return a.coverage, a.findings, a.queued
 
 
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
-            progress: Callable[[str], None] | None = None, jobs: int = 1) -> Analysis:
+            progress: Callable[[str], None] | None = None, jobs: int = 1, *,
+            window=None, gaps: dict | None = None) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
-    ``jobs``: processes for big plain files (see pipeline.run; default one)."""
+    ``jobs``: processes for big plain files (see pipeline.run; default one). ``window``: only
+    the lines inside it (when.Window); ``gaps``: quiet gaps of the incidents by category."""
+    import functools
+
     parser = Parser(year=year)
     sources = resolve(list(paths) if paths else [])
-    fed = pipeline.run(sources, stream, parser, jobs=jobs, progress=progress)
-    coverage, findings, queued = conclude(fed)
-    findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
-    return Analysis(coverage, findings, queued, [src.display for src in sources], dict(fed.assumptions))
+    make = functools.partial(stream, window=window) if window is not None else stream
+    fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
+    return conclude(fed, [src.display for src in sources], gaps=gaps, min_severity=min_severity)

@@ -17,7 +17,6 @@ from postfix_diag import analyze as A
 from postfix_diag import pipeline
 from postfix_diag import summary as S
 from postfix_diag.inputs import resolve
-from postfix_diag.model import Analysis
 from postfix_diag.parse import Parser
 from postfix_diag.report import render_analysis
 
@@ -75,8 +74,8 @@ def cut_sets(events, seed: int = 11):
 
 
 def analysis_json(s: pipeline.Stream, log: str) -> str:
-    coverage, findings, queued = A.conclude(s)
-    return render_analysis(Analysis(coverage, findings, queued, [log], dict(s.assumptions)), "json")
+    """The whole JSON report: findings with their occurrences, incidents, coverage."""
+    return render_analysis(A.conclude(s, [log]), "json")
 
 
 def _name(log: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import coverage_line, percent, span_text
+from .common import coverage_line, percent, span_text, timeline_rows
 from .escape import markdown as m
 from .escape import markdown_code
 
@@ -25,9 +25,15 @@ def render(analysis, top: int = 10) -> str:
         f"- Findings: {len(analysis.findings)} (most severe: {worst})",
         f"- {m(coverage_line(cov))}",
         "",
-        "## Summary",
-        "",
     ]
+    if analysis.incidents:
+        out += ["## Timeline", ""]
+        out += _table(["Incident", "When", "State", "Severity", "What"],
+                      [[("↳ " * depth) + inc.id + (f" (caused by {inc.caused_by})" if inc.caused_by else ""),
+                        m(when), m(state), inc.severity, m(what)]
+                       for depth, inc, when, state, what in timeline_rows(analysis.incidents)])
+        out.append("")
+    out += ["## Summary", ""]
     if analysis.findings:
         out += _table(["Severity", "Rule", "Count", "Finding"],
                       [[f.severity, f.id, f.count, m(f.title) + (f" ({m(f.key)})" if f.key else "")]

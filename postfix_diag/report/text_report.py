@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .common import coverage_line, percent, span_text, top_evidence
+from .common import coverage_line, percent, span_text, timeline_rows, top_evidence
 from .escape import terminal as t
 
 
@@ -19,6 +19,12 @@ def render(analysis, top: int = 10) -> str:
         names = t(srcs[0]) if len(srcs) == 1 else f"{len(srcs)} files"
         out.append(f"  {names}: {assumption}")
     out.append("")
+    if analysis.incidents:
+        out.append("Timeline (root causes first, what they caused indented below):")
+        for depth, inc, when, state, what in timeline_rows(analysis.incidents):
+            out.append(f"  {'  ' * depth}{'└ ' if depth else ''}{inc.id}  {when}  {state}  "
+                       f"{inc.severity.upper()}  {t(what)}")
+        out.append("")
     if analysis.findings:
         rows = [[f.severity.upper(), f.id, f.count, t(f.title), t(f.key or "")] for f in analysis.findings]
         out.append(tabulate(rows, headers=["severity", "rule", "count", "finding", "key"], tablefmt="simple"))

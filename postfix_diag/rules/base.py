@@ -13,7 +13,8 @@ from collections import Counter
 from typing import ClassVar
 
 from ..events import Event, before
-from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Sample
+from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Occurrences, Sample
+from .incident_spec import IncidentSpec
 
 
 class _Undecided:
@@ -119,14 +120,16 @@ class FirstSeenCounter(BoundedCounter):
 
 
 class Group:
-    """Counts, time span, worst daemon severity, named top-offender counters and samples of one
-    finding in the making.
+    """Counts, time span, occurrences in time, worst daemon severity, named top-offender counters
+    and samples of one finding in the making.
 
-    The samples are the first ``max_samples`` lines by their place in the log (events fed out of
-    order, as a piece's stitched messages are, still give the samples of one pass). ``merge``
-    adds a group made of the lines that follow."""
+    Every line the group sees is an occurrence at its time (``when``: per time bucket, see
+    model.Occurrences), so that each finding knows when, not only how many, without its rule
+    doing anything. The samples are the first ``max_samples`` lines by their place in the log
+    (events fed out of order, as a piece's stitched messages are, still give the samples of one
+    pass). ``merge`` adds a group made of the lines that follow."""
 
-    __slots__ = ("count", "first", "last", "samples", "worst", "counters", "max_samples")
+    __slots__ = ("count", "first", "last", "samples", "worst", "counters", "max_samples", "when")
 
     def __init__(self, max_samples: int = 5):
         self.count = 0
@@ -136,6 +139,7 @@ class Group:
         self.worst = "info"  # the most severe daemon prefix seen (info/warning/error/fatal/panic)
         self.counters: dict[str, BoundedCounter] = {}
         self.max_samples = max_samples
+        self.when: Occurrences | None = None  # made with the first timestamp
 
     def __getstate__(self):
         return {name: getattr(self, name) for name in self.__slots__}
@@ -149,14 +153,19 @@ class Group:
         if ev is not None:
             self.see(ev, sample)
 
-    def see(self, ev: Event, sample: bool = True) -> None:
-        """Note an event's time, severity and (up to max_samples) line without counting it."""
+    def see(self, ev: Event, sample: bool = True, occurrence: int = 1) -> None:
+        """Note an event's time (an occurrence, unless ``occurrence`` is 0), severity and (up to
+        max_samples) line without counting it."""
         ts = ev.ts
         if ts is not None:
             if self.first is None or ts < self.first:
                 self.first = ts
             if self.last is None or ts > self.last:
                 self.last = ts
+            when = self.when
+            if when is None:
+                when = self.when = Occurrences()
+            when.add(ts, occurrence)
         sev = ev.severity
         if _DAEMON_RANK.get(sev, 0) > _DAEMON_RANK[self.worst]:
             self.worst = sev
@@ -189,6 +198,11 @@ class Group:
             self.last = later.last
         if _DAEMON_RANK[later.worst] > _DAEMON_RANK[self.worst]:
             self.worst = later.worst
+        if later.when is not None:
+            if self.when is None:
+                self.when = later.when
+            else:
+                self.when.merge(later.when)
         for name, c in later.counters.items():
             mine = self.counters.get(name)
             if mine is None:
@@ -267,6 +281,9 @@ class Rule:
     # same run, the engine passes each of this rule's findings through defer() (which drops it
     # unless overridden). Say in both rules' `what` how they relate.
     defers_to: ClassVar[tuple[str, ...]] = ()
+    # What the findings are as incidents: what the key names, what an occurrence costs, what
+    # this rule's incidents cause (incident_spec.py; shown by explain, read by incidents/)
+    incident: ClassVar[IncidentSpec] = IncidentSpec()
 
     def __init__(self, max_samples: int = 5):
         self.max_samples = max_samples
@@ -323,7 +340,7 @@ class Rule:
             count=g.count if count is None else count, summary=summary,
             first_seen=g.first, last_seen=g.last, key=key, evidence=evidence or {},
             samples=list(g.samples), remediation=list(remediation or self.remediation),
-            references=list(self.references),
+            references=list(self.references), occurrences=g.when,
         )
 
 
@@ -419,7 +436,7 @@ class LineRule(Rule):
             if claimed:
                 if claimed is UNDECIDED:
                     return UNDECIDED
-                self.g.see(ev, sample=False)
+                self.g.see(ev, sample=False, occurrence=0)
                 return True
         return None
 
@@ -446,8 +463,11 @@ class LineRule(Rule):
     def finish(self, queued, end_ts):
         if not self.g.count:
             return []
-        return [self.make(self.g, self.summarize(self.g), severity=self.grade(self.g),
-                          evidence=self.evidence(self.g), key=self.key())]
+        f = self.make(self.g, self.summarize(self.g), severity=self.grade(self.g),
+                      evidence=self.evidence(self.g), key=self.key())
+        if self._subject_hook is not None:
+            f.subjects = len(self.subjects)
+        return [f]
 
 
 def top_key(counter: Counter) -> str | None:

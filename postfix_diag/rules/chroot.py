@@ -7,6 +7,7 @@ import re
 
 from ..events import place
 from .base import UNDECIDED, LineRule, plural, register
+from .incident_spec import IncidentSpec, Link
 
 JAIL = "/var/spool/postfix"
 CHROOT_REFS = (
@@ -73,6 +74,10 @@ class UnknownService(LineRule):
     )
     parameters = CHROOT_PARAMS
     references = CHROOT_REFS
+    incident = IncidentSpec(
+        leads_to=(Link("CFG005", within=300, why="the daemon dies at startup and master throttles it"),
+                  Link("DLV001", within=86400, why="mail for the failing transport is deferred"),
+                  Link("QUE001", within=86400, why="that mail is still queued at the end")))
 
     def subject(self, ev):
         return ev.f.get("service_name")
@@ -115,6 +120,12 @@ class ChrootFilesDiffer(LineRule):
     )
     parameters = CHROOT_PARAMS
     references = CHROOT_REFS
+    incident = IncidentSpec(
+        title="chroot jail out of date ({key})",
+        leads_to=(Link("DNS002", within=86400, why="chrooted smtpd cannot resolve client names"),
+                  Link("DNS005", within=86400, why="the chrooted smtp client cannot resolve destinations"),
+                  Link("CHR001", within=86400, why="chrooted daemons cannot resolve service names"),
+                  Link("CHR003", within=86400, why="chrooted daemons cannot reach their sockets")))
 
     def subject(self, ev):
         return ev.f.get("path_a")
@@ -183,6 +194,8 @@ class ChrootSockets(LineRule):
         ("smtpd_milters", "(empty)", "milter endpoints, unix:PATH or inet:host:port"),
     )
     references = CHROOT_REFS + ("SASL_README: Dovecot SASL", "MILTER_README")
+    incident = IncidentSpec(
+        leads_to=(Link("DLV001", within=3600, why="deliveries through the unreachable socket are deferred"),))
 
     def _endpoint(self, ev):
         kind, f, text = ev.kind, ev.f, ev.text

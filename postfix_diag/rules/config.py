@@ -4,6 +4,7 @@ tables, daemons that cannot start, and mail looping back to this host."""
 from __future__ import annotations
 
 from .base import LineRule, plural, register
+from .incident_spec import IncidentSpec, Link
 
 CHECK = "Run `postfix check` and `postconf -n` and read the warnings they print."
 
@@ -258,6 +259,10 @@ class BadStartup(LineRule):
     )
     references = ("DEBUG_README: Look for obvious signs of trouble",
                   "DEBUG_README: Try turning off chroot operation in master.cf")
+    incident = IncidentSpec(
+        leads_to=(Link("GEN002", within=60, same="mention", why="the other end of the dead daemon's socket"),
+                  Link("DLV001", within=86400, why="mail for the throttled transport is deferred"),
+                  Link("QUE001", within=86400, why="that mail is still queued at the end")))
 
     def match(self, ev):
         if ev.kind == "bad_startup":

@@ -4,6 +4,7 @@ clients that do not speak SMTP."""
 from __future__ import annotations
 
 from .base import LineRule, plural, register
+from .incident_spec import IncidentSpec
 
 
 def _stage(ev) -> str:
@@ -46,6 +47,7 @@ class LostConnection(LineRule):
         ("smtpd_timeout", "300s (10s under stress)", "how long smtpd waits for a client command"),
     )
     references = ("DEBUG_README: Look for obvious signs of trouble", "STRESS_README: Spend less time per SMTP client")
+    incident = IncidentSpec(subject="client")
 
     def subject(self, ev):
         return ev.f.get("client_ip")

@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 
 from ..events import place
+from ..model import Occurrences, iso
 from .base import (
+    MAX_KEYS,
     BoundedCounter,
     FirstSeenCounter,
     Group,
@@ -20,6 +22,7 @@ from .base import (
     register,
 )
 from .dns import DNS_DELIVERY
+from .incident_spec import IncidentSpec, Link
 
 SUSPENDED = "delivery temporarily suspended: "
 
@@ -109,6 +112,7 @@ class Deferrals(Rule):
     )
     references = ("QSHAPE_README: Trouble shooting with qshape",
                   "TUNING_README: Tuning the frequency of deferred mail delivery attempts")
+    incident = IncidentSpec(resumed="the deferred messages were delivered")
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
@@ -122,6 +126,8 @@ class Deferrals(Rule):
         self.domains = FirstSeenCounter()
         self.recovered = 0
         self.lost = 0  # finished without being delivered (bounced, expired)
+        self.delivered_later = Occurrences()  # when deferred messages left the queue delivered
+        self.deferred = Occurrences()  # the first deferral of each message
 
     def feed(self, ev):
         if ev.f.get("status") != "deferred":
@@ -139,6 +145,8 @@ class Deferrals(Rule):
         if entry is None:
             entry = msg.facts[self.id] = [set(), False]
             self.g.count += 1
+            if ev.ts is not None:
+                self.deferred.add(ev.ts)
             self.domains.add(domain_of(ev.f.get("to")) or "(none)", at=place(ev))
         if cause not in entry[0]:
             entry[0].add(cause)
@@ -158,9 +166,14 @@ class Deferrals(Rule):
             self.lost += 1
         elif not msg.pending:
             self.recovered += 1
+            done = msg.removed_ts if msg.removed_ts is not None else msg.last_ts
+            if done is not None:
+                self.delivered_later.add(done)
 
     def merge(self, later):
         self.g.merge(later.g)
+        self.delivered_later.merge(later.delivered_later)
+        self.deferred.merge(later.deferred)
         self.finished.merge(later.finished)
         for cause in later.cause_order:
             self.cause_order.setdefault(cause, None)
@@ -191,14 +204,17 @@ class Deferrals(Rule):
         hint = _CAUSE_HINTS.get(top)
         if hint:
             steps.insert(1, hint)
-        return [self.make(
+        finding = self.make(
             g, f"{plural(n, 'message')} deferred, mostly {top} ({causes[0][1]}); "
                f"{self.recovered} delivered later, {still} still queued at the end of the log, {self.lost} returned or expired.",
             count=n, severity=severity, remediation=steps, key=top,
             evidence={"by_cause": dict(causes),
                       "top_domains": self.domains.top(),
                       "suspended_destinations_messages": tally.suspended,
-                      "delivered_later": self.recovered, "still_queued": still, "returned_or_expired": self.lost})]
+                      "delivered_later": self.recovered, "still_queued": still, "returned_or_expired": self.lost})
+        finding.signals = {"resumed": self.delivered_later, "deferred": self.deferred,
+                           "delivered_later": self.delivered_later}
+        return [finding]
 
 
 class _Tally:
@@ -260,8 +276,11 @@ class DestinationDown(Rule):
     count_unit = ("deferred messages to it (one finding per host, key = host[ip]:port); error for a host on "
                   "this host/network or one that holds most failing mail, warning for other remote ones (top 10)")
     what = """Every connection to a next-hop host failed (`Connection refused`, `Connection timed out`, no
-    greeting) and no message was delivered to it during the log. When that host is the relayhost,
-    nothing leaves the server."""
+    greeting) for a stretch of time: no message was delivered to it during the log, or none between
+    the first and the last failure of a stretch of at least three (an outage that recovered: then
+    the finding is a warning, and says when deliveries resumed and how many of the deferred
+    messages were delivered later). When that host is the relayhost, nothing leaves the server
+    while it is down."""
     why = """All mail for that destination waits in the deferred queue, qmgr marks it dead (`delivery
     temporarily suspended`), and after maximal_queue_lifetime the mail bounces. If it is your
     relayhost, content filter or LMTP server, all outgoing or incoming delivery is stopped."""
@@ -285,6 +304,12 @@ class DestinationDown(Rule):
         ("maximal_queue_lifetime", "5d", "how long the mail is retried"),
     )
     references = ("QSHAPE_README: Trouble shooting with qshape", "DEBUG_README: Look for obvious signs of trouble")
+    incident = IncidentSpec(
+        subject="next_hop", title="next hop {key} down", resumed="deliveries to {key} resumed",
+        leads_to=(Link("DLV001", within=3600, why="the mail for it is deferred"),
+                  Link("QUE001", within=86400, why="the deferred mail is still queued at the end"),
+                  Link("QUE002", within=5 * 86400, why="the mail for it expires (maximal_queue_lifetime)"),
+                  Link("QSH", within=86400, why="the deferred mail piles up in the queue")))
 
     MIN_MESSAGES = 2
     MIN_ATTEMPTS = 3
@@ -298,6 +323,11 @@ class DestinationDown(Rule):
         self.reasons: dict[str, BoundedCounter] = {}
         self.domains: dict[str, BoundedCounter] = {}
         self.ok: BoundedCounter = BoundedCounter()
+        # times, per host[ip]:port: successful deliveries (bounded like ok), and per failing
+        # host the first failure of each message there and the later delivery of such a message
+        self.ok_when: dict[str, Occurrences] = {}
+        self.deferred_when: dict[str, Occurrences] = {}
+        self.later_when: dict[str, Occurrences] = {}
 
     @staticmethod
     def _failure(reason: str) -> str | None:
@@ -315,6 +345,7 @@ class DestinationDown(Rule):
                 relay = f.get("relay")
                 if relay:
                     self.ok.add(relay)
+                    _occurrence(self.ok_when, relay, ev.ts)
                 return None
             if status not in ("deferred", "bounced"):
                 return None
@@ -340,7 +371,15 @@ class DestinationDown(Rule):
         return None  # info lines: nothing to claim
 
     def feed_message_line(self, ev, msg):
-        if ev.f.get("status") not in ("deferred", "bounced"):
+        status = ev.f.get("status")
+        if status == "sent":  # a message that failed at some hosts was delivered
+            hosts = msg.facts.get(self.id)
+            if hosts and _LATER not in msg.facts and ev.ts is not None:
+                msg.facts[_LATER] = True
+                for target in hosts:
+                    _occurrence(self.later_when, target, ev.ts)
+            return
+        if status not in ("deferred", "bounced"):
             return
         target = self._failure(ev.f.get("reason") or "")
         if target is None or target not in self.msgs:
@@ -352,6 +391,7 @@ class DestinationDown(Rule):
         if target not in hosts:
             hosts.add(target)
             self.msgs[target] += 1
+            _occurrence(self.deferred_when, target, ev.ts)
 
     def merge(self, later):
         for target, g in later.fail.items():
@@ -365,22 +405,42 @@ class DestinationDown(Rule):
                 self.reasons[target], self.domains[target] = later.reasons[target], later.domains[target]
         self.failing += later.failing
         self.ok.merge(later.ok)
+        for mine, theirs in ((self.ok_when, later.ok_when), (self.deferred_when, later.deferred_when),
+                             (self.later_when, later.later_when)):
+            for key, occ in theirs.items():
+                if key in mine:
+                    mine[key].merge(occ)
+                elif len(mine) < MAX_KEYS:
+                    mine[key] = occ
+
+    def _resumed(self, target: str) -> Occurrences:
+        """The successful deliveries to a target (for "host[ip]" without a port: to any port)."""
+        if ":" in target.rsplit("]", 1)[-1]:
+            return self.ok_when.get(target) or Occurrences()
+        out = Occurrences()
+        for k, occ in self.ok_when.items():
+            if k.split("]:", 1)[0] + "]" == target:
+                out.merge(occ)
+        return out
 
     def finish(self, queued, end_ts):
         down = []
         total_msgs = self.failing
         for target, g in self.fail.items():
-            if _relay_key_ok(target, self.ok):
-                continue
             msgs = self.msgs[target]
             if msgs == 0 or (msgs < self.MIN_MESSAGES and g.count < self.MIN_ATTEMPTS):
                 continue
-            down.append((target, g, msgs))
+            outages = None
+            if _relay_key_ok(target, self.ok):  # delivered to at some time: down for a stretch?
+                outages = _outages(g.when, self._resumed(target), self.MIN_ATTEMPTS)
+                if not outages:
+                    continue
+            down.append((target, g, msgs, outages))
         # Most important first: local services (relayhost, content filter, LMTP on this host or
         # network), then the destinations that hold most of the failing mail.
         down.sort(key=lambda t: (not _local_target(t[0]), -t[2], t[0]))
         out = []
-        for i, (target, g, msgs) in enumerate(down):
+        for i, (target, g, msgs, outages) in enumerate(down):
             local = _local_target(target)
             dominant = total_msgs > 0 and msgs >= 2 and msgs * 2 >= total_msgs
             if not (local or dominant) and i >= self.MAX_REMOTE:
@@ -388,21 +448,84 @@ class DestinationDown(Rule):
             reason = self.reasons[target].top(1)[0][0]
             where = ("a service on this host or network" if local else
                      "the next hop of most failing mail" if dominant else "a remote destination")
-            out.append(self.make(
-                g, f"{plural(msgs, 'message')} could not be delivered to {target} ({where}): {reason} on "
-                   f"every one of {plural(g.count, 'attempt')}, no successful delivery.",
-                key=target, count=msgs, severity=self.severity if (local or dominant) else "warning",
-                evidence={"host": target, "attempts": g.count, "messages": msgs, "local": local,
-                          "share_of_failing_messages": round(msgs / total_msgs, 3) if total_msgs else None,
-                          "by_reason": dict(self.reasons[target].most_common()),
-                          "top_domains": self.domains[target].top(),
-                          "destinations_down_total": len(down)}))
+            severity = self.severity if (local or dominant) else "warning"
+            later = self.later_when.get(target) or Occurrences()
+            evidence = {"host": target, "attempts": g.count, "messages": msgs, "local": local,
+                        "share_of_failing_messages": round(msgs / total_msgs, 3) if total_msgs else None,
+                        "by_reason": dict(self.reasons[target].most_common()),
+                        "top_domains": self.domains[target].top(),
+                        "destinations_down_total": len(down)}
+            if outages is None:
+                summary = (f"{plural(msgs, 'message')} could not be delivered to {target} ({where}): {reason} on "
+                           f"every one of {plural(g.count, 'attempt')}, no successful delivery.")
+            else:
+                recovered = outages[-1][3] is not None
+                last = outages[-1]
+                summary = (f"{plural(msgs, 'message')} could not be delivered to {target} ({where}) from "
+                           f"{iso(outages[0][0])} to {iso(last[1])}: {reason} on every attempt"
+                           + (f" ({len(outages)} outages)" if len(outages) > 1 else "") + "; "
+                           + (f"deliveries resumed at {iso(last[3])}, {later.count} of them delivered later."
+                              if recovered else "no successful delivery since."))
+                if recovered:  # over now: still worth a warning, it deferred mail
+                    severity = "warning"
+                evidence["outages"] = [{"from": iso(a), "to": iso(b), "attempts": n, "resumed": iso(r)}
+                                       for a, b, n, r in outages]
+                evidence["delivered_later"] = later.count
+            f = self.make(g, summary, key=target, count=msgs, severity=severity, evidence=evidence)
+            f.signals = {"resumed": self._resumed(target), "deferred": self.deferred_when.get(target),
+                         "delivered_later": later}
+            out.append(f)
         return out
 
 
 def _local_target(target: str) -> bool:
     ip = target.rsplit("[", 1)[-1].split("]", 1)[0] if "[" in target else ""
     return ip_kind(ip) in ("loopback", "private")
+
+
+_LATER = "DLV002.delivered"  # Message.facts: a message that failed at some hosts was delivered
+
+
+def _occurrence(by_key: dict, key: str, ts: float | None) -> None:
+    """Add a time to the Occurrences of ``key`` (at most MAX_KEYS keys)."""
+    if ts is None:
+        return
+    occ = by_key.get(key)
+    if occ is None:
+        if len(by_key) >= MAX_KEYS:
+            return
+        occ = by_key[key] = Occurrences()
+    occ.add(ts)
+
+
+def _outages(failures: Occurrences | None, successes: Occurrences, min_attempts: int) -> list:
+    """Stretches of at least ``min_attempts`` failures with no success between the first and the
+    last: [(first failure, last failure, failures, first success after it or None)]. The
+    failures of a bucket whose successes may lie among them (the order inside a bucket is not
+    known) belong to no stretch."""
+    if not failures:
+        return []
+    ok = successes.items() if successes else []
+    out, run = [], None
+    j = 0
+    for _, n, first, last in failures.items():
+        while j < len(ok) and ok[j][3] < first:  # successes before this bucket's first failure
+            if run is not None and ok[j][3] > run[1]:
+                out.append(run)
+                run = None
+            j += 1
+        if j < len(ok) and ok[j][2] <= last:  # successes among these failures: no stretch here
+            if run is not None:
+                out.append(run)
+            run = None
+        elif run is None:
+            run = [first, last, n]
+        else:
+            run[1], run[2] = last, run[2] + n
+    if run is not None:
+        out.append(run)
+    return [(a, b, n, successes.first_after(b) if successes else None)
+            for a, b, n in out if n >= min_attempts]
 
 
 def _relay_key_ok(target: str, ok: BoundedCounter) -> bool:

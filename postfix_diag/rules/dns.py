@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from .base import BoundedCounter, Group, LineRule, Rule, domain_of, plural, register, top_key
+from .incident_spec import IncidentSpec, Link
 
 CHROOT_DNS_STEPS = (
     "Compare the resolver files inside the chroot with the host's: "
@@ -163,6 +164,10 @@ class ResolverBroken(_UnknownClients):
         "DEBUG_README: Try turning off chroot operation in master.cf",
         "BASIC_CONFIGURATION_README: Postfix chroot setup",
     )
+    incident = IncidentSpec(
+        persists=True,
+        leads_to=(Link("DNS004", within=3600, why="reject_unknown_client_hostname rejects clients whose names "
+                       "cannot be looked up"),))
 
     def finish(self, queued, end_ts):
         if not self.g.count:
@@ -335,6 +340,8 @@ class DeliveryDnsErrors(Rule):
     references = ("DEBUG_README: Look for obvious signs of trouble",
                   "DEBUG_README: Try turning off chroot operation in master.cf",
                   "QSHAPE_README: Trouble shooting with qshape")
+    incident = IncidentSpec(
+        leads_to=(Link("DLV001", within=3600, why="the mail for the names that do not resolve is deferred"),))
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)

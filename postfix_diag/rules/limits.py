@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Group, LineRule, Rule, plural, register
+from .incident_spec import IncidentSpec, Link
 
 
 @register
@@ -48,6 +49,7 @@ class ErrorLimit(LineRule):
     )
     references = ("TUNING_README: Slowing down SMTP clients that make many errors",
                   "STRESS_README: Disconnect suspicious SMTP clients", "POSTSCREEN_README")
+    incident = IncidentSpec(subject="client", unit="cut_off", title="sessions cut off after too many errors (top client {key})")
 
     def subject(self, ev):
         return ev.f.get("client_ip")
@@ -115,6 +117,9 @@ class ProcessLimit(Rule):
                   "STRESS_README: Automatic stress-adaptive behavior",
                   "STRESS_README: Service more SMTP clients at the same time",
                   "TUNING_README: Tuning the number of Postfix processes")
+    incident = IncidentSpec(
+        subject="service", title="service {key} at its process limit",
+        leads_to=(Link("CON001", within=600, why="waiting clients time out or hang up"),))
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from .base import LineRule, ip_kind, plural, register
+from .incident_spec import IncidentSpec
 
 BRUTE_FORCE = 10  # failures from one client that make it look like password guessing
 _USER = re.compile(r"sasl_username=(\S+)")
@@ -45,6 +46,7 @@ class SaslFailures(LineRule):
         ("anvil_rate_time_unit", "60s", "time unit of the anvil rate limits"),
     )
     references = ("SASL_README", "TUNING_README: Measures against clients that make too many connections")
+    incident = IncidentSpec(subject="client", unit="rejected", title="SASL authentication failures (top client {key})")
 
     def match(self, ev):
         return ev.kind == "sasl_failure"
@@ -117,6 +119,7 @@ class RelayDenied(LineRule):
         ("relay_domains", "(empty from compatibility_level 2)", "domains this server relays to"),
     )
     references = ("SMTPD_ACCESS_README", "BASIC_CONFIGURATION_README: What clients to relay mail from")
+    incident = IncidentSpec(subject="client", unit="rejected", title="relay access denied (top client {key})")
 
     BURST = 10  # rejects in one 10-minute window
     WINDOW = 600

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from .base import LineRule, ProblemRule, plural, register
+from .incident_spec import IncidentSpec
 
 # "TLS library problem" lines that come from loading files at startup, not from a peer.
 _SETUP_PROBLEM = re.compile(
@@ -60,6 +61,7 @@ class TlsSetup(ProblemRule):
     )
     references = ("TLS_README: Server-side certificate and private key configuration",
                   "DEBUG_README: Look for obvious signs of trouble")
+    incident = IncidentSpec(persists=True)
 
     def match(self, ev):
         return tls_setup_problem(ev)
