@@ -6,10 +6,11 @@ an ordinary user can get:
 
 * a ``postqueue -j`` snapshot (Postfix 3.1+; one JSON object per message), see
   :func:`load_postqueue_json`;
-* the mail log alone: :func:`rebuild_queue_from_events` feeds the log's events to the
-  tracker (:class:`postfix_diag.track.Tracker`, the same queue state the rules read) and
-  returns the messages still queued at the end of the log (or at a given time), in the same
-  form.
+* the mail log alone: :func:`queue_from_log` streams the log through the tracker
+  (:class:`postfix_diag.track.Tracker`, the same queue state the rules read; memory holds the
+  messages in flight, not the log) and returns the messages still queued at the end of the
+  log (or at a given time), in the same form; :func:`rebuild_queue_from_events` does it for
+  events already parsed.
 
 :func:`render_qshape` then prints the table.  The arithmetic follows the Perl source
 exactly (bucket boundaries through ``log(m)/log(2)``, ASCII-only lower-casing, the domain
@@ -27,6 +28,8 @@ the messages the tracker still holds at the end of a log (:func:`entries_from_me
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import json
 import math
@@ -38,7 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .events import Event
-from .track import Tracker
+from .pipeline import Stream
 
 __all__ = [
     "ALL_QUEUES",
@@ -62,6 +65,7 @@ __all__ = [
     "parse_now",
     "qshape_args",
     "qshape_main",
+    "queue_from_log",
     "rebuild_queue_from_events",
     "render_qshape",
     "render_qshape_json",
@@ -527,26 +531,94 @@ UNKNOWN_RECIPIENT = "(recipient-not-in-log)"
 UNKNOWN_SENDER = "(sender-not-in-log)"
 
 
+class QueueAt:
+    """qshape's log mode as a consumer of the one stream (pipeline.Stream): the window that
+    feeds the tracker the lines up to ``now`` (None: every line), and the latest time seen in
+    any line (the default "now"). The queue itself is the tracker's messages in flight."""
+
+    def __init__(self, now: float | None = None):
+        self.now = now
+        self.last: float | None = None
+
+    def admits(self, ev: Event) -> bool:
+        ts = ev.ts
+        if ts is None:
+            return True
+        if self.last is None or ts > self.last:
+            self.last = ts
+        return self.now is None or ts <= self.now
+
+    def merge(self, later: QueueAt) -> None:
+        if later.last is not None and (self.last is None or later.last > self.last):
+            self.last = later.last
+
+
+def queue_stream(head: bool = True, now: float | None = None, track: bool = True) -> Stream:
+    """The stream of qshape's log mode: the tracker behind a QueueAt window."""
+    at = QueueAt(now)
+    return Stream([at], head=head, select=at, track=track)
+
+
 def rebuild_queue_from_events(
     events: Iterable[Event], now: float | None = None
 ) -> tuple[list[QueueEntry], float]:
     """The messages still queued at the end of the events (or at ``now``), and that "now".
 
-    The events (the parser's, in log order) go through :class:`postfix_diag.track.Tracker`,
-    whose still-queued messages :func:`entries_from_messages` converts.  Events after ``now``
-    are not fed.  Without ``now`` it is the time of the last event.
+    The events (the parser's, in log order) go through the tracker (queue_stream), whose
+    still-queued messages :func:`entries_from_messages` converts.  Events after ``now`` are
+    not fed.  Without ``now`` it is the time of the last event.
     """
-    tracker = Tracker()
-    last: float | None = None
-    for ev in events:
-        ts = ev.ts
-        if ts is not None:
-            if now is not None and ts > now:
-                continue
-            last = ts if last is None or ts > last else last
-        tracker.feed(ev)
+    stream = queue_stream(now=now)
+    stream.feed_all(events)
+    last = stream.consumers[0].last
     end = now if now is not None else (last if last is not None else 0.0)
-    return entries_from_messages(tracker.finish()), end
+    return entries_from_messages(stream.finish()), end
+
+
+def queue_from_log(paths: Sequence[str] | None, now: str | float | None = None,
+                   year: int | None = None) -> tuple[list[QueueEntry], float]:
+    """The queue rebuilt from the logs at ``paths`` (see inputs.resolve; none: the default mail
+    log, whose InputError propagates) as it stood at ``now`` (see :func:`parse_now`; default: the
+    last log line), and that time. One pass, with memory flat in the log's size; a ``now``
+    relative to the last line takes a first pass for that line's time (standard input is kept
+    in a temporary file for it)."""
+    from . import pipeline
+    from .inputs import resolve
+    from .parse import Parser
+    from .track import FIELDS
+
+    sources = resolve(list(paths or []))
+    parser = Parser(year=year, fields=FIELDS)
+    relative = isinstance(now, str) and _RE_REL.match(now.strip()) is not None
+    fixed = None if now is None or relative else parse_now(now, 0.0, wall_clock=True)
+    with _rereadable(sources, relative) as sources:
+        if relative:
+            clock = pipeline.run(sources, functools.partial(queue_stream, track=False), parser)
+            last = clock.consumers[0].last
+            fixed = parse_now(now, last, wall_clock=True) if last is not None else None
+        stream = pipeline.run(sources, functools.partial(queue_stream, now=fixed), parser)
+    last = stream.consumers[0].last
+    if last is None:
+        raise QshapeError("no timestamped log lines in the given paths")
+    return entries_from_messages(stream.finish()), fixed if fixed is not None else last
+
+
+@contextlib.contextmanager
+def _rereadable(sources: list, needed: bool):
+    """The sources, with standard input copied to a temporary file when they are read twice."""
+    from .inputs import STDIN, Source
+
+    if not needed or all(s.path != STDIN for s in sources):
+        yield sources
+        return
+    import shutil
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix="postfix-diag-stdin-") as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+        spool.flush()
+        yield [Source(spool.name, s.display) if s.path == STDIN else s for s in sources]
 
 
 def entries_from_messages(messages: Iterable[Any]) -> list[QueueEntry]:
@@ -919,14 +991,7 @@ def qshape_main(
                 raise QshapeError(f"cannot read {from_json}: {exc.strerror}") from None
         t_now = parse_now(now, int(_time.time()))
     else:  # log mode; no paths: the default mail log (as the other commands)
-        from .parse import iter_events
-
-        events = list(iter_events(list(paths or []), year=year))
-        last = max((e.ts for e in events if e.ts is not None), default=None)
-        if last is None:
-            raise QshapeError("no timestamped log lines in the given paths")
-        t_now = parse_now(now, last, wall_clock=True)
-        entries, t_now = rebuild_queue_from_events(events, now=t_now)
+        entries, t_now = queue_from_log(paths, now, year)
     kw: dict[str, Any] = dict(
         queues=list(queues) if queues else None,
         now=t_now,

@@ -5,6 +5,7 @@ one pass; and a fork pool that pickles each piece's state gives it too."""
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from postfix_diag import analyze as A
 from postfix_diag import pipeline
+from postfix_diag import qshape as Q
 from postfix_diag import summary as S
 from postfix_diag.inputs import resolve
 from postfix_diag.parse import Parser
@@ -113,6 +115,29 @@ def test_summary_in_pieces_equals_one_pass(log):
     assert json.loads(expected)["meta"]["lines"] == len(events)
     for what, cuts in cut_sets(events):
         assert summary_json(in_pieces(S.stream, events, cuts)) == expected, f"{what}: cuts {cuts}"
+
+
+def qshape_out(s: pipeline.Stream) -> str:
+    """qshape's log mode: the table of every queue by recipient and by sender, and the JSON."""
+    at = s.consumers[0]
+    now = at.now if at.now is not None else at.last
+    entries = Q.entries_from_messages(s.finish())
+    table = Q.render_qshape(entries, queues=list(Q.ALL_QUEUES), now=now)
+    senders = Q.render_qshape(entries, queues=["deferred"], now=now, senders=True)
+    data = Q.shape_to_dict(Q.compute_shape(entries, now=now))
+    data["findings"] = Q.detect_findings(entries, now)
+    return table + senders + json.dumps(data, indent=2)
+
+
+@pytest.mark.parametrize("log", [*LOGS, BENCH], ids=_name)
+def test_qshape_in_pieces_equals_one_pass(log):
+    events = events_of(log)
+    stamps = sorted(ev.ts for ev in events if ev.ts is not None)
+    for make in (Q.queue_stream, functools.partial(Q.queue_stream, now=stamps[len(stamps) // 2])):
+        expected = qshape_out(in_pieces(make, events, []))
+        assert "TOTAL" in expected
+        for what, cuts in cut_sets(events):
+            assert qshape_out(in_pieces(make, events, cuts)) == expected, f"{what}: cuts {cuts}"
 
 
 def test_pieces_read_by_a_fork_pool_equal_one_process(monkeypatch):

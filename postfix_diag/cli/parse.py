@@ -27,7 +27,6 @@ def parse(
     lineno, text and the fields its grammar rule captured. Unrecognized lines are included with
     kind "unrecognized", so nothing is dropped.
     """
-    from ..export import write_events
-    from ..parse import iter_events
+    from ..export import export
 
-    write_events(iter_events(paths, year=year), sys.stdout, fmt.value, set(kind) if kind else None)
+    export(paths, sys.stdout, fmt.value, set(kind) if kind else None, year=year)
