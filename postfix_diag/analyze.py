@@ -32,7 +32,9 @@ def conclude(s: pipeline.Stream, sources: Iterable[str] = (), *, gaps: dict | No
     findings = engine.finish(queued=queued, end_ts=coverage.last_ts)
     incidents = incidents_mod.build(findings, evidence, coverage.last_ts, gaps, min_severity)
     findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
-    return Analysis(coverage, findings, queued, list(sources), dict(s.assumptions), incidents)
+    clock = engine.rule("TIM001")
+    return Analysis(coverage, findings, queued, list(sources), dict(s.assumptions), incidents,
+                    clock.report() if clock is not None else {})
 
 
 def run(events: Iterable, engine: Engine | None = None) -> tuple[Coverage, list[Finding], list[Message]]:

@@ -17,7 +17,7 @@ SEVERITIES = ("critical", "error", "warning", "notice", "info")  # most severe f
 SEVERITY_RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # info=0 ... critical=4
 CATEGORIES = (
     "dns", "chroot", "error-limit", "process-limit", "connection", "delivery", "queue", "config",
-    "tls", "sasl", "milter", "resources", "security", "postscreen", "other",
+    "tls", "sasl", "milter", "resources", "security", "postscreen", "time", "other",
 )
 
 
@@ -201,6 +201,18 @@ class Span:
     peak_at: float | None
 
 
+def duration(seconds: float) -> str:
+    """A length of time in words: "45 s", "12 min", "5.0 h", "3.2 days"."""
+    seconds = max(0.0, seconds)
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 7200:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
 @dataclass
 class Sample:
     file: str
@@ -335,12 +347,15 @@ class Analysis:
     sources: list[str]
     year_assumptions: dict = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)  # in timeline order (see timeline())
+    # the time zone assumed and the clock's jumps: {"zone": text, "offsets": {...}, "jumps": [...]}
+    time: dict = field(default_factory=dict)
 
     def as_dict(self, top_unrecognized: int = 10) -> dict:
         out = self.coverage.as_dict(top_unrecognized)
         out["sources"] = list(self.sources)
         out["year_assumptions"] = dict(self.year_assumptions)
         out["queued_at_end"] = len(self.queued)
+        out["time"] = dict(self.time)
         out["incidents"] = [i.as_dict() for _, i in timeline(self.incidents)]
         out["findings"] = [f.as_dict() for f in self.findings]
         return out

@@ -36,7 +36,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..model import ONGOING, RECOVERED, SEVERITY_RANK, Finding, Incident, Occurrences, Span, at_least
+from ..model import (
+    ONGOING,
+    RECOVERED,
+    SEVERITY_RANK,
+    Finding,
+    Incident,
+    Occurrences,
+    Span,
+    at_least,
+    duration,
+)
 from ..rules.incident_spec import IncidentSpec
 
 MIN_SEVERITY = "warning"  # an incident group needs one incident at least this severe
@@ -232,10 +242,10 @@ def _state(f, spec, sp, nxt, evidence, sessions, limit, end_ts, gap, persists):
     if persists:
         return ONGOING, None, f"no sign of recovery ({f.category} faults last until they are fixed)"
     if nxt is not None:
-        return RECOVERED, sp.end, f"quiet for {_duration(nxt - sp.end)} before it came back"
+        return RECOVERED, sp.end, f"quiet for {duration(nxt - sp.end)} before it came back"
     if end_ts is not None and end_ts - sp.end >= gap:
-        return RECOVERED, sp.end, f"no occurrence in the last {_duration(end_ts - sp.end)} of the log"
-    tail = f"last seen {_duration(end_ts - sp.end)} before the end of the log" if end_ts is not None else ""
+        return RECOVERED, sp.end, f"no occurrence in the last {duration(end_ts - sp.end)} of the log"
+    tail = f"last seen {duration(end_ts - sp.end)} before the end of the log" if end_ts is not None else ""
     return ONGOING, None, tail or None
 
 
@@ -252,15 +262,6 @@ def _busy_end(sp: Span, sessions: list, threshold: float, nxt: float | None) -> 
             t = last if last is not None else start
             return max(t, sp.end)
     return None
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds >= 7200:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 120:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"
 
 
 # --- impact --------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..model import RECOVERED, iso, timeline
+from ..model import RECOVERED, duration, iso, timeline
 from .escape import terminal as t
 
 
@@ -48,17 +48,6 @@ def clock(ts: float | None, day: bool = True) -> str:
     if ts is None:
         return "?"
     return time.strftime("%Y-%m-%d %H:%M:%S" if day else "%H:%M:%S", time.gmtime(ts))
-
-
-def duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.1f} days"
-    if seconds >= 7200:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 120:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"
 
 
 _IMPACT = (  # impact name -> how one number reads

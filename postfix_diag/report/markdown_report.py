@@ -22,6 +22,7 @@ def render(analysis, top: int = 10) -> str:
         "",
         f"- Logs: {', '.join(m(s) for s in analysis.sources)}",
         f"- Time span: {m(span_text(d))}",
+        *([f"- Time zone: {m(analysis.time['zone'])}"] if analysis.time.get("zone") else []),
         f"- Findings: {len(analysis.findings)} (most severe: {worst})",
         f"- {m(coverage_line(cov))}",
         "",

@@ -18,6 +18,8 @@ def render(analysis, top: int = 10) -> str:
     for assumption, srcs in by_assumption.items():
         names = t(srcs[0]) if len(srcs) == 1 else f"{len(srcs)} files"
         out.append(f"  {names}: {assumption}")
+    if analysis.time.get("zone"):
+        out.append(f"  time zone: {t(analysis.time['zone'])}")
     out.append("")
     if analysis.incidents:
         out.append("Timeline (root causes first, what they caused indented below):")

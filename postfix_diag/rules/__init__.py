@@ -5,7 +5,7 @@
     engine.feed(ev); engine.feed_message(msg); engine.feed_session(session)
     findings = engine.finish(queued=[...], end_ts=...)
 
-Each rule lives in the module of its area (dns, chroot, limits, connection, delivery, queue,
+Each rule lives in the module of its area (dns, chroot, clock, limits, connection, delivery, queue,
 queue_shape, security, config, tls, resources, generic) and carries its own documentation; ``explain(ID)``
 prints it and ``docs_markdown()`` generates docs/rules.md.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (importing registers the rules)
     chroot,
+    clock,
     config,
     connection,
     delivery,

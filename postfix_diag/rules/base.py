@@ -268,6 +268,9 @@ class Rule:
     wants_sessions: ClassVar[bool] = False
     wants_queue: ClassVar[bool] = False
     catch_all: ClassVar[tuple[str, ...]] = ()
+    # every_line: feed() gets every line, whatever its kind
+    # (the clock's rule); its return value is ignored
+    every_line: ClassVar[bool] = False
     count_unit: ClassVar[str] = "lines"
     # documentation (kept with the rule, printed by explain and written to docs/rules.md)
     what: ClassVar[str] = ""
@@ -315,6 +318,11 @@ class Rule:
 
     def catch(self, ev: Event) -> None:
         pass
+
+    def prepare(self, queued: list, end_ts: float | None) -> tuple[list, float | None]:
+        """Called on every rule before any finish(): the queued messages and the end of the log
+        the rules will see (a rule may correct them, as the clock's takes jumps out of ages)."""
+        return queued, end_ts
 
     def finish(self, queued: list, end_ts: float | None) -> list[Finding]:
         return []

@@ -58,6 +58,9 @@ class Engine:
         self._msg_rules = tuple(r.feed_message for r in self.rules if r.wants_messages)
         self._session_rules = tuple(r.feed_session for r in self.rules if r.wants_sessions)
         self._by_id = {r.id: r for r in self.rules}
+        every = tuple(r.feed for r in self.rules if r.every_line)
+        self._every = every[0] if len(every) == 1 else (
+            (lambda ev: [h(ev) for h in every]) if every else None)
         self.head = head
         self.undecided: list = []  # (event, claimed by another rule, ids of the rules that could not judge it)
         self.claimed = 0
@@ -72,6 +75,9 @@ class Engine:
         return handlers
 
     def feed(self, ev: Event) -> None:
+        every = self._every
+        if every is not None:
+            every(ev)
         kind = ev.kind
         if kind == DELIVERY:
             status = ev.f.get("status")
@@ -150,6 +156,10 @@ class Engine:
         for h in self._session_rules:
             h(session)
 
+    def rule(self, rule_id: str) -> Rule | None:
+        """The engine's instance of a rule (None when it does not run)."""
+        return self._by_id.get(rule_id)
+
     def merge(self, later: Engine) -> None:
         """Fold in the engine of the piece of the log that follows (same rules), then judge the
         lines it held back."""
@@ -163,6 +173,8 @@ class Engine:
     def finish(self, queued=None, end_ts: float | None = None) -> list[Finding]:
         """``end_ts``: the time the log ends (its latest timestamp, as Coverage.last_ts has it)."""
         queued = list(queued or [])
+        for r in self.rules:
+            queued, end_ts = r.prepare(queued, end_ts)
         per_rule = [(r, r.finish(queued, end_ts)) for r in self.rules]
         ids = {f.id for _, fs in per_rule for f in fs}
         out: list[Finding] = []
