@@ -349,6 +349,7 @@ class Analysis:
     incidents: list[Incident] = field(default_factory=list)  # in timeline order (see timeline())
     # the time zone assumed and the clock's jumps: {"zone": text, "offsets": {...}, "jumps": [...]}
     time: dict = field(default_factory=dict)
+    window: dict | None = None  # --since/--until: {"since", "until", "lines_left_out"}
 
     def as_dict(self, top_unrecognized: int = 10) -> dict:
         out = self.coverage.as_dict(top_unrecognized)
@@ -356,6 +357,7 @@ class Analysis:
         out["year_assumptions"] = dict(self.year_assumptions)
         out["queued_at_end"] = len(self.queued)
         out["time"] = dict(self.time)
+        out["window"] = dict(self.window) if self.window is not None else None
         out["incidents"] = [i.as_dict() for _, i in timeline(self.incidents)]
         out["findings"] = [f.as_dict() for f in self.findings]
         return out
@@ -396,6 +398,8 @@ class CheckResult:
     lines: int = 0  # log lines read
     wrote_baseline: str | None = None
     wrote_entries: int = 0  # entries written to wrote_baseline
+    incidents: list = field(default_factory=list)  # the analysis' incidents (timeline order)
+    fail_on_ongoing: bool = False  # only findings with an ongoing incident can fail
 
     def of(self, state: str) -> list[Finding]:
         return [f for f, s in zip(self.findings, self.states, strict=True) if s == state]

@@ -484,10 +484,10 @@ def stub_analysis(monkeypatch):
 
     state = {"findings": [], "lines": 5}
 
-    def analyze(paths, year=None, min_severity="info", progress=None):
+    def analyze(paths, year=None, min_severity="info", progress=None, since=None, until=None, gaps=None):
         assert min_severity == "info"  # the baseline records findings of every severity
         return types.SimpleNamespace(coverage=types.SimpleNamespace(total=state["lines"]),
-                                     findings=list(state["findings"]), sources=list(paths))
+                                     findings=list(state["findings"]), sources=list(paths), incidents=[])
 
     monkeypatch.setitem(sys.modules, "postfix_diag.analyze", types.SimpleNamespace(analyze=analyze))
     return state

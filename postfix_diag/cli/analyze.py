@@ -7,7 +7,21 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, ReportFormat, Severity, YearOpt, _progress, app, fail, guarded
+from .app import (
+    PathsArg,
+    QuietGapOpt,
+    ReportFormat,
+    Severity,
+    SinceOpt,
+    UntilOpt,
+    YearOpt,
+    _progress,
+    app,
+    fail,
+    gap_args,
+    guarded,
+    window_args,
+)
 
 
 @app.command()
@@ -19,20 +33,30 @@ def analyze(
     min_severity: Annotated[Severity, typer.Option("--min-severity", help="Hide findings below this severity.")]
     = Severity.info,
     top: Annotated[int, typer.Option("--top", help="How many unrecognized line shapes to list.", min=0)] = 10,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    quiet_gap: QuietGapOpt = None,
 ):
-    """Diagnose a mail log: findings by severity with evidence and fixes, then parse coverage.
+    """Diagnose a mail log: a timeline of incidents, findings by severity with evidence and
+    fixes, then parse coverage.
 
-    Every line becomes a typed event or is counted as unrecognized (recognized + unrecognized =
-    total). Findings say what was seen (count, first and last seen, top offenders, sample lines
-    with file and line number), why it matters, and what to change. `postfix-diag explain RULE`
-    prints a rule's full page. The JSON format is described in docs/report-schema.json.
+    The timeline lists each incident (a fault active over a window of time) with its start and
+    end, whether it is ongoing or recovered (and what showed it), what it cost, and below it
+    the incidents it caused. Every line becomes a typed event or is counted as unrecognized
+    (recognized + unrecognized = total). Findings say what was seen (count, first and last seen,
+    top offenders, sample lines with file and line number), why it matters, and what to change.
+    `postfix-diag explain RULE` prints a rule's full page. The JSON format is described in
+    docs/report-schema.json; incidents in docs/incidents.md.
     """
     from ..analyze import analyze as run_analysis
     from ..report import render_analysis
 
+    lo, hi = window_args(since, until)
+    gaps = gap_args(quiet_gap)
     status, progress = _progress()
     try:
-        result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress)
+        result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress,
+                              since=lo, until=hi, gaps=gaps)
     finally:
         if status is not None:
             status.stop()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, ReportFormat, YearOpt, app, fail, guarded
+from .app import PathsArg, ReportFormat, SinceOpt, UntilOpt, YearOpt, app, fail, guarded, window_args
 
 
 @app.command()
@@ -18,10 +18,8 @@ def summary(
     year: YearOpt = None,
     top: Annotated[int, typer.Option("--top", help="Rows in host/domain, sender and recipient tables "
                                      "(0: leave them out, -1: all).", min=-1)] = 10,
-    since: Annotated[str | None, typer.Option("--since", help="Only lines at or after this time: "
-                                              "YYYY-MM-DD[ HH:MM[:SS]], today, yesterday.")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Only lines before this time (same forms).")]
-    = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     detail: Annotated[int, typer.Option("--detail", help="Rows in reason, warning and DNSBL tables "
                                         "(0: leave them out, -1: all).", min=-1)] = 10,
 ):
@@ -32,14 +30,10 @@ def summary(
     connections, warnings; then postscreen/DNSBL, TLS, session errors by stage and a per-instance
     breakdown. Totals equal pflogsumm's except where docs/summary-parity.md says why.
     """
-    from ..summary import parse_when, render
+    from ..summary import render
     from ..summary import summary as run_summary
 
-    try:
-        lo = parse_when(since) if since else None
-        hi = parse_when(until) if until else None
-    except ValueError as exc:
-        fail(str(exc))
+    lo, hi = window_args(since, until)
     result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail)
     if result["meta"]["lines"] == 0:
         fail("no log lines in the given input (empty file?)")

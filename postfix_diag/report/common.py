@@ -142,9 +142,11 @@ def summary_line(result) -> str:
     """One line, already terminal-safe: the verdict and the counts."""
     failing, new, known = len(result.failing), len(result.new) - len(result.failing), len(result.known)
     verdict = "FAIL" if failing else "OK"
-    parts = [f"{failing} new finding(s) at or above {result.fail_on}"]
+    gate = " with an ongoing incident" if result.fail_on_ongoing else ""
+    parts = [f"{failing} new finding(s) at or above {result.fail_on}{gate}"]
     if new:
-        parts.append(f"{new} new below {result.fail_on}")
+        parts.append(f"{new} new without an ongoing incident or below {result.fail_on}" if gate
+                     else f"{new} new below {result.fail_on}")
     if result.baseline is not None:
         parts.append(f"{known} known (matched by baseline {t(result.baseline.path)})")
         if result.gone:

@@ -23,6 +23,9 @@ def render(analysis, top: int = 10) -> str:
         f"- Logs: {', '.join(m(s) for s in analysis.sources)}",
         f"- Time span: {m(span_text(d))}",
         *([f"- Time zone: {m(analysis.time['zone'])}"] if analysis.time.get("zone") else []),
+        *([f"- Window: lines from {m(analysis.window['since'] or 'the start')} until "
+            f"{m(analysis.window['until'] or 'the end')} only ({analysis.window['lines_left_out']} lines left out)"]
+          if analysis.window is not None else []),
         f"- Findings: {len(analysis.findings)} (most severe: {worst})",
         f"- {m(coverage_line(cov))}",
         "",

@@ -18,6 +18,10 @@ def render(analysis, top: int = 10) -> str:
     for assumption, srcs in by_assumption.items():
         names = t(srcs[0]) if len(srcs) == 1 else f"{len(srcs)} files"
         out.append(f"  {names}: {assumption}")
+    if analysis.window is not None:
+        w = analysis.window
+        out.append(f"  window: lines from {w['since'] or 'the start'} until {w['until'] or 'the end'} only "
+                   f"({w['lines_left_out']} lines left out)")
     if analysis.time.get("zone"):
         out.append(f"  time zone: {t(analysis.time['zone'])}")
     out.append("")
