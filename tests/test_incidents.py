@@ -217,3 +217,13 @@ def test_links_are_data_next_to_the_rules_and_explain_prints_them():
     for cls in REGISTRY.values():
         for link in cls.incident.leads_to:
             assert any(rid.startswith(link.effect) for rid in REGISTRY), (cls.id, link.effect)
+
+
+def test_docs_list_the_families_and_show_real_output():
+    from postfix_diag.incidents import families_markdown
+
+    doc = (ROOT / "docs/incidents.md").read_text()
+    assert families_markdown() in doc, "docs/incidents.md: regenerate the families table (families_markdown())"
+    shown = doc.split("```\n", 2)[1].splitlines()  # the example timeline
+    real = render_analysis(analyze([str(SAMPLES / "multi-incident/maillog")]), "text").splitlines()
+    assert all(line in real for line in shown), [line for line in shown if line not in real]

@@ -86,6 +86,15 @@ def family(category: str) -> Family:
     return FAMILIES.get(category, DEFAULT_FAMILY)
 
 
+def families_markdown() -> str:
+    """The table of families and their defaults in docs/incidents.md (a test keeps it current)."""
+    out = ["| family (category) | quiet gap | lasts until a sign of recovery | why |", "|---|---|---|---|"]
+    for name, fam in FAMILIES.items():
+        out.append(f"| `{name}` | {int(fam.gap)} s ({duration(fam.gap)}) | {'yes' if fam.persists else 'no'} "
+                   f"| {fam.why} |")
+    return "\n".join(out) + "\n"
+
+
 def _spec(rule_id: str) -> IncidentSpec:
     from ..rules import REGISTRY
 
