@@ -227,3 +227,21 @@ def test_docs_list_the_families_and_show_real_output():
     shown = doc.split("```\n", 2)[1].splitlines()  # the example timeline
     real = render_analysis(analyze([str(SAMPLES / "multi-incident/maillog")]), "text").splitlines()
     assert all(line in real for line in shown), [line for line in shown if line not in real]
+
+
+def test_a_finding_active_all_month_makes_a_bounded_number_of_incidents():
+    """200 bursts of a warning, 2 h and 5 h apart in turn: the quiet gap of its family (1 h) would
+    make 200 incidents; the gap doubles (2 h) until at most MAX_PER_FINDING remain."""
+    from postfix_diag.incidents import MAX_PER_FINDING, build
+    from postfix_diag.model import Finding
+
+    occ, t = Occurrences(), 1.7e9
+    for burst in range(200):
+        for k in range(3):
+            occ.add(t + k)
+        t += 7200 if burst % 2 == 0 else 5 * 3600
+    f = Finding(id="GEN002", category="other", severity="warning", title="Other warnings and errors", count=600,
+                first_seen=occ.first, last_seen=occ.last, occurrences=occ)
+    incidents = build([f], None, occ.last + 60)
+    assert len(incidents) == MAX_PER_FINDING == 100
+    assert sum(i.count for i in incidents) == 600

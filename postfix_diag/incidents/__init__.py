@@ -50,6 +50,7 @@ from ..model import (
 from ..rules.incident_spec import IncidentSpec
 
 MIN_SEVERITY = "warning"  # an incident group needs one incident at least this severe
+MAX_PER_FINDING = 100  # incidents of one finding; beyond, its quiet gap doubles until they fit
 SETTLE = 30.0  # seconds the log must go on after a client's last session for its incident to be over
 SLACK = 60.0  # a consequence may start this long before its cause (lines of one moment, any order)
 
@@ -153,7 +154,11 @@ def _title(spec: IncidentSpec, f: Finding) -> str:
 
 def _spans(f: Finding, gap: float) -> list[Span]:
     if f.occurrences:
-        return f.occurrences.windows(gap)
+        spans = f.occurrences.windows(gap)
+        while len(spans) > MAX_PER_FINDING:  # memory and time stay bounded on a long log
+            gap *= 2
+            spans = f.occurrences.windows(gap)
+        return spans
     if f.first_seen is None:
         return []
     last = f.last_seen if f.last_seen is not None else f.first_seen
@@ -308,22 +313,29 @@ def _link(incidents: list[Incident], end_ts: float | None) -> None:
     for n, inc in enumerate(incidents):
         inc.id = str(n)
     parent: dict[str, str] = {}
+    by_rule: dict[str, list[Incident]] = {}
+    for inc in incidents:
+        by_rule.setdefault(inc.rule, []).append(inc)
+    causes_of: dict[str, list] = {}  # effect rule -> [(link, incidents of the rule that links to it)]
+    for rule, members in by_rule.items():
+        for link in _spec(rule).leads_to:
+            for effect in by_rule:
+                if effect.startswith(link.effect):
+                    causes_of.setdefault(effect, []).append((link, members))
     for e in sorted(incidents, key=lambda i: (i.start, i.rule)):
         best = None
-        for c in incidents:
-            if c is e:
-                continue
-            c_end = c.end if c.end is not None else (end_ts if end_ts is not None else c.last_seen)
-            for link in _spec(c.rule).leads_to:
-                if not e.rule.startswith(link.effect):
+        for link, members in causes_of.get(e.rule, ()):
+            for c in members:
+                if c is e:
                     continue
+                c_end = c.end if c.end is not None else (end_ts if end_ts is not None else c.last_seen)
                 if not (c.start - SLACK <= e.start <= c_end + link.within):
                     continue
                 if link.same == "key" and e.key != c.key:
                     continue
                 if link.same == "mention" and not _mentions(e.key, c.key):
                     continue
-                score = (0 if link.same else 1, abs(e.start - c.start), c.rule)
+                score = (0 if link.same else 1, abs(e.start - c.start), c.rule, c.start)
                 if best is None or score < best[0]:
                     best = (score, c)
         if best is None:

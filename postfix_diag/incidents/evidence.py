@@ -40,6 +40,8 @@ def _merge(mine: dict, later: dict) -> None:
 class Evidence:
     """Client and service evidence for the incidents (see the module docstring)."""
 
+    kinds = frozenset(("reject", "connect", "disconnect"))  # the stream feeds it only these
+
     def __init__(self):
         self.rejects: dict[str, Occurrences] = {}  # client IP -> reject lines (smtpd, postscreen)
         self.gone: dict[str, Occurrences] = {}  # client IP -> smtpd disconnects
@@ -48,9 +50,8 @@ class Evidence:
         self._feed = {"reject": self._reject, "connect": self._connect, "disconnect": self._disconnect}
 
     def feed(self, ev) -> None:
-        handler = self._feed.get(ev.kind)
-        if handler is not None and ev.ts is not None:
-            handler(ev)
+        if ev.ts is not None:
+            self._feed[ev.kind](ev)
 
     def _reject(self, ev) -> None:
         ip = ev.f.get("client_ip")

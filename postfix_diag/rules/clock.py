@@ -95,22 +95,24 @@ class ClockJumps(Rule):
         ts = ev.ts
         if ts is None:
             return None
-        off = offset_of(ev.line) if ev.fmt in OFFSET_FORMATS and ev.line else None
-        if off is not None:
-            n = self.offsets.get(off)
-            if n is not None or len(self.offsets) < 50:
-                self.offsets[off] = (n or 0) + 1
+        off = None
+        if ev.fmt in OFFSET_FORMATS:
+            off = offset_of(ev.line or "")
+            if off is not None:
+                n = self.offsets.get(off)
+                if n is not None or len(self.offsets) < 50:
+                    self.offsets[off] = (n or 0) + 1
         host = ev.host
         last = self.last.get(host)
         if last is None:
             self.last[host] = [ts, off]
             self.first[host] = (place(ev), ts, off, ev.file, ev.lineno, ev.line or ev.text)
             return None
-        step = ts - last[0]
-        if step > STEP or step < -STEP or off != last[1]:
-            self._step(place(ev), host, ev.file, ev.lineno, ev.line or ev.text, last[0], ts, last[1], off)
+        before = last[0]
+        if ts - before > STEP or before - ts > STEP or off != last[1]:
+            self._step(place(ev), host, ev.file, ev.lineno, ev.line or ev.text, before, ts, last[1], off)
+            last[1] = off
         last[0] = ts
-        last[1] = off
         return None
 
     def _step(self, *step) -> None:
