@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 REGEN = ('.venv/bin/python -c "from postfix_diag.rules import docs_markdown; '
@@ -53,7 +54,8 @@ def incident_lines(c) -> list[str]:
         out.append(f"Each occurrence counts as {spec.unit.replace('_', ' ')} in the impact.")
     for link in spec.leads_to:
         cond = {"key": " with the same key", "mention": " whose key names this key"}.get(link.same or "", "")
-        out.append(f"Causes {link.effect}{cond}, starting while it lasts or up to {_seconds(link.within)} after"
+        effect = link.effect if re.fullmatch(r"[A-Z]{3,4}\d{3}", link.effect) else link.effect + "*"
+        out.append(f"Causes {effect}{cond}, starting while it lasts or up to {_seconds(link.within)} after"
                    + (f": {link.why}." if link.why else "."))
     return out
 
