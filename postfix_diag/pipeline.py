@@ -24,9 +24,12 @@ of one pass. ``earlier.merge(later)`` folds the stream of the piece that follows
   take the min/max, samples keep the first N by place in the log, top-offender counters add up);
 - the tracker's merge stitches the messages whose life spans the cut: the later piece held back
   every line of a message (and of an smtpd session) whose life did not start in it, the first
-  line of such a key not being a start (smtpd ``client=``, pickup; for sessions ``connect``);
+  line of such a key not being a start (smtpd ``client=``, pickup; for sessions ``connect``;
+  not the bounce daemon's notice, which Postfix logs after cleanup's ``message-id=`` of the
+  notification, nor that ``message-id=`` line, which for received mail follows ``client=``);
   those lines are replayed through the merged tracker in order, and handed to the consumers'
   ``feed_message_line`` there and then (the consumers' ``feed`` saw them in the piece already);
+  the lives the later piece started end the earlier lives of their keys;
 - lines a rule cannot judge without the lines before (``rules.base.UNDECIDED``) are judged by
   the merged engine.
 
@@ -114,10 +117,29 @@ class Stream:
         select = self.select
         admits = select.admits if select is not None else None
         outside = getattr(select, "outside", None)
-        if track is None and admits is None and kinded is None and len(feeds) == 1:
-            feed = feeds[0]
+        if admits is None and len(feeds) <= 2 and len(lines) <= 1 and (kinded is None or track is not None):
+            # every command's stream
+            first = feeds[0] if feeds else _ignore
+            second = feeds[1] if len(feeds) > 1 else None
+            line = lines[0] if lines else None
+            if track is None:
+                for ev in events:
+                    first(ev)
+                    if second is not None:
+                        second(ev)
+                return
             for ev in events:
-                feed(ev)
+                msg = track(ev)
+                first(ev)
+                if second is not None:
+                    second(ev)
+                if kinded is not None:
+                    some = kinded(ev.kind)
+                    if some is not None:
+                        for f in some:
+                            f(ev)
+                if msg is not None and line is not None:
+                    line(ev, msg)
             return
         for ev in events:
             if admits is not None and not admits(ev):
@@ -155,6 +177,10 @@ class Stream:
     def finish(self) -> list:
         """The messages still queued at the end of the log (open sessions go to the consumers)."""
         return self.tracker.finish() if self.tracker is not None else []
+
+
+def _ignore(ev) -> None:
+    pass
 
 
 def ranked(sources: list[Source]) -> list[Source]:

@@ -966,8 +966,8 @@ def qshape_main(
     """What ``postfix-diag qshape`` prints.  Raises :class:`QshapeError` for bad input.
 
     Snapshot mode: ``from_json`` is a ``postqueue -j`` file, ``-`` for stdin.  Log mode:
-    ``paths`` are log files (parsed with :func:`postfix_diag.parse.iter_events`; none: the
-    default mail log; its ``InputError`` propagates).  ``now``: see :func:`parse_now`.
+    ``paths`` are log files (streamed by :func:`queue_from_log`; none: the default mail log;
+    its ``InputError`` propagates).  ``now``: see :func:`parse_now`.
     """
     import sys
     import time as _time

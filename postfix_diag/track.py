@@ -69,7 +69,7 @@ FIELDS = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Recipient:
     address: str
     status: str | None = None  # last status: sent, deferred, bounced, expired, ...
@@ -82,7 +82,7 @@ class Recipient:
     program: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     qid: str
     host: str | None
@@ -98,7 +98,7 @@ class Message:
     sender: str | None = None  # "" is the null sender <> (MAILER-DAEMON)
     size: int | None = None
     nrcpt: int | None = None
-    client: str | None = None  # host[ip] for mail received by smtpd
+    client_host: str | None = None  # the client's name, for mail received by smtpd
     client_ip: str | None = None
     origin: str | None = None  # "smtpd" service name (smtpd, submission, ...), "pickup", "qmqpd"
     instance: str | None = None
@@ -113,6 +113,11 @@ class Message:
     run: set = field(default_factory=set)  # recipients reported since qmgr's last nrcpt= line
     discard: bool = False  # smtpd DISCARD action: cleanup drops the message instead of queueing it
     facts: dict = field(default_factory=dict)  # what consumers know of it, by consumer (a rule id...)
+
+    @property
+    def client(self) -> str | None:
+        """``host[ip]`` of the SMTP client the message came from."""
+        return None if self.client_ip is None else f"{self.client_host or ''}[{self.client_ip}]"
 
     @property
     def in_queue(self) -> bool:
@@ -139,15 +144,14 @@ class Message:
         return [a for a, r in self.recipients.items() if r.status in (None, "deferred")]
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     pid: int | None
     host: str | None
     service: str | None
-    client: str
+    client_host: str | None
     client_ip: str | None
     connect_ts: float | None
-    client_host: str | None = None
     disconnect_ts: float | None = None
     closed: bool = False  # smtpd logged its disconnect (not: the log ended, or the pid was reused)
     stats: str | None = None
@@ -155,6 +159,11 @@ class Session:
     messages: int = 0
     rejects: int = 0
     ended_by: str | None = None  # "lost_connection", "timeout", "error_limit" or None
+
+    @property
+    def client(self) -> str:
+        """``host[ip]`` of the client ("" when the connect line named none)."""
+        return "" if self.client_ip is None else f"{self.client_host or ''}[{self.client_ip}]"
 
 
 class Tracker:
@@ -173,7 +182,7 @@ class Tracker:
         self.head = head  # the lines fed start the log
         self.completed = 0
         self.abandoned = 0
-        self.clock: float | None = None  # the latest time of a line seen
+        self.clock: float | None = None  # the latest time a message appeared
         self._next_sweep = float("-inf")
         # a later piece (head=False): the lines it holds back, in order, as (what, event or key),
         # the keys whose lines it holds back, and the keys whose life started in the piece
@@ -218,14 +227,7 @@ class Tracker:
     # --- plumbing -----------------------------------------------------------------------------
     def feed(self, ev: Event) -> Message | None:
         handler = self._dispatch.get(ev.kind)
-        if handler is None:
-            return None
-        ts = ev.ts
-        if ts is not None and (self.clock is None or ts > self.clock):
-            self.clock = ts
-            if ts >= self._next_sweep:
-                self._sweep(ts)
-        return handler(ev)
+        return None if handler is None else handler(ev)
 
     def _both(self, ev: Event) -> Message | None:
         self._session[ev.kind](ev)
@@ -259,8 +261,13 @@ class Tracker:
                 self.abandoned += 1
                 m = None
         if m is None:
-            m = Message(qid=qid, host=ev.host, first_ts=ev.ts, first_file=ev.file, first_line=ev.lineno,
-                        arrival_ts=ev.ts, instance=ev.instance, queue=queue)
+            ts = ev.ts
+            if ts is not None and (self.clock is None or ts > self.clock):
+                self.clock = ts  # the latest time a message appeared: the tracker's log time
+                if ts >= self._next_sweep:
+                    self._sweep(ts)
+            m = Message(qid=qid, host=ev.host, first_ts=ts, first_file=ev.file, first_line=ev.lineno,
+                        arrival_ts=ts, instance=ev.instance, queue=queue)
             self.messages[key] = m
         m.last_ts = ev.ts
         return m
@@ -303,7 +310,7 @@ class Tracker:
         if m is None:
             return None
         m.arrival_known = True
-        m.client = ev.client
+        m.client_host = ev.f.get("client_host")
         m.client_ip = ev.f.get("client_ip")
         m.origin = ev.service
         return m
@@ -375,9 +382,10 @@ class Tracker:
                     m.arrival_ts = start
         if status == "deferred":
             m.deferrals += 1
-        # the delivery run ends when every recipient qmgr counted was reported
-        if m.queue == ACTIVE and m.pending and (
-                len(m.run) >= m.nrcpt if m.nrcpt is not None else status == "deferred"):
+        # the delivery run ends when every recipient qmgr counted was reported, and the message
+        # goes to the deferred queue if a recipient is pending (this one, or another)
+        if m.queue == ACTIVE and (len(m.run) >= m.nrcpt if m.nrcpt is not None else status == "deferred") and (
+                status is None or status == "deferred" or (len(m.recipients) > 1 and m.pending)):
             m.queue = DEFERRED
         return m
 
@@ -470,8 +478,8 @@ class Tracker:
         old = self.sessions.pop(key, None)
         if old is not None and self.on_session is not None:
             self.on_session(old)  # a session whose disconnect we never saw (e.g. a crash)
-        self.sessions[key] = Session(ev.pid, ev.host, ev.service, ev.client or "", ev.f.get("client_ip"),
-                                     ev.ts, ev.f.get("client_host"))
+        f = ev.f
+        self.sessions[key] = Session(ev.pid, ev.host, ev.service, f.get("client_host"), f.get("client_ip"), ev.ts)
 
     def _disconnect(self, ev):
         if ev.program != "smtpd":
@@ -593,9 +601,6 @@ class Tracker:
     def _replay(self, what: str, item, on_line) -> None:
         if what == "message":
             handler = self._message[item.kind]
-            ts = item.ts
-            if ts is not None and (self.clock is None or ts > self.clock):
-                self.clock = ts
             m = handler(item) if self.head else self._gate_message(item, handler)
             if m is not None and on_line is not None:
                 on_line(item, m)
