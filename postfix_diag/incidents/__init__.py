@@ -34,7 +34,6 @@ and which one caused which.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..model import (
     ONGOING,
@@ -48,52 +47,12 @@ from ..model import (
     duration,
 )
 from ..rules.incident_spec import IncidentSpec
+from .families import DEFAULT_FAMILY, FAMILIES, Family, families_markdown, family  # noqa: F401
 
 MIN_SEVERITY = "warning"  # an incident group needs one incident at least this severe
 MAX_PER_FINDING = 100  # incidents of one finding; beyond, its quiet gap doubles until they fit
 SETTLE = 30.0  # seconds the log must go on after a client's last session for its incident to be over
 SLACK = 60.0  # a consequence may start this long before its cause (lines of one moment, any order)
-
-
-@dataclass(frozen=True)
-class Family:
-    gap: float  # seconds of silence that end an incident
-    persists: bool  # the fault lasts until a sign of recovery, however quiet the log
-    why: str
-
-
-# The families of rules (their categories) and their defaults; docs/incidents.md lists them.
-FAMILIES: dict[str, Family] = {
-    "delivery": Family(4000, True, "maximal_backoff_time: a destination still down is retried at least that often"),
-    "queue": Family(86400, True, "mail stays queued until something delivers it"),
-    "chroot": Family(86400, True, "a broken jail stays broken until it is repaired and Postfix restarted"),
-    "config": Family(86400, True, "a configuration mistake stays until the configuration changes"),
-    "resources": Family(3600, False, "a full disk or memory shortage shows again within the hour while it lasts"),
-    "tls": Family(3600, False, "handshake failures come with clients; setup errors at each daemon start"),
-    "dns": Family(3600, False, "lookups fail with each connection while the resolver is broken"),
-    "milter": Family(600, False, "milter failures come with every SMTP connection"),
-    "process-limit": Family(600, False, "a service at its limit warns again within minutes"),
-    "error-limit": Family(600, False, "an attacking client returns within minutes"),
-    "security": Family(600, False, "an attacking client returns within minutes"),
-    "sasl": Family(600, False, "password guessing returns within minutes"),
-    "postscreen": Family(600, False, "blocked clients return within minutes"),
-    "connection": Family(600, False, "broken clients return within minutes"),
-    "other": Family(3600, False, "warnings of the same kind within the hour belong together"),
-}
-DEFAULT_FAMILY = FAMILIES["other"]
-
-
-def family(category: str) -> Family:
-    return FAMILIES.get(category, DEFAULT_FAMILY)
-
-
-def families_markdown() -> str:
-    """The table of families and their defaults in docs/incidents.md (a test keeps it current)."""
-    out = ["| family (category) | quiet gap | lasts until a sign of recovery | why |", "|---|---|---|---|"]
-    for name, fam in FAMILIES.items():
-        out.append(f"| `{name}` | {int(fam.gap)} s ({duration(fam.gap)}) | {'yes' if fam.persists else 'no'} "
-                   f"| {fam.why} |")
-    return "\n".join(out) + "\n"
 
 
 def _spec(rule_id: str) -> IncidentSpec:

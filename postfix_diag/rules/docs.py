@@ -33,7 +33,7 @@ def _para(text: str, indent: str = "  ") -> str:
 
 def incident_lines(c) -> list[str]:
     """How a rule's findings become incidents: family, quiet gap, recovery, consequences."""
-    from ..incidents import family
+    from ..incidents.families import family
 
     spec = c.incident
     if not spec.makes_incidents:
