@@ -484,12 +484,13 @@ def stub_analysis(monkeypatch):
 
     state = {"findings": [], "lines": 5, "preview": []}
 
-    def analyze(paths, year=None, min_severity="info", progress=None, preview=True, **config):
+    def analyze(paths, year=None, min_severity="info", progress=None, preview=True, since=None, until=None,
+                gaps=None, **config):
         assert min_severity == "info"  # the baseline records findings of every severity
         state["preview"].append(preview)
         coverage = types.SimpleNamespace(total=state["lines"], recognized=state["lines"], foreign=0)
         return types.SimpleNamespace(coverage=coverage,
-                                     findings=list(state["findings"]), sources=list(paths))
+                                     findings=list(state["findings"]), sources=list(paths), incidents=[])
 
     monkeypatch.setitem(sys.modules, "postfix_diag.analyze", types.SimpleNamespace(analyze=analyze))
     return state

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (importing registers the rules)
     chroot,
+    clock,
     config,
     config_fatals,
     connection,

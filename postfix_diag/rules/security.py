@@ -6,6 +6,7 @@ import re
 
 from ..config import fixes
 from .base import OTHER, BoundedCounter, LineRule, ip_kind, plural, register
+from .incident_spec import IncidentSpec
 from .sasl import backend_failure
 from .settings import Facts, services_for_tags, step
 
@@ -56,6 +57,8 @@ class SaslFailures(LineRule):
         ("anvil_rate_time_unit", "60s", "time unit of the anvil rate limits"),
     )
     references = ("SASL_README", "TUNING_README: Measures against clients that make too many connections")
+    incident = IncidentSpec(subject="client", unit="rejected", title="SASL authentication failures (top client {key})")
+
     # An AUTH that failed because the password checker was unreachable (`generic failure`,
     # `Connection lost to authentication server`) is no guess: when SAS001 reports the backend,
     # this rule's finding leaves those lines out (defer), and is dropped if nothing else is left.
@@ -217,6 +220,7 @@ class RelayDenied(LineRule):
         ("relay_domains", "(empty from compatibility_level 2)", "domains this server relays to"),
     )
     references = ("SMTPD_ACCESS_README", "BASIC_CONFIGURATION_README: What clients to relay mail from")
+    incident = IncidentSpec(subject="client", unit="rejected", title="relay access denied (top client {key})")
 
     BURST = 10  # rejects in one 10-minute window
     WINDOW = 600

@@ -6,6 +6,7 @@ import re
 
 from .base import LineRule, ProblemRule, plural, register
 from .settings import Facts, services_for_tags
+from .incident_spec import IncidentSpec
 
 # "TLS library problem" lines that come from loading files at startup, not from a peer: the
 # crypto library's file, PEM, X.509, STORE and DECODER routines, and the SSL library's
@@ -90,6 +91,7 @@ class TlsSetup(ProblemRule):
     )
     references = ("TLS_README: Server-side certificate and private key configuration",
                   "DEBUG_README: Look for obvious signs of trouble")
+    incident = IncidentSpec(persists=True)
 
     def match(self, ev):
         return tls_setup_problem(ev)
