@@ -21,7 +21,7 @@ run: install
 
 ## make test: install and run the whole test suite
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 ## make bench: throughput and peak memory at 1M and 5M generated lines, against pflogsumm if installed
 bench: install
