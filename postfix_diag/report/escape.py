@@ -97,3 +97,44 @@ def sarif_message(lines) -> str:
 def sarif_text(text) -> str:
     """A one-line SARIF plain-text message."""
     return sarif_message([text])
+
+
+_HTML_ALL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+_HTML_META = re.compile(r"[&<>\"']")
+_PROSE_META = re.compile(r"([&<>\"'])")
+
+
+def html(text) -> str:
+    """Text for HTML element content or a quoted attribute value: terminal, then ``& < > " '``
+    as character references. Nothing from the log becomes markup, an attribute or a URL."""
+    return _HTML_META.sub(lambda m: _HTML_ALL[m.group(0)], terminal(text))
+
+
+def markdown_prose(text) -> str:
+    """Text for the prose of a Markdown document meant to be read as text too (a ticket): like
+    ``markdown``, but HTML metacharacters are backslash-escaped (CommonMark makes ``\\<`` a
+    literal ``<``, so no raw HTML and no entity can start) instead of turned into entities,
+    which a plain-text view shows as ``&quot;``."""
+    s = terminal(text)
+    parts = _MD_WORDS.split(s)
+    for i in range(0, len(parts), 2):
+        word = parts[i]
+        if not word:
+            continue
+        if _LINKISH.search(word):
+            parts[i] = f"`{word}`"
+        else:
+            parts[i] = _PROSE_META.sub(r"\\\1", _MD_SPECIAL.sub(r"\\\1", word))
+    for i in range(1, len(parts), 2):
+        parts[i] = _MD_SPECIAL.sub(r"\\\1", parts[i])
+    return "".join(parts)
+
+
+def markdown_code_span(text) -> str:
+    """A Markdown code span of one line of text (a command): terminal-safe, fenced with one
+    backtick more than the longest run inside it, padded when it starts or ends with one."""
+    s = terminal(text)
+    longest = max((len(r) for r in re.findall(r"`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") or (s.startswith(" ") and s.endswith(" ")) else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
