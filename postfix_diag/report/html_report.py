@@ -92,8 +92,11 @@ def _badge(severity: str) -> str:
 
 def _charts(analysis, windows: list[dict]) -> list[str]:
     traffic = getattr(analysis, "traffic", None)
-    if not traffic or not traffic.get("buckets"):
+    if not traffic:
         return []
+    if not traffic.get("buckets"):
+        return ['<h2 id="charts">Traffic</h2>', '<p class="no-traffic">No mail traffic in this log: nothing '
+                "received, delivered, deferred, bounced or rejected.</p>"]
     from . import charts
 
     out = ['<h2 id="charts">Traffic</h2>']
