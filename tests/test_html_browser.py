@@ -162,7 +162,7 @@ def test_hostile_log_runs_nothing_and_shows_the_markup_as_text(browser, reports)
 def test_screenshot_is_not_blank_and_dark_mode_and_print_work(browser, reports):
     from PIL import Image
 
-    page, problems, _ = open_report(browser, reports["multi-incident"], viewport={"width": 1100, "height": 900})
+    page, problems, _ = open_report(browser, reports["multi-incident"], viewport={"width": 1100, "height": 1250})
     try:
         png = page.screenshot(clip={"x": 0, "y": 0, "width": 1100, "height": 1250})
         image = Image.open(io.BytesIO(png)).convert("RGB")
