@@ -101,7 +101,8 @@ def sarif_text(text) -> str:
 
 _HTML_ALL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
 _HTML_META = re.compile(r"[&<>\"']")
-_PROSE_META = re.compile(r"([&<>\"'])")
+_PROSE_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
+_LINE_START = re.compile(r"(?:[-+=]|#{1,6}|\d{1,9}[.)])(?= |$)")
 
 
 def html(text) -> str:
@@ -110,24 +111,27 @@ def html(text) -> str:
     return _HTML_META.sub(lambda m: _HTML_ALL[m.group(0)], terminal(text))
 
 
-def markdown_prose(text) -> str:
-    """Text for the prose of a Markdown document meant to be read as text too (a ticket): like
-    ``markdown``, but HTML metacharacters are backslash-escaped (CommonMark makes ``\\<`` a
-    literal ``<``, so no raw HTML and no entity can start) instead of turned into entities,
-    which a plain-text view shows as ``&quot;``."""
+def markdown_prose(text, start: bool = False) -> str:
+    """Text for the prose of a Markdown document that is read as plain text too (a ticket): no
+    character reference (a plain-text view shows ``&quot;`` as is) and only the backslashes
+    CommonMark needs. Controls made visible (terminal); ``\\ ` * _ [ ] < > & | ~`` backslash-escaped
+    anywhere (emphasis, code, links, raw HTML, entities, table cells, strikethrough: ``\\<`` is a
+    literal ``<``, so no raw HTML can start); with ``start`` (the text begins a line or a list
+    item), a beginning that would make a list, a heading or a numbered list escaped; words GitHub
+    would link or mention put in a code span, as ``markdown`` does. Quotes stay quotes."""
     s = terminal(text)
     parts = _MD_WORDS.split(s)
     for i in range(0, len(parts), 2):
         word = parts[i]
-        if not word:
-            continue
-        if _LINKISH.search(word):
-            parts[i] = f"`{word}`"
-        else:
-            parts[i] = _PROSE_META.sub(r"\\\1", _MD_SPECIAL.sub(r"\\\1", word))
+        if word:
+            parts[i] = f"`{word}`" if _LINKISH.search(word) else _PROSE_SPECIAL.sub(r"\\\1", word)
     for i in range(1, len(parts), 2):
-        parts[i] = _MD_SPECIAL.sub(r"\\\1", parts[i])
-    return "".join(parts)
+        parts[i] = _PROSE_SPECIAL.sub(r"\\\1", parts[i])
+    out = "".join(parts)
+    m = _LINE_START.match(out) if start else None
+    if m:
+        out = out[:m.end() - 1] + "\\" + out[m.end() - 1:]
+    return out
 
 
 def markdown_code_span(text) -> str:

@@ -164,7 +164,7 @@ def _finding(f, config, n: int) -> list[str]:
     out = [f'<section class="finding sev-{h(f.severity)}" id="finding-{n}">',
            f"<h3>{_badge(f.severity)}{h(f.id)}: {h(f.title)}</h3>"]
     if f.summary:
-        out.append(f"<p>{h(f.summary)}</p>")
+        out.append(f"<p>{_step(f.summary)[0]}</p>")
     facts = [("Count", str(f.count))]
     if f.first_seen is not None:
         facts.append(("Seen", _when(f.first_seen, f.last_seen or f.first_seen)))
@@ -176,7 +176,7 @@ def _finding(f, config, n: int) -> list[str]:
         facts.append(("Configuration", config_facts(f)))
     hint = sharpen_hint(f, config)
     if hint:
-        facts.append(("With --config", hint))
+        facts.append(("With --config", Markup(_step(hint)[0])))
     out.append(meta(facts))
     ev = _evidence(f.evidence)
     if ev:
