@@ -61,7 +61,7 @@ def display_bucket(stored: int, first: float, last: float) -> int:
     keeps the span within MAX_BARS buckets."""
     span = max(0.0, last - first)
     for size in NICE_BUCKETS:
-        if size >= stored and size % stored == 0 and span / size < MAX_BARS:
+        if size >= stored and size % stored == 0 and span / size <= MAX_BARS:
             return size
     return max(stored, NICE_BUCKETS[-1])
 
