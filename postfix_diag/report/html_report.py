@@ -12,7 +12,16 @@ counts when asked for this format). Every string from the log goes through escap
 from __future__ import annotations
 
 from ..model import iso
-from .common import by_host, config_facts, config_summary, coverage_line, percent, sharpen_hint, span_text, step_parts
+from .common import (
+    by_host,
+    config_facts,
+    config_summary,
+    coverage_line,
+    percent,
+    sharpen_hint,
+    span_text,
+    step_parts,
+)
 from .escape import html as h
 from .html_page import Markup, figure, meta, page, table
 
