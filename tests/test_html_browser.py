@@ -185,3 +185,19 @@ def test_screenshot_is_not_blank_and_dark_mode_and_print_work(browser, reports):
         assert dark != light and light == "rgb(255, 255, 255)"
     finally:
         page.context.close()
+
+
+def test_summary_report_loads_clean_with_charts(browser, tmp_path):
+    from postfix_diag.report import writer
+    from postfix_diag.summary import summary
+
+    path = tmp_path / "summary.html"
+    path.write_text(writer("summary", "html")(summary([str(ROOT / "sample_logs" / "multi-incident" / "maillog")],
+                                                      year=2025, jobs=1)), encoding="utf-8")
+    page, problems, requests = open_report(browser, path)
+    try:
+        assert problems == [] and requests == [path.as_uri()]
+        charts = page.evaluate(MARKS)
+        assert len(charts) >= 3 and all(c["marks"] > 0 for c in charts), charts
+    finally:
+        page.context.close()
