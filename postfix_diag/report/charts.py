@@ -134,9 +134,9 @@ def traffic_chart(traffic: dict, windows: list[dict], name: str = "traffic") -> 
             for i, w in enumerate(windows):
                 start, end = w["start"], max(w["end"], w["start"] + min_width)
                 colour = SEVERITY_COLOURS.get(w.get("severity"), "#bbbbbb")
-                ax.axvspan(start, end, color=colour, alpha=0.22, linewidth=0)
+                ax.axvspan(start, end, color=colour, alpha=0.2, linewidth=0)
                 ax.text(start, 1 - 0.07 * (i % 6), " " + label(w["label"], 24), transform=ax.get_xaxis_transform(),
-                        fontsize=7, va="top", ha="left", color="#666666")
+                        fontsize=7, va="top", ha="left")  # black: no fill written, the page's colour
             ticks = _ticks(starts, size)
             fmt = _tick_format(size, starts[0], starts[-1])
             ax.set_xticks(ticks, [time.strftime(fmt, time.gmtime(t)) for t in ticks])
