@@ -47,6 +47,8 @@ def next_hop(relay, reason=None) -> str:
 class Traffic:
     """The consumer (see the module docstring). ``result()`` is what model.Analysis.traffic holds."""
 
+    kinds = frozenset(("delivery", "client", "pickup", *_REJECTS))  # the stream feeds only these
+
     def __init__(self):
         self.level = 0  # index into BUCKET_LADDER
         self.buckets: dict[int, list[int]] = {}  # bucket index -> [received, delivered, deferred, bounced, rejected]

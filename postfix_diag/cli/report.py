@@ -12,12 +12,15 @@ from .app import (
     ConfigOpt,
     NoConfigOpt,
     PathsArg,
+    SinceOpt,
     SkipUnreadableOpt,
+    UntilOpt,
     YearOpt,
     app,
     fail,
     guarded,
     load_config,
+    window_args,
 )
 
 SENDMAIL = "/usr/sbin/sendmail"
@@ -49,11 +52,8 @@ def report(
     sendmail: Annotated[str, typer.Option(
         "--sendmail", metavar="PATH", help="The sendmail program the message is handed to, as "
         "'PATH -t -i' (Postfix's own, or any MTA's compatible one).")] = SENDMAIL,
-    since: Annotated[str | None, typer.Option(
-        "--since", show_default=False, help="Only lines at or after this time: YYYY-MM-DD[ HH:MM[:SS]], today, "
-        "yesterday (with --until today: yesterday's mail).")] = None,
-    until: Annotated[str | None, typer.Option(
-        "--until", show_default=False, help="Only lines before this time (same forms).")] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     year: YearOpt = None,
     top: Annotated[int, typer.Option("--top", help="How many unrecognized line shapes to list.", min=0)] = 10,
     skip_unreadable: SkipUnreadableOpt = False,
@@ -69,23 +69,16 @@ def report(
     the way cron and logwatch mail their reports.
 
     Daily from cron or a systemd timer: `postfix-diag report --mail-to postmaster --since
-    yesterday --until today`; `postfix-diag report --show timer` prints the shipped units
+    yesterday --until today` (yesterday's lines only: midnight to midnight, on the log's clock); `postfix-diag report --show timer` prints the shipped units
     (docs/mail-report.md). Exit status 2 when sendmail cannot be run or fails (its first line of
     error output is shown).
     """
     from ..analyze import analyze as run_analysis
     from ..report.html_mail import message
 
-    window = {}
-    if since or until:
-        from ..when import parse_when
-
-        try:
-            window = {"since": parse_when(since) if since else None, "until": parse_when(until) if until else None}
-        except ValueError as exc:
-            fail(str(exc))
+    lo, hi = window_args(since, until)
     cfg, how = load_config(config, no_config, paths)
-    result = run_analysis(paths, year=year, config=cfg, config_how=how, traffic=True, **window)
+    result = run_analysis(paths, year=year, config=cfg, config_how=how, traffic=True, since=lo, until=hi)
     if result.coverage.total == 0:
         fail("no log lines in the given input (empty file?)")
     msg = message(result, mail_to or [], sender=mail_from, top=top)

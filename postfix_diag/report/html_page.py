@@ -46,6 +46,7 @@ pre code { background: none; padding: 0; }
   padding: 0 .4em; border-radius: 3px; border: 1px solid currentColor; margin-right: .4em; }
 .badge.critical { color: var(--critical); } .badge.error { color: var(--error); }
 .badge.warning { color: var(--warning); } .badge.notice { color: var(--notice); } .badge.info { color: var(--info); }
+.depth-1 { padding-left: 1em; } .depth-2 { padding-left: 2em; } .depth-3 { padding-left: 3em; }
 .muted { color: var(--muted); } .small { font-size: .85rem; }
 figure.chart { margin: .5rem 0 1.2rem; break-inside: avoid-page; }
 figure.chart svg { width: 100%; height: auto; display: block; }

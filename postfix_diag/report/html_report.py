@@ -21,6 +21,7 @@ from .common import (
     sharpen_hint,
     span_text,
     step_parts,
+    timeline_rows,
 )
 from .escape import html as h
 from .html_page import Markup, figure, meta, page, table
@@ -30,24 +31,11 @@ MAX_WINDOWS = 12  # incident windows shaded on the traffic chart
 
 
 def incident_windows(analysis) -> list[dict]:
-    """The incidents to draw and list, in time order: ``label``, ``start``, ``end``, ``state``,
-    ``severity``, ``title``, ``what``. The analysis' incidents when it has them, else one window
-    per finding from its first to its last occurrence."""
-    incidents = getattr(analysis, "incidents", None)
-    out = []
-    if incidents:
-        for inc in incidents:
-            end = inc.end if inc.end is not None else inc.last_seen
-            out.append({"label": inc.id, "start": inc.start, "end": end, "state": inc.state,
-                        "severity": inc.severity, "title": inc.title, "rule": inc.rule,
-                        "what": inc.title})
-        return sorted(out, key=lambda w: (w["start"], w["label"]))
-    for f in analysis.findings:
-        if f.first_seen is None:
-            continue
-        out.append({"label": f.id, "start": f.first_seen, "end": f.last_seen or f.first_seen,
-                    "state": "seen", "severity": f.severity, "title": f.title, "rule": f.id,
-                    "what": f.title + (f" ({f.key})" if f.key else "")})
+    """The incident windows to shade on the traffic chart, in time order: ``label`` (the
+    incident's id, as in the timeline), ``start``, ``end`` (its last occurrence while it is
+    ongoing), ``severity``."""
+    out = [{"label": inc.id, "start": inc.start, "end": inc.end if inc.end is not None else inc.last_seen,
+            "severity": inc.severity} for inc in analysis.incidents]
     return sorted(out, key=lambda w: (w["start"], w["label"]))
 
 
@@ -65,9 +53,9 @@ def _header(analysis, top: int) -> list[str]:
     years = analysis.year_assumptions or {}
     if years:
         items.append(("Year assumed", "; ".join(f"{src}: {y}" for src, y in years.items())))
-    zone = (getattr(analysis, "time", None) or {}).get("zone")
-    items.append(("Time zone", zone or "the log's own local time (classic syslog stamps carry no zone)"))
-    window = getattr(analysis, "window", None)
+    zone = (analysis.time or {}).get("zone")
+    items.append(("Time zone assumed", zone or "the log's own local time (classic syslog stamps carry no zone)"))
+    window = analysis.window
     if window:
         items.append(("Window", f"{window.get('since') or 'the start'} .. {window.get('until') or 'the end'} "
                                 f"({window.get('lines_left_out', 0)} lines left out)"))
@@ -87,12 +75,17 @@ def _header(analysis, top: int) -> list[str]:
     return [f"<h1>{h(TITLE)}</h1>", meta(items)]
 
 
-def _timeline(windows: list[dict]) -> list[str]:
-    if not windows:
+def _timeline(analysis) -> list[str]:
+    """Each incident (a fault active over a window of time) with its window, its state, its
+    severity and what it cost; below a root, indented, what it caused."""
+    if not analysis.incidents:
         return []
-    rows = [[w["label"], _when(w["start"], w["end"]), w["state"], Markup(_badge(w["severity"])), w["what"]]
-            for w in windows]
-    return ["<h2 id=\"timeline\">Timeline</h2>", table(["Incident", "When", "State", "Severity", "What"], rows)]
+    rows = []
+    for depth, inc, when, state, what in timeline_rows(analysis.incidents):
+        ident = "\u21b3 " * depth + inc.id + (f" (caused by {inc.caused_by})" if inc.caused_by else "")
+        rows.append([Markup(f'<span class="depth-{min(depth, 3)}">{h(ident)}</span>'), when, state,
+                     Markup(_badge(inc.severity)), what])
+    return ['<h2 id="timeline">Timeline</h2>', table(["Incident", "When", "State", "Severity", "What"], rows)]
 
 
 def _badge(severity: str) -> str:
@@ -100,7 +93,7 @@ def _badge(severity: str) -> str:
 
 
 def _charts(analysis, windows: list[dict]) -> list[str]:
-    traffic = getattr(analysis, "traffic", None)
+    traffic = analysis.traffic
     if not traffic:
         return []
     if not traffic.get("buckets"):
@@ -113,8 +106,8 @@ def _charts(analysis, windows: list[dict]) -> list[str]:
     shaded.sort(key=lambda w: w["start"])
     size = charts.display_bucket(traffic["bucket_seconds"], traffic["buckets"][0][0], traffic["buckets"][-1][0])
     out.append(figure(charts.traffic_chart(traffic, shaded),
-                      f"Mail received, delivered, deferred, bounced and rejected per {charts.bucket_text(size)}; "
-                      "shaded: the incident windows (labelled as in the timeline)."))
+                      f"Mail received, delivered, deferred, bounced and rejected per {charts.bucket_text(size)}"
+                      + ("; shaded: the incident windows (labelled as in the timeline)." if shaded else ".")))
     if traffic["deferrals"]:
         rows = [(f"{cause} — via {hop}" if hop else cause, n) for cause, hop, n in traffic["deferrals"]]
         out.append(figure(charts.bar_chart(rows, "Deferrals by cause and next hop", "deferrals", "#E69F00"),
@@ -231,7 +224,7 @@ def _coverage(analysis, top: int) -> list[str]:
 def render(analysis, top: int = 10) -> str:
     windows = incident_windows(analysis)
     body = _header(analysis, top)
-    body += _timeline(windows)
+    body += _timeline(analysis)
     body += _charts(analysis, windows)
     body.append('<h2 id="findings">Findings</h2>')
     hosts = by_host(analysis.findings)

@@ -17,6 +17,7 @@ from .common import (
     sharpen_hint,
     span_text,
     step_parts,
+    timeline_rows,
 )
 from .escape import markdown_code, markdown_code_span
 from .escape import markdown_prose as m
@@ -43,7 +44,10 @@ def render(analysis, top: int = 10) -> str:
     for source, year in (analysis.year_assumptions or {}).items():
         out.append(f"- Year assumed: {m(source)}: {m(year)}")
     out += [
-        f"- Time zone assumed: {m((getattr(analysis, 'time', None) or {}).get('zone') or ZONE)}",
+        f"- Time zone assumed: {m((analysis.time or {}).get('zone') or ZONE)}",
+        *([f"- Window: lines from {m(analysis.window['since'] or 'the start')} until "
+           f"{m(analysis.window['until'] or 'the end')} only ({analysis.window['lines_left_out']} lines left out)"]
+          if analysis.window is not None else []),
         f"- Findings: {len(analysis.findings)} (most severe: {worst})",
         f"- {m(coverage_line(cov))}",
     ]
@@ -56,7 +60,15 @@ def render(analysis, top: int = 10) -> str:
         out.append("- Configuration sources: " + ", ".join(
             f"{m(s.get('path'))} ({m(s.get('kind'))})" if isinstance(s, dict) else m(s) for s in sources))
     out.append(f"- Tool: postfix-diag {m(__version__)}")
-    out += ["", "## Summary", ""]
+    out.append("")
+    if analysis.incidents:
+        out += ["## Timeline", ""]
+        out += _table(["Incident", "When", "State", "Severity", "What"],
+                      [[("↳ " * depth) + inc.id + (f" (caused by {inc.caused_by})" if inc.caused_by else ""),
+                        m(when), m(state), inc.severity, m(what)]
+                       for depth, inc, when, state, what in timeline_rows(analysis.incidents)])
+        out.append("")
+    out += ["## Summary", ""]
     groups = by_host(analysis.findings)
     if analysis.findings:
         if groups:
@@ -88,7 +100,7 @@ def _findings(findings, config, level: str) -> list[str]:
     out: list[str] = []
     for f in findings:
         fd = f.as_dict()
-        out += [f"{level} {f.severity.upper()} {f.id}: {m(f.title)}", ""]
+        out += [f"{level} {f.severity.upper()} {f.id}: {m(f.title)}" + (" (preview rule)" if f.preview else ""), ""]
         if f.summary:
             out += [step_markdown(f.summary), ""]
         out.append(f"- Count: {f.count}" + (f"; first seen {fd['first_seen']}, last seen {fd['last_seen']}"

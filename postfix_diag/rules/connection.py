@@ -4,6 +4,7 @@ clients that do not speak SMTP."""
 from __future__ import annotations
 
 from .base import LineRule, plural, register
+from .incident_spec import IncidentSpec
 from .settings import Facts, services_for_tags
 
 
@@ -49,6 +50,7 @@ class LostConnection(LineRule):
     )
     references = ("DEBUG_README: Look for obvious signs of trouble", "STRESS_README: Spend less time per SMTP client")
     with_config = """Shows smtpd_timeout as each service the sessions broke on reads it (-o overrides)."""
+    incident = IncidentSpec(subject="client")
 
     def subject(self, ev):
         return ev.f.get("client_ip")
