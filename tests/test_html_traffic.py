@@ -37,12 +37,12 @@ def test_analyze_stream_with_traffic_in_pieces():
     log = next(x for x in LOGS if "multi-incident" in x)
     events = events_of(log)
     make = functools.partial(A.stream, traffic=True)
-    expected = in_pieces(make, events, []).consumers[2].result()
+    expected = in_pieces(make, events, []).consumers[3].result()
     totals = {k: sum(c[k] for _, c in expected["buckets"]) for k in expected["buckets"][0][1]}
     assert totals == {"received": 13, "delivered": 13, "deferred": 6, "bounced": 0, "rejected": 70}
     assert expected["deferrals"] == [["connect to HOST: Connection refused", "127.0.0.1[127.0.0.1]:2526", 6]]
     for what, cuts in cut_sets(events):
-        assert in_pieces(make, events, cuts).consumers[2].result() == expected, what
+        assert in_pieces(make, events, cuts).consumers[3].result() == expected, what
 
 
 def _event(ts: float, kind: str = "client", i: int = 0, **f):

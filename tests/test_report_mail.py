@@ -77,7 +77,8 @@ def test_headers(mailed):
     _, msg = mailed
     assert msg["To"] == "postmaster@example.org, ops@example.org"
     assert msg["From"] == "postfix-diag@example.org"
-    assert msg["Subject"] == "postfix-diag: mail: 6 findings (most severe: error), 2025-12-01"
+    assert msg["Subject"] == ("postfix-diag: mail: 6 incidents (0 ongoing), 8 findings (most severe: error), "
+                              "2025-12-01")
     assert msg["Auto-Submitted"] == "auto-generated" and msg["Message-ID"] and msg["Date"]
 
 
@@ -137,3 +138,17 @@ def test_units_are_valid_for_systemd(tmp_path):
     r = subprocess.run([analyze, "verify", "--man=no", str(tmp_path / "postfix-diag-report.service"),
                         str(tmp_path / "postfix-diag-report.timer")], capture_output=True, text=True)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_since_until_select_the_window(tmp_path):
+    """--since/--until (when.py, as on analyze): only that stretch of the log is reported."""
+    r = runner.invoke(app, ["report", "--mail-to", "a@example.org", "--sendmail", str(standin(tmp_path)),
+                            "--year", "2025", "--since", "2025-12-01 22:09:50", "--until", "2025-12-01 22:10:00",
+                            str(LOG)])
+    assert r.exit_code == 0, r.output
+    msg = parse((tmp_path / "message").read_bytes())
+    text = msg.get_body(("plain",)).get_content()
+    assert "SEC002" in text and "DLV001" not in text  # the relay probe at 22:09:51, not the earlier deferrals
+    assert "window: lines from 2025-12-01T22:09:50 until 2025-12-01T22:10:00 only (211 lines left out)" in text
+    r = runner.invoke(app, ["report", "--since", "tomorrow", str(LOG)])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1

@@ -8,14 +8,17 @@ import socket
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from ..model import ONGOING
 from .escape import terminal
 from .html_report import render as render_html
 from .text_report import render as render_text
 
 
 def subject(analysis) -> str:
-    """``postfix-diag: mail.example.net: 3 findings (most severe: error), 2025-12-01 .. 2025-12-02``:
-    the hosts of the log (or this machine's name), the count, the worst severity, the days."""
+    """``postfix-diag: mail.example.net: 2 incidents (1 ongoing), 3 findings (most severe: error),
+    2025-12-01 .. 2025-12-02``: the hosts of the log (or this machine's name), the incidents and
+    how many are still ongoing at the end of the log, the findings and the worst severity, the
+    days."""
     hosts = sorted({f.host for f in analysis.findings if f.host})
     where = ", ".join(hosts[:3]) + (" ..." if len(hosts) > 3 else "") if hosts else socket.gethostname()
     n = len(analysis.findings)
@@ -25,7 +28,11 @@ def subject(analysis) -> str:
     if span.get("first"):
         first, last = span["first"][:10], span["last"][:10]
         days = f", {first}" + (f" .. {last}" if last != first else "")
-    text = f"postfix-diag: {where}: {n} finding{'' if n == 1 else 's'}{worst}{days}"
+    incidents = analysis.incidents
+    ongoing = sum(1 for inc in incidents if inc.state == ONGOING)
+    counted = (f"{len(incidents)} incident{'' if len(incidents) == 1 else 's'} ({ongoing} ongoing), "
+               if incidents else "")
+    text = f"postfix-diag: {where}: {counted}{n} finding{'' if n == 1 else 's'}{worst}{days}"
     return " ".join(terminal(text).split())  # one line: nothing from the log can add a header
 
 
