@@ -162,11 +162,11 @@ def test_hostile_log_runs_nothing_and_shows_the_markup_as_text(browser, reports)
 def test_screenshot_is_not_blank_and_dark_mode_and_print_work(browser, reports):
     from PIL import Image
 
-    page, problems, _ = open_report(browser, reports["multi-incident"], viewport={"width": 1100, "height": 1250})
+    page, problems, _ = open_report(browser, reports["multi-incident"], viewport={"width": 1100, "height": 1500})
     try:
-        png = page.screenshot(clip={"x": 0, "y": 0, "width": 1100, "height": 1250})
+        png = page.screenshot(clip={"x": 0, "y": 0, "width": 1100, "height": 1500})
         image = Image.open(io.BytesIO(png)).convert("RGB")
-        assert image.size == (1100, 1250)
+        assert image.size == (1100, 1500)
         colours = image.getcolors(maxcolors=1 << 20)
         assert colours is None or len(colours) > 50  # text, charts, badges: not one colour
         target = os.environ.get("POSTFIX_DIAG_SCREENSHOT")
