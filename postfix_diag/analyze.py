@@ -24,13 +24,17 @@ from .when import Window
 
 
 def stream(head: bool = True, engine: Engine | None = None, config=None, preview: bool = True,
-           since: float | None = None, until: float | None = None) -> pipeline.Stream:
+           since: float | None = None, until: float | None = None, traffic: bool = False) -> pipeline.Stream:
     """The stream of `analyze`: parse coverage, every rule (or ``engine``'s; without ``preview``,
-    the rules in preview are left out), the incidents' evidence; with ``since``/``until``, only
-    the lines of that window (when.Window, which is also the last consumer: it counts the lines
-    it leaves out)."""
+    the rules in preview are left out), the incidents' evidence; with ``traffic``, the traffic over
+    time the HTML report charts (traffic.Traffic); with ``since``/``until``, only the lines of that
+    window (when.Window, which is also the last consumer: it counts the lines it leaves out)."""
     engine = engine if engine is not None else Engine(head=head, config=config, preview=preview)
     consumers = [Coverage(), engine, Evidence()]
+    if traffic:
+        from .traffic import Traffic
+
+        consumers.append(Traffic())
     window = None
     if since is not None or until is not None:
         window = Window(since, until)
@@ -41,9 +45,11 @@ def stream(head: bool = True, engine: Engine | None = None, config=None, preview
 def conclude(s: pipeline.Stream, sources: Iterable[str] = (), *, gaps: dict | None = None,
              min_severity: str = "info") -> Analysis:
     """The Analysis of an analysis stream fed to its end: findings (at or above
-    ``min_severity``), their incidents (``gaps``: quiet gaps by category), still-queued messages."""
+    ``min_severity``), their incidents (``gaps``: quiet gaps by category), still-queued messages,
+    and the traffic over time when the stream counted it."""
     coverage, engine, evidence = s.consumers[:3]
-    window = s.consumers[3] if len(s.consumers) > 3 else None
+    window = next((c for c in s.consumers[3:] if isinstance(c, Window)), None)
+    traffic = next((c for c in s.consumers[3:] if not isinstance(c, Window)), None)
     queued = s.finish()
     findings = engine.finish(queued=queued, end_ts=coverage.last_ts)
     incidents = incidents_mod.build(findings, evidence, coverage.last_ts, gaps, min_severity)
@@ -51,7 +57,8 @@ def conclude(s: pipeline.Stream, sources: Iterable[str] = (), *, gaps: dict | No
     clocks = engine.instances("TIM001")
     return Analysis(coverage, findings, queued, list(sources), dict(s.assumptions), incidents,
                     combined_report(clocks) if clocks else {},
-                    window.as_dict() if window is not None else None)
+                    window.as_dict() if window is not None else None,
+                    traffic=traffic.result() if traffic is not None else None)
 
 
 def run(events: Iterable, engine: Engine | None = None, config=None) -> tuple[Coverage, list[Finding], list[Message]]:
@@ -88,16 +95,19 @@ def config_report(config, how: str, findings: list[Finding], applied: dict | Non
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
             progress: Callable[[str], None] | None = None, jobs: int = 1, config=None,
             config_how: str | None = None, preview: bool = True, *,
-            since: float | None = None, until: float | None = None, gaps: dict | None = None) -> Analysis:
+            since: float | None = None, until: float | None = None, gaps: dict | None = None,
+            traffic: bool = False) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
     ``jobs``: processes for big plain files (see pipeline.run; default one). ``config``: a
     `postfix_diag.config.Config` the rules use as evidence (``config_how`` says where it came
     from, for the report). ``preview``: run the rules in preview too (rules.base.Rule.preview).
     ``since``/``until``: only the lines of that window (wall-clock epochs, see
-    when.parse_when); ``gaps``: the quiet gaps of the incidents by category (seconds)."""
+    when.parse_when); ``gaps``: the quiet gaps of the incidents by category (seconds).
+    ``traffic``: also count the traffic over time (``Analysis.traffic``, for the HTML report's
+    charts)."""
     parser = Parser(year=year)
     sources = resolve(list(paths) if paths else [])
-    make = functools.partial(stream, config=config, preview=preview, since=since, until=until)
+    make = functools.partial(stream, config=config, preview=preview, since=since, until=until, traffic=traffic)
     fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
     analysis = conclude(fed, [src.display for src in sources], gaps=gaps, min_severity=min_severity)
     how = config_how or ("configuration given" if config is not None else "no configuration read")

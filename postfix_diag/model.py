@@ -363,6 +363,9 @@ class Analysis:
     # what was read of the Postfix configuration (analyze.config_report): {"read", "how",
     # "sources", "parameters_used", "problems", "would_sharpen", ...}; None: not asked about
     config: dict | None = None
+    # the traffic over time (traffic.Traffic.result(): per-bucket counts, deferrals by cause and
+    # next hop, rejects by reason, rejected clients), counted only for the HTML report; None: not asked
+    traffic: dict | None = None
 
     def as_dict(self, top_unrecognized: int = 10) -> dict:
         out = self.coverage.as_dict(top_unrecognized)

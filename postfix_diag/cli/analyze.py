@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from .app import (
     ConfigOpt,
     NoConfigOpt,
+    OutputOpt,
     PathsArg,
     QuietGapOpt,
     ReportFormat,
@@ -20,6 +20,7 @@ from .app import (
     YearOpt,
     _progress,
     app,
+    emit,
     fail,
     gap_args,
     guarded,
@@ -43,6 +44,7 @@ def analyze(
     since: SinceOpt = None,
     until: UntilOpt = None,
     quiet_gap: QuietGapOpt = None,
+    output: OutputOpt = None,
 ):
     """Diagnose a mail log: a timeline of incidents, findings by severity with evidence and
     fixes, then parse coverage.
@@ -53,7 +55,9 @@ def analyze(
     (recognized + unrecognized = total). Findings say what was seen (count, first and last seen,
     top offenders, sample lines with file and line number), why it matters, and what to change.
     `postfix-diag explain RULE` prints a rule's full page. The JSON format is described in
-    docs/report-schema.json; incidents in docs/incidents.md.
+    docs/report-schema.json; incidents in docs/incidents.md. The HTML format is one
+    self-contained file (no script, no request) with charts of the traffic over time and the
+    incident windows; write it with --output report.html.
 
     With the server's configuration (--config, or read on the server itself) the findings use
     it as evidence: mynetworks, relayhost, chroot and process limits per master.cf service, the
@@ -69,7 +73,8 @@ def analyze(
     status, progress = _progress()
     try:
         result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress,
-                              config=cfg, config_how=how, since=lo, until=hi, gaps=gaps)
+                              config=cfg, config_how=how, since=lo, until=hi, gaps=gaps,
+                              traffic=fmt.value == "html")
     finally:
         if status is not None:
             status.stop()
@@ -80,4 +85,4 @@ def analyze(
     not_postfix = no_postfix_lines(result.coverage, result.sources)
     if not_postfix:  # never "No findings" for a file that is not a Postfix log
         fail(not_postfix)
-    sys.stdout.write(render_analysis(result, fmt.value, top=top))
+    emit(render_analysis(result, fmt.value, top=top), output)

@@ -213,3 +213,22 @@ def _progress():
     status = console.status(Text("reading"), spinner=spinner)
     status.start()
     return status, (lambda name: status.update(Text(f"reading {terminal(name)}")))
+
+
+OutputOpt = Annotated[
+    str | None,
+    typer.Option("--output", "-o", metavar="FILE", show_default=False,
+                 help="Write the report to FILE (replaced atomically; - is standard output) instead of "
+                 "standard output."),
+]
+
+
+def emit(text: str, output: str | None) -> None:
+    """A command's report: to standard output, or to ``--output FILE`` (safewrite: atomic, never
+    through a symbolic link or onto a device)."""
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        return
+    from ..safewrite import write_text
+
+    write_text(output, text, "report")

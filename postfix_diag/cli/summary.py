@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -10,12 +9,14 @@ import typer
 from .app import (
     ConfigOpt,
     NoConfigOpt,
+    OutputOpt,
     PathsArg,
     SinceOpt,
     SkipUnreadableOpt,
     UntilOpt,
     YearOpt,
     app,
+    emit,
     fail,
     format_enum,
     guarded,
@@ -41,6 +42,7 @@ def summary(
     skip_unreadable: SkipUnreadableOpt = False,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
+    output: OutputOpt = None,
 ):
     """Traffic summary with pflogsumm's numbers, plus what pflogsumm misses.
 
@@ -57,4 +59,4 @@ def summary(
     result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail, config=cfg, config_how=how)
     if result["meta"]["lines"] == 0:
         fail("no log lines in the given input (empty file?)")
-    sys.stdout.write(writer("summary", fmt.value)(result))
+    emit(writer("summary", fmt.value)(result), output)

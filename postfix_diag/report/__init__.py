@@ -20,10 +20,11 @@ from importlib import import_module
 
 # result kind -> format name -> writer (relative to this package), first = default
 FORMATS: dict[str, dict[str, str]] = {
-    "analysis": {"text": ".text_report", "markdown": ".markdown_report", "json": ".json_report"},
+    "analysis": {"text": ".text_report", "markdown": ".markdown_report", "json": ".json_report",
+                 "html": ".html_report"},
     "check": {"text": ".check_text", "junit": ".junit", "github": ".github", "sarif": ".sarif"},
     "summary": {"text": ".summary_report:render_text", "markdown": ".summary_report:render_markdown",
-                "json": ".summary_report:render_json"},
+                "json": ".summary_report:render_json", "html": ".html_summary"},
     "qshape": {"text": ".qshape_report:render_text", "json": ".qshape_report:render_json"},
     "events": {"jsonl": ".events:write_jsonl", "csv": ".events:write_csv"},
     "catalog": {"text": ".catalog:render_text", "markdown": ".catalog:render_markdown",

@@ -197,3 +197,40 @@ def summary_line(result) -> str:
     if result.wrote_baseline:
         parts.append(f"wrote {result.wrote_entries} finding(s) to {t(result.wrote_baseline)}")
     return f"postfix-diag check: {verdict}: " + "; ".join(parts)
+
+
+# --- fixes: prose and commands --------------------------------------------------------------------
+
+# the first word of a code span that makes it a command to paste (the rest are names and values)
+COMMAND_WORDS = frozenset((
+    "postconf", "postfix", "postqueue", "postsuper", "postmap", "postalias", "postcat", "postlog", "postmulti",
+    "qshape", "mailq", "newaliases", "sendmail", "posttls-finger", "postfix-diag", "grep", "zgrep", "dig", "host",
+    "nslookup", "nc", "telnet", "openssl", "swaks", "systemctl", "service", "journalctl", "ps", "ss", "netstat",
+    "ls", "chmod", "chown", "chgrp", "mkdir", "cp", "mv", "ln", "tail", "less", "df", "du", "ulimit", "sysctl",
+    "doveadm", "ip", "iptables", "nft", "mount", "cat", "test", "find", "kill", "rndc", "unbound-control",
+))
+
+
+def step_parts(step: str) -> list[tuple[str, str]]:
+    """A fix step as ``[(kind, text)]``: ``text`` (prose), ``code`` (a backticked name or value)
+    and ``command`` (a backticked shell command, one of COMMAND_WORDS first). An unpaired
+    backtick stays prose."""
+    pieces = step.split("`")
+    if len(pieces) % 2 == 0:  # an odd number of backticks: the last one is prose
+        last = pieces.pop()
+        pieces[-1] += "`" + last
+    out = []
+    for i, piece in enumerate(pieces):
+        if not piece:
+            continue
+        if i % 2 == 0:
+            out.append(("text", piece))
+        else:
+            first = piece.split(None, 1)[0] if piece.strip() else ""
+            out.append(("command" if first in COMMAND_WORDS and " " in piece.strip() else "code", piece))
+    return out
+
+
+def step_commands(step: str) -> list[str]:
+    """The commands of a fix step, in order."""
+    return [text for kind, text in step_parts(step) if kind == "command"]

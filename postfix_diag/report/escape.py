@@ -97,3 +97,48 @@ def sarif_message(lines) -> str:
 def sarif_text(text) -> str:
     """A one-line SARIF plain-text message."""
     return sarif_message([text])
+
+
+_HTML_ALL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+_HTML_META = re.compile(r"[&<>\"']")
+_PROSE_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
+_LINE_START = re.compile(r"(?:[-+=]|#{1,6}|\d{1,9}[.)])(?= |$)")
+
+
+def html(text) -> str:
+    """Text for HTML element content or a quoted attribute value: terminal, then ``& < > " '``
+    as character references. Nothing from the log becomes markup, an attribute or a URL."""
+    return _HTML_META.sub(lambda m: _HTML_ALL[m.group(0)], terminal(text))
+
+
+def markdown_prose(text, start: bool = False) -> str:
+    """Text for the prose of a Markdown document that is read as plain text too (a ticket): no
+    character reference (a plain-text view shows ``&quot;`` as is) and only the backslashes
+    CommonMark needs. Controls made visible (terminal); ``\\ ` * _ [ ] < > & | ~`` backslash-escaped
+    anywhere (emphasis, code, links, raw HTML, entities, table cells, strikethrough: ``\\<`` is a
+    literal ``<``, so no raw HTML can start); with ``start`` (the text begins a line or a list
+    item), a beginning that would make a list, a heading or a numbered list escaped; words GitHub
+    would link or mention put in a code span, as ``markdown`` does. Quotes stay quotes."""
+    s = terminal(text)
+    parts = _MD_WORDS.split(s)
+    for i in range(0, len(parts), 2):
+        word = parts[i]
+        if word:
+            parts[i] = f"`{word}`" if _LINKISH.search(word) else _PROSE_SPECIAL.sub(r"\\\1", word)
+    for i in range(1, len(parts), 2):
+        parts[i] = _PROSE_SPECIAL.sub(r"\\\1", parts[i])
+    out = "".join(parts)
+    m = _LINE_START.match(out) if start else None
+    if m:
+        out = out[:m.end() - 1] + "\\" + out[m.end() - 1:]
+    return out
+
+
+def markdown_code_span(text) -> str:
+    """A Markdown code span of one line of text (a command): terminal-safe, fenced with one
+    backtick more than the longest run inside it, padded when it starts or ends with one."""
+    s = terminal(text)
+    longest = max((len(r) for r in re.findall(r"`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") or (s.startswith(" ") and s.endswith(" ")) else ""
+    return f"{fence}{pad}{s}{pad}{fence}"

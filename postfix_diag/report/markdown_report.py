@@ -1,7 +1,13 @@
-"""Markdown incident report, for pasting into a ticket."""
+"""Markdown incident report, for pasting into a ticket: it reads as plain text and renders in
+any CommonMark renderer (GitHub, GitLab, Jira's Markdown, Redmine). Prose is escaped with
+escape.markdown_prose (backslashes only, no character references: a plain-text view shows no
+``&quot;``), the commands of a fix are real code spans, log lines are fenced code blocks; the
+header says the time span, the year and time zone assumed, the tool version and where the
+configuration came from."""
 
 from __future__ import annotations
 
+from .. import __version__
 from .common import (
     by_host,
     config_facts,
@@ -10,10 +16,13 @@ from .common import (
     percent,
     sharpen_hint,
     span_text,
+    step_parts,
     timeline_rows,
 )
-from .escape import markdown as m
-from .escape import markdown_code
+from .escape import markdown_code, markdown_code_span
+from .escape import markdown_prose as m
+
+ZONE = "the log's own local time (classic syslog stamps carry no zone)"
 
 
 def _table(headers, rows) -> list[str]:
@@ -31,9 +40,13 @@ def render(analysis, top: int = 10) -> str:
         "",
         f"- Logs: {', '.join(m(s) for s in analysis.sources)}",
         f"- Time span: {m(span_text(d))}",
-        *([f"- Time zone: {m(analysis.time['zone'])}"] if analysis.time.get("zone") else []),
+    ]
+    for source, year in (analysis.year_assumptions or {}).items():
+        out.append(f"- Year assumed: {m(source)}: {m(year)}")
+    out += [
+        f"- Time zone assumed: {m((analysis.time or {}).get('zone') or ZONE)}",
         *([f"- Window: lines from {m(analysis.window['since'] or 'the start')} until "
-            f"{m(analysis.window['until'] or 'the end')} only ({analysis.window['lines_left_out']} lines left out)"]
+           f"{m(analysis.window['until'] or 'the end')} only ({analysis.window['lines_left_out']} lines left out)"]
           if analysis.window is not None else []),
         f"- Findings: {len(analysis.findings)} (most severe: {worst})",
         f"- {m(coverage_line(cov))}",
@@ -41,7 +54,12 @@ def render(analysis, top: int = 10) -> str:
     summary = config_summary(analysis.config)
     if summary:
         out.append(f"- {m(summary[0])}")
-        out += [f"  - {m(line.strip())}" for line in summary[1:]]
+        out += [f"  - {m(line.strip(), start=True)}" for line in summary[1:]]
+    sources = (analysis.config or {}).get("sources") or []
+    if sources:
+        out.append("- Configuration sources: " + ", ".join(
+            f"{m(s.get('path'))} ({m(s.get('kind'))})" if isinstance(s, dict) else m(s) for s in sources))
+    out.append(f"- Tool: postfix-diag {m(__version__)}")
     out.append("")
     if analysis.incidents:
         out += ["## Timeline", ""]
@@ -84,7 +102,7 @@ def _findings(findings, config, level: str) -> list[str]:
         fd = f.as_dict()
         out += [f"{level} {f.severity.upper()} {f.id}: {m(f.title)}" + (" (preview rule)" if f.preview else ""), ""]
         if f.summary:
-            out += [m(f.summary), ""]
+            out += [step_markdown(f.summary), ""]
         out.append(f"- Count: {f.count}" + (f"; first seen {fd['first_seen']}, last seen {fd['last_seen']}"
                                             if f.first_seen else ""))
         if f.key:
@@ -100,15 +118,23 @@ def _findings(findings, config, level: str) -> list[str]:
             out.append(f"- Configuration: {m(config_facts(f))}")
         hint = sharpen_hint(f, config)
         if hint:
-            out.append(f"- With --config: {m(hint)}")
+            out.append(f"- With --config: {step_markdown(hint)}")
         if f.samples:
             out += ["", "Evidence:", "", "```"]
             out += [markdown_code(f"{s.file}:{s.line}: {s.text}") for s in f.samples]
             out.append("```")
         if f.remediation:
             out += ["", "What to do:", ""]
-            out += [f"{i}. {m(step)}" for i, step in enumerate(f.remediation, 1)]
+            out += [f"{i}. {step_markdown(step)}" for i, step in enumerate(f.remediation, 1)]
         if f.references:
             out += ["", "References: " + "; ".join(m(r) for r in f.references)]
         out.append("")
     return out
+
+
+def step_markdown(step: str) -> str:
+    """A fix step (or a rule's sentence): its prose escaped, what it puts in backticks (commands,
+    names, values) as code spans, which CommonMark shows literally, so a log value inside a
+    command stays text."""
+    return "".join((m(text, start=i == 0) if kind == "text" else markdown_code_span(text))
+                   for i, (kind, text) in enumerate(step_parts(step)))
