@@ -12,6 +12,7 @@ the function that writes it (``module`` for its ``render``, or ``module:function
 - ``events``: ``write(events, out, kinds) -> int`` (streams events to a text file object)
 - ``catalog``: ``render(rows) -> str`` (the rule catalog, rules.catalog()'s rows)
 - ``explain-line``: ``render(entries) -> str`` (explain_line.explain()'s entries)
+- ``trace``: ``render(trace dict) -> str`` (the dict trace.result() returns; docs/trace.md)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ FORMATS: dict[str, dict[str, str]] = {
     "catalog": {"text": ".catalog:render_text", "markdown": ".catalog:render_markdown",
                 "json": ".catalog:render_json"},
     "explain-line": {"text": ".explain_line:render_text", "json": ".explain_line:render_json"},
+    "trace": {"text": ".trace_report:render_text", "json": ".trace_report:render_json"},
 }
 
 
