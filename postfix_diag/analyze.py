@@ -13,21 +13,25 @@ from collections.abc import Callable, Iterable
 from . import pipeline
 from .coverage import Coverage
 from .inputs import resolve
+from .metrics import Traffic
 from .model import Analysis, Finding, at_least, sort_findings
 from .parse import Parser
 from .rules import REGISTRY, Engine
 from .track import Message
 
 
-def stream(head: bool = True, engine: Engine | None = None, config=None) -> pipeline.Stream:
-    """The stream of `analyze`: parse coverage and every rule (or ``engine``'s)."""
-    return pipeline.Stream([Coverage(), engine if engine is not None else Engine(head=head, config=config)],
-                           head=head)
+def stream(head: bool = True, engine: Engine | None = None, config=None, metrics: bool = False) -> pipeline.Stream:
+    """The stream of `analyze`: parse coverage and every rule (or ``engine``'s); with ``metrics``
+    the traffic counters too (metrics.Traffic, for --format prometheus and state files)."""
+    consumers = [Coverage(), engine if engine is not None else Engine(head=head, config=config)]
+    if metrics:
+        consumers.append(Traffic())
+    return pipeline.Stream(consumers, head=head)
 
 
 def conclude(s: pipeline.Stream) -> tuple[Coverage, list[Finding], list[Message]]:
     """Coverage, findings and still-queued messages of an analysis stream fed to its end."""
-    coverage, engine = s.consumers
+    coverage, engine = s.consumers[:2]
     queued = s.finish()
     return coverage, engine.finish(queued=queued, end_ts=coverage.last_ts), queued
 
@@ -64,14 +68,14 @@ def config_report(config, how: str, findings: list[Finding], applied: dict | Non
 
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
             progress: Callable[[str], None] | None = None, jobs: int = 1, config=None,
-            config_how: str | None = None) -> Analysis:
+            config_how: str | None = None, metrics: bool = False) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
     ``jobs``: processes for big plain files (see pipeline.run; default one). ``config``: a
     `postfix_diag.config.Config` the rules use as evidence (``config_how`` says where it came
     from, for the report)."""
     parser = Parser(year=year)
     sources = resolve(list(paths) if paths else [])
-    make = functools.partial(stream, config=config)
+    make = functools.partial(stream, config=config, metrics=metrics)
     fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
     coverage, findings, queued = conclude(fed)
     findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
@@ -79,4 +83,4 @@ def analyze(paths: list[str] | None, year: int | None = None, min_severity: str 
     how = config_how or ("configuration given" if config is not None else "no configuration read")
     report = config_report(config, how, findings, engine.config_applied)
     return Analysis(coverage, findings, queued, [src.display for src in sources], dict(fed.assumptions),
-                    config=report)
+                    config=report, traffic=fed.consumers[2] if metrics else None)

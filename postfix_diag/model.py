@@ -101,6 +101,7 @@ class Analysis:
     # what was read of the Postfix configuration (analyze.config_report): {"read", "how",
     # "sources", "parameters_used", "problems", "would_sharpen", ...}; None: not asked about
     config: dict | None = None
+    traffic: Any = None  # metrics.Traffic, when the run counted traffic (--format prometheus, --state)
 
     def as_dict(self, top_unrecognized: int = 10) -> dict:
         out = self.coverage.as_dict(top_unrecognized)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,13 +36,18 @@ def analyze(
     skip_unreadable: SkipUnreadableOpt = False,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file "
+                                                "(a temporary file renamed over it: a reader such as "
+                                                "node_exporter's textfile collector never sees half of it).",
+                                                show_default=False)] = None,
 ):
     """Diagnose a mail log: findings by severity with evidence and fixes, then parse coverage.
 
     Every line becomes a typed event or is counted as unrecognized (recognized + unrecognized =
     total). Findings say what was seen (count, first and last seen, top offenders, sample lines
     with file and line number), why it matters, and what to change. `postfix-diag explain RULE`
-    prints a rule's full page. The JSON format is described in docs/report-schema.json.
+    prints a rule's full page. The JSON format is described in docs/report-schema.json;
+    --format prometheus writes metrics for node_exporter's textfile collector (docs/metrics.md).
 
     With the server's configuration (--config, or read on the server itself) the findings use
     it as evidence: mynetworks, relayhost, chroot and process limits per master.cf service, the
@@ -55,7 +61,7 @@ def analyze(
     status, progress = _progress()
     try:
         result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress,
-                              config=cfg, config_how=how)
+                              config=cfg, config_how=how, metrics=fmt.value == "prometheus")
     finally:
         if status is not None:
             status.stop()
@@ -66,4 +72,10 @@ def analyze(
     not_postfix = no_postfix_lines(result.coverage, result.sources)
     if not_postfix:  # never "No findings" for a file that is not a Postfix log
         fail(not_postfix)
-    sys.stdout.write(render_analysis(result, fmt.value, top=top))
+    text = render_analysis(result, fmt.value, top=top)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from ..safewrite import write_text
+
+        write_text(output, text, "report", allow_stdout=True)

@@ -21,7 +21,8 @@ from importlib import import_module
 
 # result kind -> format name -> writer (relative to this package), first = default
 FORMATS: dict[str, dict[str, str]] = {
-    "analysis": {"text": ".text_report", "markdown": ".markdown_report", "json": ".json_report"},
+    "analysis": {"text": ".text_report", "markdown": ".markdown_report", "json": ".json_report",
+                 "prometheus": ".prometheus"},
     "check": {"text": ".check_text", "junit": ".junit", "github": ".github", "sarif": ".sarif"},
     "summary": {"text": ".summary_report:render_text", "markdown": ".summary_report:render_markdown",
                 "json": ".summary_report:render_json"},
