@@ -68,15 +68,26 @@ def config_report(config, how: str, findings: list[Finding], applied: dict | Non
 
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
             progress: Callable[[str], None] | None = None, jobs: int = 1, config=None,
-            config_how: str | None = None, metrics: bool = False) -> Analysis:
+            config_how: str | None = None, metrics: bool = False, state: str | None = None,
+            warn: Callable[[str], None] | None = None) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
     ``jobs``: processes for big plain files (see pipeline.run; default one). ``config``: a
     `postfix_diag.config.Config` the rules use as evidence (``config_how`` says where it came
     from, for the report)."""
     parser = Parser(year=year)
     sources = resolve(list(paths) if paths else [])
+    metrics = metrics or state is not None  # a state file always carries the traffic counters
     make = functools.partial(stream, config=config, metrics=metrics)
-    fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
+    if state is not None:
+        from . import state as incremental
+
+        def prepare(restored: pipeline.Stream) -> None:
+            restored.consumers[1].config = config  # the engine travels without it
+
+        fed = incremental.run(sources, make, parser, state, warn=warn or (lambda message: None),
+                              progress=progress, prepare=prepare)
+    else:
+        fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
     coverage, findings, queued = conclude(fed)
     findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
     engine = fed.consumers[1]

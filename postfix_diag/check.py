@@ -148,14 +148,16 @@ def evaluate(findings: Iterable[Finding], baseline: Baseline | None = None, fail
 def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = None,
               write_baseline_to: str | os.PathLike | None = None, fail_on: str = DEFAULT_FAIL_ON,
               year: int | None = None, progress: Callable[[str], None] | None = None, config=None,
-              config_how: str | None = None) -> CheckResult:
+              config_how: str | None = None, state: str | None = None,
+              warn: Callable[[str], None] | None = None) -> CheckResult:
     """Analyze ``paths``, compare with the baseline, optionally record a new one.
 
     The comparison uses ``baseline`` when given. With only ``write_baseline_to``, the findings
     just recorded are the baseline, so nothing is new (exit status 0): that is how a baseline
     is started. ``config``: the Postfix configuration the rules use as evidence (a healthy
-    server's warnings, such as a chroot copy that differs, stay below error with it). Raises
-    InputError for every problem with the input.
+    server's warnings, such as a chroot copy that differs, stay below error with it). ``state``:
+    incremental, as `analyze --state` (analyze.analyze). Raises InputError for every problem with
+    the input.
     """
     if fail_on not in SEVERITIES:
         raise InputError(f"--fail-on: unknown severity {fail_on!r} (one of {', '.join(SEVERITIES)})")
@@ -172,7 +174,7 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     from .analyze import analyze
 
     analysis = analyze(paths, year=year, min_severity="info", progress=progress, config=config,
-                       config_how=config_how)
+                       config_how=config_how, state=state, warn=warn)
     if analysis.coverage.total == 0:
         raise InputError("no log lines in the given input (empty file?)")
     from .sniff import no_postfix_lines

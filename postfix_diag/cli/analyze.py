@@ -22,6 +22,7 @@ from .app import (
     guarded,
     load_config,
 )
+from .state import StateOpt, warn
 
 
 @app.command()
@@ -36,6 +37,7 @@ def analyze(
     skip_unreadable: SkipUnreadableOpt = False,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
+    state: StateOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file "
                                                 "(a temporary file renamed over it: a reader such as "
                                                 "node_exporter's textfile collector never sees half of it).",
@@ -61,7 +63,7 @@ def analyze(
     status, progress = _progress()
     try:
         result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress,
-                              config=cfg, config_how=how, metrics=fmt.value == "prometheus")
+                              config=cfg, config_how=how, state=state, warn=warn, metrics=fmt.value == "prometheus")
     finally:
         if status is not None:
             status.stop()

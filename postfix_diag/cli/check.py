@@ -22,6 +22,7 @@ from .app import (
     load_config,
     set_exit_status,
 )
+from .state import StateOpt, warn
 
 CheckFormat = format_enum("CheckFormat", "check")
 
@@ -42,6 +43,7 @@ def check(
     skip_unreadable: SkipUnreadableOpt = False,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
+    state: StateOpt = None,
 ):
     """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
 
@@ -58,7 +60,7 @@ def check(
     status, progress = _progress()
     try:
         result = run_check(paths, baseline=baseline, write_baseline_to=write_baseline, fail_on=fail_on.value,
-                           year=year, progress=progress, config=cfg, config_how=how)
+                           year=year, progress=progress, config=cfg, config_how=how, state=state, warn=warn)
     finally:
         if status is not None:
             status.stop()
