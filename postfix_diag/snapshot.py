@@ -13,9 +13,9 @@ on loading only:
   state}``, created with ``cls.__new__(cls)`` (never ``__init__``) and given their state; a
   postfix_diag subclass of str, int, float or tuple is rebuilt from its value, an Enum by value;
 - classes ``{"$c": "module:Class"}`` and module-level functions ``{"$fn": ...}`` of the package
-  (imported from ``postfix_diag.*`` only, looked up by name, never called here); methods of an
-  object of the graph ``{"$m": [object, "name"]}`` (a public or private method of its class,
-  looked up by name); module-level sentinel objects (``_NO_HOST = object()``) by name ``{"$g":``;
+  (looked up by name in ``postfix_diag.*`` modules already imported, never imported or called
+  here); methods of an object of the graph ``{"$m": [object, "name"]}`` (a method of its class
+  by name, not a dunder; the object one of the package's, or a plain container); module-level sentinel objects (``_NO_HOST = object()``) by name ``{"$g":``;
 - shared and cyclic references: an object or container seen twice is written once with
   ``"$id"`` and referred to as ``{"$r": n}``.
 
@@ -29,7 +29,6 @@ import base64
 import collections
 import copyreg
 import enum
-import importlib
 import math
 import sys
 import types
@@ -254,11 +253,13 @@ def _lookup(dotted: str, what: str):
         return _COLLECTIONS[qual]
     if not _ours(module) or not qual or not all(part.isidentifier() for part in qual.split(".")):
         raise SnapshotError(f"not allowed: {what} {dotted[:80]!r}")
+    obj = sys.modules.get(module)  # never imported here: importing a module may run code
+    if obj is None:
+        raise SnapshotError(f"unknown {what} {dotted[:80]!r}")
     try:
-        obj = importlib.import_module(module)
         for part in qual.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError):
+    except AttributeError:
         raise SnapshotError(f"unknown {what} {dotted[:80]!r}") from None
     return obj
 
@@ -333,6 +334,8 @@ class _Reader:
             if len(pair) != 2 or not isinstance(pair[1], str) or not pair[1].isidentifier():
                 raise SnapshotError("a bad method")
             owner = self.read(pair[0])
+            if not (_ours(type(owner).__module__) or type(owner) in (dict, list, set, *_COLLECTIONS.values())):
+                raise SnapshotError("a method of something else than an object of the package")
             attr = getattr(type(owner), pair[1], None)
             if not callable(attr) or pair[1].startswith("__"):
                 raise SnapshotError(f"not a method: {pair[1][:40]!r}")
