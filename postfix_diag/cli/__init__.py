@@ -11,7 +11,7 @@ import copy
 import os
 import sys
 
-from . import analyze, check, explain_line, parse, qshape, rules, summary, trace  # noqa: F401  (importing registers the commands)
+from . import analyze, check, explain_line, parse, qshape, rules, summary, trace, watch  # noqa: F401  (importing registers the commands)
 from .app import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app
 from .faults import OutputError, exit_status_for, finish, prepare_process
 

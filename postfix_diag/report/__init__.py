@@ -13,6 +13,7 @@ the function that writes it (``module`` for its ``render``, or ``module:function
 - ``catalog``: ``render(rows) -> str`` (the rule catalog, rules.catalog()'s rows)
 - ``explain-line``: ``render(entries) -> str`` (explain_line.explain()'s entries)
 - ``trace``: ``render(trace dict) -> str`` (the dict trace.result() returns; docs/trace.md)
+- ``watch``: ``render(event dict) -> str``, one line without its line break (watch.Watch.events())
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ FORMATS: dict[str, dict[str, str]] = {
                 "json": ".catalog:render_json"},
     "explain-line": {"text": ".explain_line:render_text", "json": ".explain_line:render_json"},
     "trace": {"text": ".trace_report:render_text", "json": ".trace_report:render_json"},
+    "watch": {"text": ".watch_events:render_text", "jsonl": ".watch_events:render_jsonl"},
 }
 
 
