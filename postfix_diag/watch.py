@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import os
 import select
 import subprocess

@@ -1,0 +1,149 @@
+"""`postfix-diag watch` as a real subprocess following a file we append to: the file appears after
+the watch started, is rotated by rename (and the old file written after the rename), then by
+copytruncate; the captured multi-incident log goes through it in three parts. Every incident
+`analyze` finds in that log is opened, every recovered one closed, no line is lost or read twice,
+and SIGTERM / SIGINT end it with a summary line and exit status 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from postfix_diag.watch import Follower
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURE = ROOT / "sample_logs/multi-incident/maillog"
+LINES = CAPTURE.read_text().splitlines(keepends=True)
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+
+
+def start(path: Path, *extra: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "postfix_diag", "watch", str(path), "--year", "2026", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    assert "watching" in proc.stderr.readline().decode()
+    return proc
+
+
+def events_until(proc, pred, timeout: float = 10.0) -> list[dict]:
+    """JSON lines from the watch until ``pred(line)`` holds for the last one (or the timeout)."""
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        got.append(json.loads(line))
+        if pred(got[-1]):
+            break
+    return got
+
+
+def analyze_incidents() -> list[dict]:
+    run = subprocess.run([sys.executable, "-m", "postfix_diag", "analyze", "--year", "2026", "--format", "json",
+                          str(CAPTURE)], capture_output=True, text=True, env=ENV)
+    return json.loads(run.stdout)["incidents"]
+
+
+def test_watch_follows_rotations_and_a_late_file(tmp_path):
+    log = tmp_path / "mail.log"
+    proc = start(log, "--format", "jsonl")  # the file does not exist yet
+    try:
+        a, b, c = len(LINES) // 3, 2 * len(LINES) // 3, len(LINES)
+        time.sleep(0.5)
+        log.write_text("".join(LINES[:a]))  # the file appears
+        got = events_until(proc, lambda e: e["event"] == "open")
+        assert got and got[-1]["event"] == "open"
+        # rotation by rename: the old file gets one more line after the rename
+        log.rename(tmp_path / "mail.log.1")
+        with (tmp_path / "mail.log.1").open("a") as fh:
+            fh.write(LINES[a])
+        log.write_text("".join(LINES[a + 1:b]))
+        time.sleep(1.0)
+        # copytruncate: copied, truncated in place, written again
+        shutil.copyfile(log, tmp_path / "mail.log.2")
+        with log.open("r+") as fh:
+            fh.truncate(0)
+        time.sleep(1.0)
+        with log.open("a") as fh:
+            fh.write("".join(LINES[b:c]))
+        time.sleep(2.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    got += [json.loads(x) for x in out.decode().splitlines()]
+    summary = got[-1]
+    assert summary["event"] == "summary" and summary["lines"] == len(LINES)  # none lost, none twice
+    opened = {(e["rule"], e["key"], e["start"]) for e in got if e["event"] == "open"}
+    closed = {(e["rule"], e["key"], e["start"]) for e in got if e["event"] == "close"}
+    expected = analyze_incidents()
+    assert expected
+    for inc in expected:
+        key = (inc["findings"][0], inc["key"], inc["start"])
+        assert key in opened, (key, opened)
+        if inc["state"] == "recovered":
+            assert key in closed, (key, closed)
+    assert summary["opened"] == len([e for e in got if e["event"] == "open"])
+
+
+def test_text_output_and_sigint(tmp_path):
+    log = tmp_path / "mail.log"
+    log.write_text("".join(LINES[:5]))  # present lines are not read (the watch starts at the end)
+    proc = start(log)
+    try:
+        time.sleep(0.5)
+        with log.open("a") as fh:
+            fh.write("".join(LINES[5:]))
+        deadline = time.monotonic() + 10
+        first = b""
+        while time.monotonic() < deadline and b"OPEN" not in first:
+            ready, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
+            if ready:
+                first = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert b"  OPEN     W1 " in first
+    assert proc.returncode == 0, err
+    last = out.decode().splitlines()[-1]
+    assert last.startswith(f"watch stopped: {len(LINES) - 5} lines read, ")
+
+
+def test_follower_keeps_every_line_across_rotations(tmp_path):
+    """The follower alone, step by step: a partial line waits for its end; the old file's last
+    lines after a rename come before the new file's; a truncated file is read from its start."""
+    log = tmp_path / "mail.log"
+    f = Follower(str(log))
+    assert f.poll() == []
+    log.write_text("a1\na2\npart")
+    assert [x[1:] for x in f.poll()] == [(1, "a1"), (2, "a2")]
+    with log.open("a") as fh:
+        fh.write("ial\n")
+    assert [x[1:] for x in f.poll()] == [(3, "partial")]
+    log.rename(tmp_path / "mail.log.1")
+    with (tmp_path / "mail.log.1").open("a") as fh:
+        fh.write("late\n")
+    log.write_text("b1\n")
+    assert [x[1:] for x in f.poll()] == [(4, "late"), (1, "b1")] and f.rotations == 1
+    with log.open("r+") as fh:
+        fh.truncate(0)
+    assert f.poll() == []
+    with log.open("a") as fh:
+        fh.write("c1\n")
+    assert [x[1:] for x in f.poll()] == [(1, "c1")] and f.truncations == 1
+    with log.open("a") as fh:
+        fh.write("tail without end")
+    late = Follower(str(log))  # started at the end, in the middle of a line: its rest is skipped
+    with log.open("a") as fh:
+        fh.write(" still\nc3\n")
+    assert [x[1:] for x in late.poll()] == [(3, "c3")]
