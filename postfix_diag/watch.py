@@ -10,7 +10,8 @@ escalates and closes.
   parser reads the journal's JSON entries itself).
 - ``Watch``: the stream of ``analyze`` (coverage, rules, the incidents' evidence, traffic), fed
   as lines arrive. At most every EVAL_INTERVAL seconds when lines came, and every IDLE_EVAL
-  seconds anyway, a copy of the stream is concluded (the stream itself goes on) into incidents;
+  seconds anyway (and never more often than twice the time the last one took, so that a busy log
+  is read, not evaluated, most of the time), a copy of the stream is concluded (the stream itself goes on) into incidents;
   an incident is known across evaluations by its rule, key and host and the time it started, and
   the differences with the previous evaluation are the events: ``open``, ``escalate`` (a higher
   severity), ``close`` (recovered, or gone). The log's clock moves on with the wall clock while
@@ -22,9 +23,9 @@ Memory is what the stream holds (bounded: messages in flight, the rules' capped 
 
 from __future__ import annotations
 
-import copy
 import io
 import os
+import pickle
 import select
 import subprocess
 import time
@@ -250,7 +251,9 @@ class Watch:
         """The Analysis of everything fed so far (of a copy: the stream goes on)."""
         from . import analyze
 
-        s = copy.deepcopy(self.stream)
+        # a copy made in memory from our own objects (pickle is never read from a file here: state
+        # files are JSON, state.py); twice as fast as copy.deepcopy
+        s = pickle.loads(pickle.dumps(self.stream, protocol=pickle.HIGHEST_PROTOCOL))
         engine = s.consumers[1]
         engine.config = self.config  # (a copy travels without it, like a piece)
         now = self.clock()
@@ -324,6 +327,7 @@ def loop(source, watch: Watch, emit: Callable[[dict], None], stop: Callable[[], 
          on_analysis: Callable | None = None, poll: float = POLL_INTERVAL) -> None:
     """Poll ``source`` and feed ``watch`` until ``stop()``; hand every event to ``emit``."""
     last_eval = 0.0
+    cost = 0.0  # seconds the last evaluation took: the next waits at least twice that
     pending = False
     while not stop():
         if isinstance(source, Journal):
@@ -334,12 +338,14 @@ def loop(source, watch: Watch, emit: Callable[[dict], None], stop: Callable[[], 
             watch.feed(lines)
             pending = True
         now = time.monotonic()
-        if (pending and now - last_eval >= EVAL_INTERVAL) or (watch.lines and now - last_eval >= IDLE_EVAL):
+        gap = max(EVAL_INTERVAL, 2 * cost)
+        if (pending and now - last_eval >= gap) or (watch.lines and now - last_eval >= max(IDLE_EVAL, gap)):
             for ev in watch.events():
                 emit(ev)
             if on_analysis is not None:
                 on_analysis(watch.last_analysis)
             last_eval, pending = time.monotonic(), False
+            cost = last_eval - now
             continue
         if not lines and not isinstance(source, Journal):
             time.sleep(poll)
