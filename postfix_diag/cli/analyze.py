@@ -12,15 +12,20 @@ from .app import (
     ConfigOpt,
     NoConfigOpt,
     PathsArg,
+    QuietGapOpt,
     ReportFormat,
     Severity,
+    SinceOpt,
     SkipUnreadableOpt,
+    UntilOpt,
     YearOpt,
     _progress,
     app,
     fail,
+    gap_args,
     guarded,
     load_config,
+    window_args,
 )
 from .state import StateOpt, warn
 
@@ -37,19 +42,26 @@ def analyze(
     skip_unreadable: SkipUnreadableOpt = False,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    quiet_gap: QuietGapOpt = None,
     state: StateOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to this file "
                                                 "(a temporary file renamed over it: a reader such as "
                                                 "node_exporter's textfile collector never sees half of it).",
                                                 show_default=False)] = None,
 ):
-    """Diagnose a mail log: findings by severity with evidence and fixes, then parse coverage.
+    """Diagnose a mail log: a timeline of incidents, findings by severity with evidence and
+    fixes, then parse coverage.
 
-    Every line becomes a typed event or is counted as unrecognized (recognized + unrecognized =
-    total). Findings say what was seen (count, first and last seen, top offenders, sample lines
-    with file and line number), why it matters, and what to change. `postfix-diag explain RULE`
-    prints a rule's full page. The JSON format is described in docs/report-schema.json;
-    --format prometheus writes metrics for node_exporter's textfile collector (docs/metrics.md).
+    The timeline lists each incident (a fault active over a window of time) with its start and
+    end, whether it is ongoing or recovered (and what showed it), what it cost, and below it
+    the incidents it caused. Every line becomes a typed event or is counted as unrecognized
+    (recognized + unrecognized = total). Findings say what was seen (count, first and last seen,
+    top offenders, sample lines with file and line number), why it matters, and what to change.
+    `postfix-diag explain RULE` prints a rule's full page. The JSON format is described in
+    docs/report-schema.json; incidents in docs/incidents.md; --format prometheus writes metrics
+    for node_exporter's textfile collector (docs/metrics.md).
 
     With the server's configuration (--config, or read on the server itself) the findings use
     it as evidence: mynetworks, relayhost, chroot and process limits per master.cf service, the
@@ -59,11 +71,16 @@ def analyze(
     from ..analyze import analyze as run_analysis
     from ..report import render_analysis
 
+    lo, hi = window_args(since, until)
+    if state is not None and (lo is not None or hi is not None):
+        fail("--state reads what is new since the last run: it excludes --since and --until")
+    gaps = gap_args(quiet_gap)
     cfg, how = load_config(config, no_config, paths)
     status, progress = _progress()
     try:
         result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress,
-                              config=cfg, config_how=how, state=state, warn=warn, metrics=fmt.value == "prometheus")
+                              config=cfg, config_how=how, since=lo, until=hi, gaps=gaps, state=state,
+                              warn=warn, metrics=fmt.value == "prometheus")
     finally:
         if status is not None:
             status.stop()
