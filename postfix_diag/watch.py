@@ -259,7 +259,7 @@ class Watch:
         now = self.clock()
         if now is not None:
             s.consumers[0].last_ts = now
-        result = analyze.finish_analysis(s, gaps=self.gaps) if hasattr(analyze, "finish_analysis") else None
+        result = analyze.conclude(s, gaps=self.gaps)
         self.last_analysis = result
         return result
 

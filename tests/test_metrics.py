@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from postfix_diag import analyze as A
 from postfix_diag import pipeline
 from postfix_diag.inputs import resolve
-from postfix_diag.metrics import REJECT_CLASS_NAMES
+from postfix_diag.metrics import REJECT_CLASS_NAMES, Traffic
 from postfix_diag.parse import Parser
 from postfix_diag.report.prometheus import METRICS, PREFIX
 from postfix_diag.rules.delivery import CAUSES
@@ -104,10 +104,10 @@ def test_traffic_of_pieces_merges_to_one_pass():
         head.merge(piece)
 
     def counts(s):
-        t = s.consumers[2]
+        t = next(c for c in s.consumers if isinstance(c, Traffic))
         return (t.received, t.deliveries, t.left, t.rejects, t.deferrals)
 
-    assert counts(head) == counts(one) and sum(one.consumers[2].deliveries.values()) > 0
+    assert counts(head) == counts(one) and sum(counts(one)[1].values()) > 0
 
 
 def test_finding_free_log_declares_every_family_in_order():
@@ -117,3 +117,17 @@ def test_finding_free_log_declares_every_family_in_order():
     assert names == [PREFIX + n for n in METRICS]
     fams = families(run.stdout)
     assert not fams["postfix_diag_findings"].samples and fams["postfix_diag_deliveries"].samples
+
+
+def test_incidents_by_rule_severity_and_state():
+    log = str(ROOT / "sample_logs/multi-incident/maillog")
+    fams = families(cli("analyze", "--format", "prometheus", "--year", "2026", log).stdout)
+    report = json.loads(cli("analyze", "--format", "json", "--year", "2026", log).stdout)
+    assert report["incidents"]
+    want: dict = {}
+    for inc in report["incidents"]:
+        key = (inc["findings"][0], inc["severity"], inc["state"])
+        want[key] = want.get(key, 0) + 1
+    got = {(s.labels["rule"], s.labels["severity"], s.labels["state"]): s.value
+           for s in fams["postfix_diag_incidents"].samples}
+    assert got == want

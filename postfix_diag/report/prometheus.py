@@ -90,8 +90,7 @@ def samples(analysis) -> dict[str, list[tuple[tuple, float]]]:
         out["finding_events"].append((key, events[key]))
     incidents: Counter = Counter()
     for inc in getattr(analysis, "incidents", None) or ():
-        incidents[(("host", getattr(inc, "host", None) or ""), ("rule", inc.rule),
-                   ("severity", inc.severity), ("state", inc.state))] += 1
+        incidents[(("rule", inc.rule), ("severity", inc.severity), ("state", inc.state))] += 1
     for key in sorted(incidents):
         out["incidents"].append((key, incidents[key]))
     return out
