@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import PathsArg, SkipUnreadableOpt, YearOpt, app, fail, format_enum, guarded
+from .app import PathsArg, SkipUnreadableOpt, YearOpt, app, fail, format_enum, guarded, window_args
 
 TraceFormat = format_enum("TraceFormat", "trace")
 EXIT_NO_MATCH = 1
@@ -32,7 +32,8 @@ def trace(
                                               "(repeatable); also matches a content filter's orig_client=.",
                                               "--client")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only messages with a line at or after this "
-                                              "time: YYYY-MM-DD[ HH:MM[:SS]], today, yesterday.")] = None,
+                                              "time: YYYY-MM-DD[ HH:MM[:SS]], today, yesterday, now, or a time "
+                                              "before now (-30m, -2h, -1d), on the log's own clock.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Only messages with a line before this time "
                                               "(same forms).")] = None,
     fmt: Annotated[TraceFormat, typer.Option("--format", "-f", help="text, or json (docs/trace.md).")]
@@ -57,16 +58,9 @@ def trace(
     Exit status: 0 at least one message traced; 1 no message matches; 2 usage or input error.
     """
     from ..report import writer
-    from ..summary import parse_when
     from ..trace import Query, result, run
 
-    try:
-        lo = parse_when(since) if since else None
-        hi = parse_when(until) if until else None
-    except ValueError as exc:
-        fail(str(exc))
-    if lo is not None and hi is not None and hi <= lo:
-        fail("--until must be later than --since")
+    lo, hi = window_args(since, until)
     query = Query(qids=tuple(qid or ()), message_ids=tuple(message_id or ()), senders=tuple(sender or ()),
                   recipients=tuple(recipient or ()), clients=tuple(client or ()), since=lo, until=hi)
     if query.empty:

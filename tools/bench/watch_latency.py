@@ -12,7 +12,8 @@ long run.
 2. Memory (BENCH_WATCH_LINES lines, default 1,000,000, of tools/bench/generate.py's log; 0
    skips it): appended to a watched file in blocks; the watch's resident memory (VmRSS) is read
    after each quarter has been read (/proc/PID/io rchar), then its peak (VmHWM), and the lines
-   its summary line counted are checked against those appended.
+   its summary line counted are checked against those appended (each quarter is waited for
+   until the watch has used no CPU for a second, so the time includes those waits).
 """
 
 from __future__ import annotations
@@ -113,6 +114,22 @@ def rchar(pid: int) -> int:
     return 0
 
 
+def cpu(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+
+def settle(pid: int) -> None:
+    """Until the process has used no CPU for a second (it has fed every line it read)."""
+    last = cpu(pid)
+    while True:
+        time.sleep(1.0)
+        now = cpu(pid)
+        if now == last:
+            return
+        last = now
+
+
 def memory() -> None:
     src = ROOT / "bench-out" / f"bench-{LINES}.log"
     if not src.exists():
@@ -139,6 +156,7 @@ def memory() -> None:
                     pos = end
                 while rchar(proc.pid) - base < pos and proc.poll() is None:
                     time.sleep(0.05)
+                settle(proc.pid)
                 rss.append(status(proc.pid, "VmRSS") / 1024)
         elapsed = time.monotonic() - t0
         peak = status(proc.pid, "VmHWM") / 1024
