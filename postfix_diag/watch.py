@@ -74,6 +74,7 @@ class Follower:
         self.lineno = 0
         self.partial = b""
         self.skip_partial = False
+        self.behind = False
         self.rotations = 0
         self.truncations = 0
         self.generation = 0  # files followed so far (a new one after each rotation)
@@ -100,6 +101,7 @@ class Follower:
     def _read(self) -> bytes:
         data = self.fh.read(READ_LIMIT)
         self.pos += len(data)
+        self.behind = len(data) == READ_LIMIT  # more is waiting: a burst, or the start of --from-start
         return data
 
     def poll(self) -> list[tuple[str, int, str]]:
@@ -339,6 +341,8 @@ def loop(source, watch: Watch, emit: Callable[[dict], None], stop: Callable[[], 
             pending = True
         now = time.monotonic()
         gap = max(EVAL_INTERVAL, 2 * cost)
+        if getattr(source, "behind", False) and now - last_eval < IDLE_EVAL:
+            continue  # catching up on a burst: read first, evaluate when up to date (or every IDLE_EVAL s)
         if (pending and now - last_eval >= gap) or (watch.lines and now - last_eval >= max(IDLE_EVAL, gap)):
             for ev in watch.events():
                 emit(ev)

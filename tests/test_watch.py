@@ -147,3 +147,35 @@ def test_follower_keeps_every_line_across_rotations(tmp_path):
     with log.open("a") as fh:
         fh.write(" still\nc3\n")
     assert [x[1:] for x in late.poll()] == [(3, "c3")]
+
+
+def test_journal_runs_journalctl_and_reads_its_json(tmp_path):
+    """--journal with a journalctl on PATH that records how it was called and writes the capture's
+    lines as the journal entries Postfix's syslog(3) calls make (test_journal.entry)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_journal import entry
+
+    feed = tmp_path / "entries.jsonl"
+    feed.write_text("".join(json.dumps(entry(line.rstrip("\n"), seq=i)) + "\n" for i, line in enumerate(LINES, 1)))
+    fake = tmp_path / "journalctl"
+    fake.write_text(f"#!{sys.executable}\nimport sys, time\nopen({str(tmp_path / 'argv')!r}, 'w').write(' '.join(sys.argv[1:]))\n"
+                    f"sys.stdout.write(open({str(feed)!r}).read())\nsys.stdout.flush()\ntime.sleep(60)\n")
+    fake.chmod(0o755)
+    env = {**ENV, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([sys.executable, "-m", "postfix_diag", "watch", "--journal", "--no-config", "--format", "jsonl"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert "configuration not read" in proc.stderr.readline().decode()
+        assert "watching the journal" in proc.stderr.readline().decode()
+        # the capture's last incident (the smtp service at its process limit) closes near its end
+        got = events_until(proc, lambda e: e["event"] == "close" and e["rule"] == "PRC001")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "argv").read_text() == "-f -o json -n 0 -u postfix@* -u postfix"
+    assert got and got[-1]["event"] == "close"
+    assert {(e["rule"], e["key"]) for e in got if e["event"] == "open"} >= {
+        (inc["findings"][0], inc["key"]) for inc in analyze_incidents()}
+    summary = json.loads(out.decode().splitlines()[-1])
+    assert summary["event"] == "summary" and summary["lines"] == len(LINES)
