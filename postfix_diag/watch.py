@@ -14,7 +14,9 @@ escalates and closes.
   is read, not evaluated, most of the time), a copy of the stream is concluded (the stream itself goes on) into incidents;
   an incident is known across evaluations by its rule, key and host and the time it started, and
   the differences with the previous evaluation are the events: ``open``, ``escalate`` (a higher
-  severity), ``close`` (recovered, or gone). The log's clock moves on with the wall clock while
+  severity), ``close`` (recovered; or gone: missing from the incidents for GONE_AFTER seconds of
+  log time, so that a finding whose condition flaps mid-stream does not open and close again
+  and again). The log's clock moves on with the wall clock while
   the log is quiet (the time of the last line plus the seconds since it came), so that an
   incident can close when nothing more is logged.
 
@@ -32,11 +34,12 @@ import time
 from collections.abc import Callable
 
 from .events import SourceName
-from .model import SEVERITY_RANK, iso
+from .model import SEVERITY_RANK, at_least, iso
 
 POLL_INTERVAL = 0.2  # seconds between two looks at a followed file
 EVAL_INTERVAL = 0.3  # at most this often, the incidents are worked out again when lines came
 IDLE_EVAL = 5.0  # and this often when none came (an incident may close on a quiet log)
+GONE_AFTER = 300.0  # seconds of log time an ongoing incident must be missing before it is closed as gone
 READ_LIMIT = 8 * 1024 * 1024  # bytes read from a file per poll at most (a burst is read over several)
 JOURNAL_COMMAND = ("journalctl", "-f", "-o", "json", "-n", "0", "-u", "postfix@*", "-u", "postfix")
 
@@ -217,7 +220,8 @@ def identity(inc) -> tuple:
 class Watch:
     """The stream fed as lines arrive, and the incident events (module docstring)."""
 
-    def __init__(self, year: int | None = None, config=None, gaps: dict | None = None):
+    def __init__(self, year: int | None = None, config=None, gaps: dict | None = None,
+                 min_severity: str = "warning"):
         from . import analyze
         from .parse import Parser, YearGuesser
 
@@ -227,6 +231,10 @@ class Watch:
         self.config = config
         self.gaps = gaps
         self.known: dict = {}  # identity -> (watch id, severity, state)
+        self.missing: dict = {}  # identity of an ongoing incident -> log time it was first missing
+        self.min_severity = min_severity  # incidents below it make no event (notices: conditions)
+        self.unseen = False
+        self._ongoing = 0
         self.ids = 0
         self.opened = self.escalated = self.closed = 0
         self.lines = 0
@@ -241,6 +249,7 @@ class Watch:
         self.stream.feed_all(ev for ev in events if ev is not None)
         self.lines += len(lines)
         self._last_line_at = time.monotonic()
+        self.unseen = True  # lines no evaluation has seen yet
 
     def clock(self) -> float | None:
         """The log's time now: its last line's, moved on by the wall clock since it came."""
@@ -268,14 +277,22 @@ class Watch:
     def events(self) -> list[dict]:
         """What changed since the last call: open, escalate, close (dicts for the writers)."""
         result = self.analysis()
+        self.unseen = False
         incidents = list(getattr(result, "incidents", None) or ())
+        seen = {identity(inc) for inc in incidents}
         out = []
-        seen = set()
         for inc in incidents:
             key = identity(inc)
-            seen.add(key)
             old = self.known.get(key)
+            if old is None:  # its start may have moved: the same rule, key and host missing now
+                moved = next((k for k, (_, _, st) in self.known.items() if k[:3] == key[:3] and k not in seen
+                              and st == "ongoing"), None)
+                if moved is not None:
+                    old = self.known.pop(moved)
+                    self.missing.pop(moved, None)
             if old is None:
+                if not at_least(inc.severity, self.min_severity):
+                    continue  # a condition, not an incident (an open one that fell below it is still followed)
                 self.ids += 1
                 wid = f"W{self.ids}"
                 self.known[key] = (wid, inc.severity, inc.state)
@@ -296,17 +313,28 @@ class Watch:
                 self.opened += 1
                 out.append(_event("open", wid, inc))
             self.known[key] = (wid, max(severity, inc.severity, key=SEVERITY_RANK.get), inc.state)
+        now = self.clock()
+        for key in seen:
+            self.missing.pop(key, None)
         for key in [k for k in self.known if k not in seen]:
-            wid, severity, state = self.known.pop(key)
-            if state == "ongoing":  # merged into another, or no longer an incident
+            wid, severity, state = self.known[key]
+            if state == "ongoing":  # merged into another, or its finding below its threshold for now
+                since = self.missing.setdefault(key, now)
+                if now is None or since is None or now - since < GONE_AFTER:
+                    continue  # it may come back (a rule's condition flapping): no close, no new open
+            self.known.pop(key)
+            self.missing.pop(key, None)
+            if state == "ongoing":
                 self.closed += 1
-                out.append({"event": "close", "id": wid, "at": iso(self.clock()), "rule": key[0], "key": key[1],
+                out.append({"event": "close", "id": wid, "at": iso(now), "rule": key[0], "key": key[1],
                             "host": key[2], "severity": severity, "state": "gone", "title": "",
                             "start": iso(key[3]), "end": None, "recovery": "no longer an incident"})
+        self._ongoing = sum(1 for inc in incidents if inc.state == "ongoing" and identity(inc) in self.known)
         return out
 
     def ongoing(self) -> int:
-        return sum(1 for _, _, state in self.known.values() if state == "ongoing")
+        """Incidents ongoing at the last evaluation."""
+        return self._ongoing
 
     def summary(self) -> dict:
         return {"event": "summary", "lines": self.lines, "opened": self.opened, "escalated": self.escalated,

@@ -49,9 +49,10 @@ def events_until(proc, pred, timeout: float = 10.0) -> list[dict]:
 
 
 def analyze_incidents() -> list[dict]:
+    """The incidents of `analyze` on the capture that make a watch line (warning and above)."""
     run = subprocess.run([sys.executable, "-m", "postfix_diag", "analyze", "--year", "2026", "--format", "json",
                           str(CAPTURE)], capture_output=True, text=True, env=ENV)
-    return json.loads(run.stdout)["incidents"]
+    return [i for i in json.loads(run.stdout)["incidents"] if i["severity"] not in ("notice", "info")]
 
 
 def test_watch_follows_rotations_and_a_late_file(tmp_path):
@@ -84,16 +85,21 @@ def test_watch_follows_rotations_and_a_late_file(tmp_path):
     got += [json.loads(x) for x in out.decode().splitlines()]
     summary = got[-1]
     assert summary["event"] == "summary" and summary["lines"] == len(LINES)  # none lost, none twice
-    opened = {(e["rule"], e["key"], e["start"]) for e in got if e["event"] == "open"}
-    closed = {(e["rule"], e["key"], e["start"]) for e in got if e["event"] == "close"}
+    # (an incident's start may move while it is open: a client's earlier rejects join it)
+    opened = {(e["rule"], e["key"]) for e in got if e["event"] == "open"}
+    closed = {(e["rule"], e["key"]) for e in got if e["event"] == "close"}
     expected = analyze_incidents()
     assert expected
     for inc in expected:
-        key = (inc["findings"][0], inc["key"], inc["start"])
+        key = (inc["findings"][0], inc["key"])
         assert key in opened, (key, opened)
         if inc["state"] == "recovered":
             assert key in closed, (key, closed)
     assert summary["opened"] == len([e for e in got if e["event"] == "open"])
+    # the capture's incidents all recovered: each opened once and closed once, nothing left open
+    # (DLV001 may open too: a warning while its messages are deferred, a notice in the end)
+    assert summary["opened"] == summary["closed"] and summary["ongoing"] == 0
+    assert len(expected) <= summary["opened"] <= len(expected) + 1
 
 
 def test_text_output_and_sigint(tmp_path):

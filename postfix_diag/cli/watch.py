@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import ConfigOpt, NoConfigOpt, YearOpt, app, fail, format_enum, guarded, load_config
+from .app import ConfigOpt, NoConfigOpt, Severity, YearOpt, app, fail, format_enum, guarded, load_config
 
 WatchFormat = format_enum("WatchFormat", "watch")
 
@@ -48,6 +48,9 @@ def watch(
                                                      show_default=False)] = None,
     metrics_address: Annotated[str, typer.Option("--metrics-address", help="Address the metrics server listens "
                                                  "on.")] = "127.0.0.1",
+    min_severity: Annotated[Severity, typer.Option("--min-severity", help="Only incidents at or above this "
+                                                   "severity make a line (below warning they are conditions, "
+                                                   "as in analyze's timeline).")] = Severity.warning,
     year: YearOpt = None,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
@@ -83,7 +86,7 @@ def watch(
         sys.stdout.write(write(ev) + "\n")
         sys.stdout.flush()
 
-    w = Watch(year=year, config=cfg)
+    w = Watch(year=year, config=cfg, min_severity=min_severity.value)
     metrics = None
     if metrics_port is not None:
         try:
@@ -110,4 +113,10 @@ def watch(
         pass
     finally:
         source.close()
+    try:
+        if w.unseen:  # the last lines, before the summary
+            for ev in w.events():
+                emit(ev)
+    except (KeyboardInterrupt, Terminated):
+        pass
     emit(w.summary())
