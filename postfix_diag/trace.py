@@ -235,6 +235,8 @@ class Trace:
         self._by_qid: dict = {}  # qid -> [lives] kept or recent or in flight
         self._wanted: set = set()  # (host or None, qid) that a kept life links to, not seen yet
         self._pointing: dict = {}  # qid -> recent lives that link to a life of that queue id
+        self._lives = 0  # lives in _by_qid (about: pruning recounts)
+        self._prune_at = 50000
 
     # --- feeding ------------------------------------------------------------------------------
     def feed(self, ev) -> None:
@@ -275,6 +277,9 @@ class Trace:
             life = Life(msg.host, msg.qid, msg=msg)
             msg.facts["trace"] = life
             self._by_qid.setdefault(msg.qid, []).append(life)
+            self._lives += 1
+            if self._lives >= self._prune_at:
+                self._prune()
             if old is not None:  # postsuper -r then pickup: the same message, a new queue id
                 life.link(life.parents, msg.host, old.qid, "requeued")
                 old.link(old.children, msg.host, msg.qid, "requeued")
@@ -343,6 +348,20 @@ class Trace:
     def _find(self, host, qid) -> Life | None:
         lives = self._candidates(host, qid)
         return lives[-1] if lives else None
+
+    def _prune(self) -> None:
+        """Forget the lives the tracker dropped unseen (smtpd transactions that never reached a
+        queue file: Tracker._sweep), so that memory follows what is in flight, kept or recent."""
+        messages = self.tracker.messages if self.tracker is not None else {}
+        for qid in list(self._by_qid):
+            lives = [x for x in self._by_qid[qid] if x.finished or id(x) in self._kept_ids or id(x) in self._recent
+                     or messages.get((x.host, x.qid)) is x.msg]
+            if lives:
+                self._by_qid[qid] = lives
+            else:
+                del self._by_qid[qid]
+        self._lives = sum(len(v) for v in self._by_qid.values())
+        self._prune_at = max(50000, 2 * self._lives)
 
     def _forget(self, life: Life) -> None:
         lives = self._by_qid.get(life.qid)

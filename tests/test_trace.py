@@ -161,3 +161,30 @@ def test_cli_text_json_escaping_and_exit_codes(tmp_path):
     assert bare.returncode == 2 and "trace needs a query" in bare.stderr and "Traceback" not in bare.stderr
     bad = cli("--since", "someday", "--qid", qid, LOG)
     assert bad.returncode == 2 and "cannot read time" in bad.stderr
+
+
+def test_pruning_the_lives_the_tracker_dropped_keeps_every_trail(monkeypatch):
+    """Lives are pruned of what the tracker no longer holds (smtpd transactions that never became
+    a queue file); pruning at every new life changes no trail."""
+    from postfix_diag import trace as T
+
+    query = Query(senders=("sender@capture.example",))
+    want = trace(query)
+    original = T.Trace.__init__
+
+    def eager(self, *a, **kw):
+        original(self, *a, **kw)
+        self._prune_at = 1
+
+    monkeypatch.setattr(T.Trace, "__init__", eager)
+    monkeypatch.setattr(T.Trace, "_prune", _counting(T.Trace._prune))
+    assert trace(query) == want and _counting.calls > 10
+
+
+def _counting(func):
+    def wrapper(self):
+        _counting.calls += 1
+        func(self)
+        self._prune_at = 1
+    _counting.calls = 0
+    return wrapper
