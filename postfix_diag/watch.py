@@ -276,8 +276,8 @@ class Watch:
 
     def events(self) -> list[dict]:
         """What changed since the last call: open, escalate, close (dicts for the writers)."""
-        result = self.analysis()
         self.unseen = False
+        result = self.analysis()
         incidents = list(getattr(result, "incidents", None) or ())
         seen = {identity(inc) for inc in incidents}
         out = []

@@ -69,11 +69,11 @@ def watch(
     metrics port in use).
     """
     import os
+    import signal
 
     from ..inputs import DEFAULT_LOGS
     from ..report import writer
     from ..watch import Follower, Journal, Watch, loop
-    from .faults import Terminated
 
     if journal and path:
         fail("give a PATH or --journal, not both")
@@ -107,16 +107,19 @@ def watch(
     what = "the journal of the Postfix units" if journal else f"{terminal(path)} (from its {'start' if from_start else 'end'})"
     typer.echo(f"postfix-diag: watching {what}; Ctrl-C stops", err=True)
     on_analysis = (lambda a: setattr(metrics, "analysis", a)) if metrics is not None else None
+    stopping: list = []  # SIGINT and SIGTERM end the loop between two steps, not inside one
+
+    def on_signal(signum, _frame) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        loop(source, w, emit, stop=lambda: False, on_analysis=on_analysis)
-    except (KeyboardInterrupt, Terminated):
-        pass
-    finally:
-        source.close()
-    try:
+        loop(source, w, emit, stop=lambda: bool(stopping), on_analysis=on_analysis)
         if w.unseen:  # the last lines, before the summary
             for ev in w.events():
                 emit(ev)
-    except (KeyboardInterrupt, Terminated):
-        pass
+    finally:
+        source.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     emit(w.summary())

@@ -58,18 +58,23 @@ def start(path: Path, *extra: str) -> subprocess.Popen:
 
 
 def read_event(proc: subprocess.Popen, want: str, timeout: float) -> dict | None:
+    """The first event ``want`` on the watch's stdout, read straight from the pipe (no buffered
+    readline: select would not see what such a buffer holds)."""
+    fd, buf = proc.stdout.fileno(), b""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        line = proc.stdout.readline()
-        if not line:
-            break
-        ev = json.loads(line)
-        if ev["event"] == want:
-            return ev
-    return None
+    while True:
+        while b"\n" in buf:
+            line, _, buf = buf.partition(b"\n")
+            ev = json.loads(line)
+            if ev["event"] == want:
+                return ev
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        data = os.read(fd, 65536)
+        if not data:
+            return None
+        buf += data
 
 
 def stop(proc: subprocess.Popen) -> dict | None:
