@@ -23,9 +23,11 @@ run: install
 test: install
 	$(PY) -m pytest -q -n auto
 
-## make bench: throughput and peak memory at 1M and 5M generated lines, against pflogsumm if installed
+## make bench: throughput and peak memory at 1M and 5M generated lines, against pflogsumm if installed;
+## then watch's latency (append a line that opens an incident -> the printed line) and memory
 bench: install
 	$(PY) tools/bench/run.py
+	$(PY) tools/bench/watch_latency.py
 
 ## make fuzz [FUZZ_SECONDS=3600]: the compiled core under libFuzzer with ASan/UBSan, then the
 ## differential test on an ASan build of the extension (make test runs the fuzzer for 60 s)

@@ -15,6 +15,7 @@ from . import pipeline
 from .coverage import Coverage
 from .incidents.evidence import Evidence
 from .inputs import resolve
+from .metrics import Traffic
 from .model import Analysis, Finding, at_least, sort_findings
 from .parse import Parser
 from .rules import REGISTRY, Engine
@@ -24,16 +25,21 @@ from .when import Window
 
 
 def stream(head: bool = True, engine: Engine | None = None, config=None, preview: bool = True,
-           since: float | None = None, until: float | None = None, traffic: bool = False) -> pipeline.Stream:
+           since: float | None = None, until: float | None = None, traffic: bool = False,
+           metrics: bool = False) -> pipeline.Stream:
     """The stream of `analyze`: parse coverage, every rule (or ``engine``'s; without ``preview``,
     the rules in preview are left out), the incidents' evidence; with ``traffic``, the traffic over
-    time the HTML report charts (traffic.Traffic); with ``since``/``until``, only the lines of that
-    window (when.Window, which is also the last consumer: it counts the lines it leaves out)."""
+    time the HTML report charts (traffic.Traffic); with ``metrics`` the traffic counters
+    (metrics.Traffic, for --format prometheus and state files); with ``since``/``until``, only
+    the lines of that window (when.Window, which is also the last consumer: it counts the lines
+    it leaves out)."""
     engine = engine if engine is not None else Engine(head=head, config=config, preview=preview)
     consumers = [Coverage(), engine, Evidence()]
     if traffic:
-        from .traffic import Traffic
+        from .traffic import Traffic as TrafficOverTime
 
+        consumers.append(TrafficOverTime())
+    if metrics:
         consumers.append(Traffic())
     window = None
     if since is not None or until is not None:
@@ -46,10 +52,13 @@ def conclude(s: pipeline.Stream, sources: Iterable[str] = (), *, gaps: dict | No
              min_severity: str = "info") -> Analysis:
     """The Analysis of an analysis stream fed to its end: findings (at or above
     ``min_severity``), their incidents (``gaps``: quiet gaps by category), still-queued messages,
-    and the traffic over time when the stream counted it."""
+    the traffic over time and the traffic counters when the stream counted them."""
+    from .traffic import Traffic as TrafficOverTime
+
     coverage, engine, evidence = s.consumers[:3]
     window = next((c for c in s.consumers[3:] if isinstance(c, Window)), None)
-    traffic = next((c for c in s.consumers[3:] if not isinstance(c, Window)), None)
+    traffic = next((c for c in s.consumers[3:] if isinstance(c, TrafficOverTime)), None)
+    counters = next((c for c in s.consumers[3:] if isinstance(c, Traffic)), None)
     queued = s.finish()
     findings = engine.finish(queued=queued, end_ts=coverage.last_ts)
     incidents = incidents_mod.build(findings, evidence, coverage.last_ts, gaps, min_severity)
@@ -58,7 +67,7 @@ def conclude(s: pipeline.Stream, sources: Iterable[str] = (), *, gaps: dict | No
     return Analysis(coverage, findings, queued, list(sources), dict(s.assumptions), incidents,
                     combined_report(clocks) if clocks else {},
                     window.as_dict() if window is not None else None,
-                    traffic=traffic.result() if traffic is not None else None)
+                    traffic=traffic.result() if traffic is not None else None, counters=counters)
 
 
 def run(events: Iterable, engine: Engine | None = None, config=None) -> tuple[Coverage, list[Finding], list[Message]]:
@@ -96,7 +105,8 @@ def analyze(paths: list[str] | None, year: int | None = None, min_severity: str 
             progress: Callable[[str], None] | None = None, jobs: int = 1, config=None,
             config_how: str | None = None, preview: bool = True, *,
             since: float | None = None, until: float | None = None, gaps: dict | None = None,
-            traffic: bool = False) -> Analysis:
+            traffic: bool = False, metrics: bool = False, state: str | None = None,
+            warn: Callable[[str], None] | None = None) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
     ``jobs``: processes for big plain files (see pipeline.run; default one). ``config``: a
     `postfix_diag.config.Config` the rules use as evidence (``config_how`` says where it came
@@ -104,11 +114,24 @@ def analyze(paths: list[str] | None, year: int | None = None, min_severity: str 
     ``since``/``until``: only the lines of that window (wall-clock epochs, see
     when.parse_when); ``gaps``: the quiet gaps of the incidents by category (seconds).
     ``traffic``: also count the traffic over time (``Analysis.traffic``, for the HTML report's
-    charts)."""
+    charts). ``metrics``: count the traffic counters too (``Analysis.counters``). ``state``: a
+    state file (state.py): read only the lines that are new since the run that wrote it, go on
+    from its stream, and record the new state (``warn``: where a one-line warning goes)."""
     parser = Parser(year=year)
     sources = resolve(list(paths) if paths else [])
-    make = functools.partial(stream, config=config, preview=preview, since=since, until=until, traffic=traffic)
-    fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
+    metrics = metrics or state is not None  # a state file always carries the traffic counters
+    make = functools.partial(stream, config=config, preview=preview, since=since, until=until, traffic=traffic,
+                             metrics=metrics)
+    if state is not None:
+        from . import state as incremental
+
+        def prepare(restored: pipeline.Stream) -> None:
+            restored.consumers[1].config = config  # the engine travels without it
+
+        fed = incremental.run(sources, make, parser, state, warn=warn or (lambda message: None),
+                              progress=progress, prepare=prepare)
+    else:
+        fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
     analysis = conclude(fed, [src.display for src in sources], gaps=gaps, min_severity=min_severity)
     how = config_how or ("configuration given" if config is not None else "no configuration read")
     analysis.config = config_report(config, how, analysis.findings, fed.consumers[1].config_applied)

@@ -158,10 +158,12 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
               year: int | None = None, progress: Callable[[str], None] | None = None, config=None,
               config_how: str | None = None, preview: bool = False,
               since: float | None = None, until: float | None = None, gaps: dict | None = None,
-              fail_on_ongoing: bool = False) -> CheckResult:
+              fail_on_ongoing: bool = False, state: str | None = None,
+              warn: Callable[[str], None] | None = None) -> CheckResult:
     """Analyze ``paths`` (only the lines of [since, until) when given), compare with the
     baseline, optionally record a new one. ``fail_on_ongoing``: fail only on findings with an
-    incident still ongoing at the end of the log (see evaluate).
+    incident still ongoing at the end of the log (see evaluate). ``state``: incremental, as
+    `analyze --state` (analyze.analyze).
 
     Rules in preview (rules.base.Rule.preview) run only with ``preview``: a rule that came with
     an upgrade does not fail a CI job until it leaves preview or the job asks for it.
@@ -169,8 +171,9 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     The comparison uses ``baseline`` when given. With only ``write_baseline_to``, the findings
     just recorded are the baseline, so nothing is new (exit status 0): that is how a baseline
     is started. ``config``: the Postfix configuration the rules use as evidence (a healthy
-    server's warnings, such as a chroot copy that differs, stay below error with it). Raises
-    InputError for every problem with the input.
+    server's warnings, such as a chroot copy that differs, stay below error with it). ``state``:
+    incremental, as `analyze --state` (analyze.analyze). Raises InputError for every problem with
+    the input.
     """
     if fail_on not in SEVERITIES:
         raise InputError(f"--fail-on: unknown severity {fail_on!r} (one of {', '.join(SEVERITIES)})")
@@ -187,7 +190,8 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     from .analyze import analyze
 
     analysis = analyze(paths, year=year, min_severity="info", progress=progress, config=config,
-                       config_how=config_how, preview=preview, since=since, until=until, gaps=gaps)
+                       config_how=config_how, preview=preview, since=since, until=until, gaps=gaps,
+                       state=state, warn=warn)
     if analysis.coverage.total == 0:
         raise InputError("no log lines in the given input (empty file?)")
     from .sniff import no_postfix_lines

@@ -366,6 +366,7 @@ class Analysis:
     # the traffic over time (traffic.Traffic.result(): per-bucket counts, deferrals by cause and
     # next hop, rejects by reason, rejected clients), counted only for the HTML report; None: not asked
     traffic: dict | None = None
+    counters: Any = None  # metrics.Traffic, when the run counted traffic (--format prometheus, --state)
 
     def as_dict(self, top_unrecognized: int = 10) -> dict:
         out = self.coverage.as_dict(top_unrecognized)

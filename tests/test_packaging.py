@@ -166,7 +166,8 @@ def _complete(venv, outside, words: str) -> list[str]:
 
 def test_installed_shell_completion(venv, outside):
     assert _complete(venv, outside, "postfix-diag ana") == ["analyze"]
-    assert _complete(venv, outside, "postfix-diag analyze --format ") == ["text", "markdown", "json", "html"]
+    assert _complete(venv, outside, "postfix-diag analyze --format ") == ["text", "markdown", "json", "html",
+                                                                         "prometheus"]
     assert _complete(venv, outside, "postfix-diag explain DLV00") == ["DLV001", "DLV002", "DLV003", "DLV004"]
     script = installed(venv, outside, "--show-completion", "bash")
     assert script.returncode == 0 and "_POSTFIX_DIAG_COMPLETE=complete_bash" in script.stdout

@@ -130,7 +130,8 @@ def _format_choices() -> dict[str, tuple[str, ...]]:
 def test_every_format_choice_comes_from_the_registry():
     choices = _format_choices()
     kinds = {"analyze": "analysis", "check": "check", "summary": "summary", "qshape": "qshape",
-             "parse": "events", "rules": "catalog", "explain-line": "explain-line"}
+             "parse": "events", "rules": "catalog", "explain-line": "explain-line", "trace": "trace",
+             "watch": "watch"}
     assert set(choices) == set(kinds), "a command with --format is missing here"
     for command, kind in kinds.items():
         assert choices[command] == tuple(FORMATS[kind]), command

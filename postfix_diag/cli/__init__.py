@@ -11,7 +11,18 @@ import copy
 import os
 import sys
 
-from . import analyze, check, explain_line, parse, qshape, report, rules, summary  # noqa: F401  (importing registers the commands)
+from . import (  # noqa: F401  (importing registers the commands)
+    analyze,
+    check,
+    explain_line,
+    parse,
+    qshape,
+    report,
+    rules,
+    summary,
+    trace,
+    watch,
+)
 from .app import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app
 from .faults import OutputError, exit_status_for, finish, prepare_process
 

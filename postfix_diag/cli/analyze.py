@@ -27,6 +27,7 @@ from .app import (
     load_config,
     window_args,
 )
+from .state import StateOpt, warn
 
 
 @app.command()
@@ -44,6 +45,7 @@ def analyze(
     since: SinceOpt = None,
     until: UntilOpt = None,
     quiet_gap: QuietGapOpt = None,
+    state: StateOpt = None,
     output: OutputOpt = None,
 ):
     """Diagnose a mail log: a timeline of incidents, findings by severity with evidence and
@@ -57,7 +59,9 @@ def analyze(
     `postfix-diag explain RULE` prints a rule's full page. The JSON format is described in
     docs/report-schema.json; incidents in docs/incidents.md. The HTML format is one
     self-contained file (no script, no request) with charts of the traffic over time and the
-    incident windows; write it with --output report.html.
+    incident windows; write it with --output report.html. --format prometheus writes metrics for
+    node_exporter's textfile collector (docs/metrics.md; --output is replaced atomically, so the
+    collector never reads half of it).
 
     With the server's configuration (--config, or read on the server itself) the findings use
     it as evidence: mynetworks, relayhost, chroot and process limits per master.cf service, the
@@ -68,13 +72,15 @@ def analyze(
     from ..report import render_analysis
 
     lo, hi = window_args(since, until)
+    if state is not None and (lo is not None or hi is not None):
+        fail("--state reads what is new since the last run: it excludes --since and --until")
     gaps = gap_args(quiet_gap)
     cfg, how = load_config(config, no_config, paths)
     status, progress = _progress()
     try:
         result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress,
-                              config=cfg, config_how=how, since=lo, until=hi, gaps=gaps,
-                              traffic=fmt.value == "html")
+                              config=cfg, config_how=how, since=lo, until=hi, gaps=gaps, state=state,
+                              warn=warn, traffic=fmt.value == "html", metrics=fmt.value == "prometheus")
     finally:
         if status is not None:
             status.stop()

@@ -3,7 +3,7 @@
 modules they call.
 
 Exit codes (all commands): 0 success; 1 `check` found findings at or above --fail-on that are
-new against the baseline; 2 usage, input or output error (bad option, missing or unreadable file,
+new against the baseline, or `trace` found no message; 2 usage, input or output error (bad option, missing or unreadable file,
 corrupt compressed file, no log lines, output not writable); 3 internal error (a bug: please
 report it); 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
@@ -38,7 +38,8 @@ app = typer.Typer(
         "journalctl output, or - for standard input), turns every line into a typed event, follows each "
         "message by queue id, and runs a catalog of rules written against Postfix's own log messages "
         "and DEBUG_README.\n\n"
-        "EXIT STATUS: 0 success; 1 `check` found new findings at or above --fail-on; "
+        "EXIT STATUS: 0 success; 1 `check` found new findings at or above --fail-on, or `trace` found no "
+        "message; "
         "2 usage, input or output error; 3 internal error; 130/143 interrupted by SIGINT/SIGTERM."
     ),
     no_args_is_help=True,

@@ -20,6 +20,7 @@ from .app import (
     YearOpt,
     _progress,
     app,
+    fail,
     format_enum,
     gap_args,
     guarded,
@@ -27,6 +28,7 @@ from .app import (
     set_exit_status,
     window_args,
 )
+from .state import StateOpt, warn
 
 CheckFormat = format_enum("CheckFormat", "check")
 
@@ -56,6 +58,7 @@ def check(
     since: SinceOpt = None,
     until: UntilOpt = None,
     quiet_gap: QuietGapOpt = None,
+    state: StateOpt = None,
 ):
     """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
 
@@ -72,13 +75,16 @@ def check(
     from ..report import render_check
 
     lo, hi = window_args(since, until)
+    if state is not None and (lo is not None or hi is not None):
+        fail("--state reads what is new since the last run: it excludes --since and --until")
     gaps = gap_args(quiet_gap)
     cfg, how = load_config(config, no_config, paths)
     status, progress = _progress()
     try:
         result = run_check(paths, baseline=baseline, write_baseline_to=write_baseline, fail_on=fail_on.value,
                            year=year, progress=progress, config=cfg, config_how=how, preview=preview,
-                           since=lo, until=hi, gaps=gaps, fail_on_ongoing=fail_on_ongoing)
+                           since=lo, until=hi, gaps=gaps, fail_on_ongoing=fail_on_ongoing,
+                           state=state, warn=warn)
     finally:
         if status is not None:
             status.stop()

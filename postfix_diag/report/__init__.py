@@ -12,6 +12,8 @@ the function that writes it (``module`` for its ``render``, or ``module:function
 - ``events``: ``write(events, out, kinds) -> int`` (streams events to a text file object)
 - ``catalog``: ``render(rows) -> str`` (the rule catalog, rules.catalog()'s rows)
 - ``explain-line``: ``render(entries) -> str`` (explain_line.explain()'s entries)
+- ``trace``: ``render(trace dict) -> str`` (the dict trace.result() returns; docs/trace.md)
+- ``watch``: ``render(event dict) -> str``, one line without its line break (watch.Watch.events())
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from importlib import import_module
 # result kind -> format name -> writer (relative to this package), first = default
 FORMATS: dict[str, dict[str, str]] = {
     "analysis": {"text": ".text_report", "markdown": ".markdown_report", "json": ".json_report",
-                 "html": ".html_report"},
+                 "html": ".html_report", "prometheus": ".prometheus"},
     "check": {"text": ".check_text", "junit": ".junit", "github": ".github", "sarif": ".sarif"},
     "summary": {"text": ".summary_report:render_text", "markdown": ".summary_report:render_markdown",
                 "json": ".summary_report:render_json", "html": ".html_summary"},
@@ -30,6 +32,8 @@ FORMATS: dict[str, dict[str, str]] = {
     "catalog": {"text": ".catalog:render_text", "markdown": ".catalog:render_markdown",
                 "json": ".catalog:render_json"},
     "explain-line": {"text": ".explain_line:render_text", "json": ".explain_line:render_json"},
+    "trace": {"text": ".trace_report:render_text", "json": ".trace_report:render_json"},
+    "watch": {"text": ".watch_events:render_text", "jsonl": ".watch_events:render_jsonl"},
 }
 
 
