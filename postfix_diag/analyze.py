@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 
 from . import pipeline
 from .coverage import Coverage
-from .inputs import resolve
 from .model import Analysis, Finding, at_least, sort_findings
 from .parse import Parser
 from .rules import REGISTRY, Engine
@@ -63,16 +62,18 @@ def config_report(config, how: str, findings: list[Finding], applied: dict | Non
 
 
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
-            progress: Callable[[str], None] | None = None, jobs: int = 1, config=None,
-            config_how: str | None = None) -> Analysis:
+            progress: Callable[[str], None] | None = None, jobs: int | None = 1, config=None,
+            config_how: str | None = None, scheduler: str | None = None) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
-    ``jobs``: processes for big plain files (see pipeline.run; default one). ``config``: a
+    ``jobs``: processes that read the input in pieces (see pipeline.run; None: every CPU);
+    ``scheduler``: a Dask scheduler's address instead (cluster.py). ``config``: a
     `postfix_diag.config.Config` the rules use as evidence (``config_how`` says where it came
     from, for the report)."""
     parser = Parser(year=year)
-    sources = resolve(list(paths) if paths else [])
+    sources = pipeline.resolve(paths, scheduler)
     make = functools.partial(stream, config=config)
-    fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
+    fed = pipeline.run(sources, make, parser, jobs=pipeline.default_jobs() if jobs is None else jobs,
+                       progress=progress, scheduler=scheduler)
     coverage, findings, queued = conclude(fed)
     findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
     engine = fed.consumers[1]

@@ -148,7 +148,7 @@ def evaluate(findings: Iterable[Finding], baseline: Baseline | None = None, fail
 def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = None,
               write_baseline_to: str | os.PathLike | None = None, fail_on: str = DEFAULT_FAIL_ON,
               year: int | None = None, progress: Callable[[str], None] | None = None, config=None,
-              config_how: str | None = None) -> CheckResult:
+              config_how: str | None = None, jobs: int | None = 1, scheduler: str | None = None) -> CheckResult:
     """Analyze ``paths``, compare with the baseline, optionally record a new one.
 
     The comparison uses ``baseline`` when given. With only ``write_baseline_to``, the findings
@@ -159,9 +159,9 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     """
     if fail_on not in SEVERITIES:
         raise InputError(f"--fail-on: unknown severity {fail_on!r} (one of {', '.join(SEVERITIES)})")
-    from .inputs import resolve
+    from .pipeline import resolve
 
-    resolve(list(paths) if paths else [])  # a missing log or baseline fails before the long part
+    resolve(paths, scheduler)  # a missing log or baseline fails before the long part
     base = load_baseline(baseline) if baseline is not None else None
     if write_baseline_to is not None:
         from .safewrite import refusal
@@ -172,7 +172,7 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     from .analyze import analyze
 
     analysis = analyze(paths, year=year, min_severity="info", progress=progress, config=config,
-                       config_how=config_how)
+                       config_how=config_how, jobs=jobs, scheduler=scheduler)
     if analysis.coverage.total == 0:
         raise InputError("no log lines in the given input (empty file?)")
     from .sniff import no_postfix_lines

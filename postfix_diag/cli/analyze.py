@@ -9,9 +9,11 @@ import typer
 
 from .app import (
     ConfigOpt,
+    JobsOpt,
     NoConfigOpt,
     PathsArg,
     ReportFormat,
+    SchedulerOpt,
     Severity,
     SkipUnreadableOpt,
     YearOpt,
@@ -35,6 +37,8 @@ def analyze(
     skip_unreadable: SkipUnreadableOpt = False,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
 ):
     """Diagnose a mail log: findings by severity with evidence and fixes, then parse coverage.
 
@@ -55,7 +59,7 @@ def analyze(
     status, progress = _progress()
     try:
         result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress,
-                              config=cfg, config_how=how)
+                              config=cfg, config_how=how, jobs=jobs, scheduler=scheduler)
     finally:
         if status is not None:
             status.stop()

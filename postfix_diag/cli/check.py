@@ -10,8 +10,10 @@ import typer
 
 from .app import (
     ConfigOpt,
+    JobsOpt,
     NoConfigOpt,
     PathsArg,
+    SchedulerOpt,
     Severity,
     SkipUnreadableOpt,
     YearOpt,
@@ -42,6 +44,8 @@ def check(
     skip_unreadable: SkipUnreadableOpt = False,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
 ):
     """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
 
@@ -58,7 +62,8 @@ def check(
     status, progress = _progress()
     try:
         result = run_check(paths, baseline=baseline, write_baseline_to=write_baseline, fail_on=fail_on.value,
-                           year=year, progress=progress, config=cfg, config_how=how)
+                           year=year, progress=progress, config=cfg, config_how=how,
+                           jobs=jobs, scheduler=scheduler)
     finally:
         if status is not None:
             status.stop()

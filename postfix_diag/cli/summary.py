@@ -7,7 +7,20 @@ from typing import Annotated
 
 import typer
 
-from .app import ConfigOpt, NoConfigOpt, PathsArg, SkipUnreadableOpt, YearOpt, app, fail, format_enum, guarded, load_config
+from .app import (
+    ConfigOpt,
+    JobsOpt,
+    NoConfigOpt,
+    PathsArg,
+    SchedulerOpt,
+    SkipUnreadableOpt,
+    YearOpt,
+    app,
+    fail,
+    format_enum,
+    guarded,
+    load_config,
+)
 
 SummaryFormat = format_enum("SummaryFormat", "summary")
 
@@ -29,6 +42,8 @@ def summary(
     skip_unreadable: SkipUnreadableOpt = False,
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
 ):
     """Traffic summary with pflogsumm's numbers, plus what pflogsumm misses.
 
@@ -47,7 +62,8 @@ def summary(
     except ValueError as exc:
         fail(str(exc))
     cfg, how = load_config(config, no_config, paths)
-    result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail, config=cfg, config_how=how)
+    result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail, config=cfg, config_how=how,
+                         jobs=jobs, scheduler=scheduler)
     if result["meta"]["lines"] == 0:
         fail("no log lines in the given input (empty file?)")
     sys.stdout.write(writer("summary", fmt.value)(result))
