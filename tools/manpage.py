@@ -85,7 +85,7 @@ def _params(cmd, ctx, skip_help: bool) -> list[str]:
 def _exit_status(paragraph: str) -> list[str]:
     """'EXIT STATUS: 0 success; 1 ...; 2 ...' as one item per code."""
     body = paragraph.split(":", 1)[1].strip().rstrip(".")
-    items = [re.match(r"(\d+) (.+)", part.strip()) for part in body.split(";")]
+    items = [re.match(r"(\d+(?:/\d+)*) (.+)", part.strip()) for part in body.split(";")]  # (130/143 ...)
     if not all(items):
         return [_inline(paragraph)]
     return [line for m in items for line in (".TP", f"\\fB{m.group(1)}\\fR", _inline(m.group(2)) + ".")]
