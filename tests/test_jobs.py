@@ -1,7 +1,7 @@
 """`--jobs N`: the input cut into pieces (files, byte ranges of plain files, a compressed file or
 stdin whole) read by N worker processes, each returning its piece's merged state, gives the
-output of one process byte for byte: every format of analyze, summary and check, on every sample
-log and the 100k-line bench log, for N = 1..4; several files with a compressed one; an explicit
+output of one process byte for byte: every format of analyze, summary and check, on the sample
+logs (every one cut into N pieces) and the 100k-line bench log, for N = 1..4; several files with a compressed one; an explicit
 year across a December to January step; and once through the real command with stdin."""
 
 from __future__ import annotations
@@ -66,13 +66,18 @@ def assert_same(one: dict, many: dict, what: str) -> None:
         assert many[name] == one[name], f"{what}: {name} differs from --jobs 1"
 
 
-@pytest.mark.parametrize("log", SAMPLES, ids=lambda p: Path(p).parent.name)
-def test_every_sample_log_every_format_for_1_to_4_jobs(log, pools):
-    one = outputs([log], 1)
+def test_every_sample_log_every_format_for_1_to_4_jobs(pools, monkeypatch):
+    """All the sample logs in one run (one pool per run, not one per log: lean), each file cut
+    into N pieces."""
+    one = outputs(SAMPLES, 1)
     assert not pools  # one process: no pool
-    assert json.loads(one["analyze.json"])["lines"]["total"] > 0
+    assert json.loads(one["analyze.json"])["lines"]["total"] > 1000
+    split = pipeline.split
     for jobs in (2, 3, 4):
-        assert_same(one, outputs([log], jobs), f"--jobs {jobs}")
+        monkeypatch.setattr(pipeline, "split", lambda path, parts, n=jobs: split(path, n))
+        plan = pipeline.plan(pipeline.ranked(pipeline.resolve(SAMPLES)), jobs)
+        assert [sum(p.path == log for p in plan) for log in SAMPLES] == [jobs] * len(SAMPLES)
+        assert_same(one, outputs(SAMPLES, jobs), f"--jobs {jobs}")
     assert pools and max(pools) == 4
 
 
