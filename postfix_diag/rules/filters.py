@@ -116,7 +116,7 @@ class ContentFilterDown(Rule):
             g = self._filter(hop[0])
             g.see(ev)
             g.tally("by_problem", problem_of(ev.f.get("reason") or ""))
-            g.tally("top_recipient_domains", (ev.f.get("to") or "").rpartition("@")[2].lower() or None)
+            g.tally("recipients_by_domain", (ev.f.get("to") or "").rpartition("@")[2].lower() or None)
             g.tally("port", str(hop[1]))
             return True
         if kind == "proxy_reject":
@@ -166,5 +166,5 @@ class ContentFilterDown(Rule):
                 summary += f"; {still[key]} still queued at the end of the log"
             out.append(self.make(g, summary + ".", key=key, evidence={
                 "filter": key, "looks_like": what, "by_problem": g.breakdown("by_problem"),
-                "top_recipient_domains": g.top("top_recipient_domains"), "still_queued": still.get(key, 0)}))
+                "recipients_by_domain": g.top("recipients_by_domain"), "still_queued": still.get(key, 0)}))
         return out

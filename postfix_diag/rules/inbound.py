@@ -105,7 +105,7 @@ class Greylisting(Rule):
             g = self.groups[name] = self.group()
         g.add(ev)
         g.tally("top_clients", ev.client)
-        g.tally("top_recipient_domains", (ev.f.get("to") or "").rpartition("@")[2].lower() or None)
+        g.tally("recipients_by_domain", (ev.f.get("to") or "").rpartition("@")[2].lower() or None)
         key = (ev.f.get("client_ip"), (ev.f.get("from") or "").lower(), (ev.f.get("to") or "").lower())
         t = self.triplets.get(key)
         if t is None:
@@ -160,7 +160,7 @@ class Greylisting(Rule):
             waits_sorted = sorted(waits)
             evidence = {"greylister": name, "triplets": len(self.triplets), "passed_later": len(waits),
                         "never_retried_or_not_accepted": len(never),
-                        "top_clients": g.top("top_clients"), "top_recipient_domains": g.top("top_recipient_domains")}
+                        "top_clients": g.top("top_clients"), "recipients_by_domain": g.top("recipients_by_domain")}
             summary = (f"{plural(g.count, 'greylisting reject')} ({name}) for "
                        f"{plural(len(self.triplets), 'sender/recipient triplet')}")
             if waits_sorted:
