@@ -23,7 +23,7 @@ run: install
 test: install
 	$(PY) -m pytest -q -n auto
 
-## make bench: throughput and peak memory at 1M and 5M generated lines, against pflogsumm if installed;
+## make bench: start-up; analyze and summary at --jobs 1 and 2 beside pflogsumm (1M, 5M lines); peak memory of every command at 1M, 5M, 10M lines;
 ## then watch's latency (append a line that opens an incident -> the printed line) and memory
 bench: install
 	$(PY) tools/bench/run.py

@@ -14,7 +14,6 @@ from . import incidents as incidents_mod
 from . import pipeline
 from .coverage import Coverage
 from .incidents.evidence import Evidence
-from .inputs import resolve
 from .metrics import Traffic
 from .model import Analysis, Finding, at_least, sort_findings
 from .parse import Parser
@@ -102,13 +101,14 @@ def config_report(config, how: str, findings: list[Finding], applied: dict | Non
 
 
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
-            progress: Callable[[str], None] | None = None, jobs: int = 1, config=None,
+            progress: Callable[[str], None] | None = None, jobs: int | None = 1, config=None,
             config_how: str | None = None, preview: bool = True, *,
             since: float | None = None, until: float | None = None, gaps: dict | None = None,
             traffic: bool = False, metrics: bool = False, state: str | None = None,
-            warn: Callable[[str], None] | None = None) -> Analysis:
+            warn: Callable[[str], None] | None = None, scheduler: str | None = None) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
-    ``jobs``: processes for big plain files (see pipeline.run; default one). ``config``: a
+    ``jobs``: processes that read the input in pieces (see pipeline.run; None: every CPU);
+    ``scheduler``: a Dask scheduler's address instead (cluster.py). ``config``: a
     `postfix_diag.config.Config` the rules use as evidence (``config_how`` says where it came
     from, for the report). ``preview``: run the rules in preview too (rules.base.Rule.preview).
     ``since``/``until``: only the lines of that window (wall-clock epochs, see
@@ -118,11 +118,11 @@ def analyze(paths: list[str] | None, year: int | None = None, min_severity: str 
     state file (state.py): read only the lines that are new since the run that wrote it, go on
     from its stream, and record the new state (``warn``: where a one-line warning goes)."""
     parser = Parser(year=year)
-    sources = resolve(list(paths) if paths else [])
+    sources = pipeline.resolve(paths, scheduler)
     metrics = metrics or state is not None  # a state file always carries the traffic counters
     make = functools.partial(stream, config=config, preview=preview, since=since, until=until, traffic=traffic,
                              metrics=metrics)
-    if state is not None:
+    if state is not None:  # one process: the state goes on from where the last run stopped
         from . import state as incremental
 
         def prepare(restored: pipeline.Stream) -> None:
@@ -131,7 +131,8 @@ def analyze(paths: list[str] | None, year: int | None = None, min_severity: str 
         fed = incremental.run(sources, make, parser, state, warn=warn or (lambda message: None),
                               progress=progress, prepare=prepare)
     else:
-        fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
+        fed = pipeline.run(sources, make, parser, jobs=pipeline.default_jobs() if jobs is None else jobs,
+                           progress=progress, scheduler=scheduler)
     analysis = conclude(fed, [src.display for src in sources], gaps=gaps, min_severity=min_severity)
     how = config_how or ("configuration given" if config is not None else "no configuration read")
     analysis.config = config_report(config, how, analysis.findings, fed.consumers[1].config_applied)

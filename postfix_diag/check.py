@@ -159,7 +159,8 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
               config_how: str | None = None, preview: bool = False,
               since: float | None = None, until: float | None = None, gaps: dict | None = None,
               fail_on_ongoing: bool = False, state: str | None = None,
-              warn: Callable[[str], None] | None = None) -> CheckResult:
+              warn: Callable[[str], None] | None = None, jobs: int | None = 1,
+              scheduler: str | None = None) -> CheckResult:
     """Analyze ``paths`` (only the lines of [since, until) when given), compare with the
     baseline, optionally record a new one. ``fail_on_ongoing``: fail only on findings with an
     incident still ongoing at the end of the log (see evaluate). ``state``: incremental, as
@@ -177,9 +178,9 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     """
     if fail_on not in SEVERITIES:
         raise InputError(f"--fail-on: unknown severity {fail_on!r} (one of {', '.join(SEVERITIES)})")
-    from .inputs import resolve
+    from .pipeline import resolve
 
-    resolve(list(paths) if paths else [])  # a missing log or baseline fails before the long part
+    resolve(paths, scheduler)  # a missing log or baseline fails before the long part
     base = load_baseline(baseline) if baseline is not None else None
     if write_baseline_to is not None:
         from .safewrite import refusal
@@ -191,7 +192,7 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
 
     analysis = analyze(paths, year=year, min_severity="info", progress=progress, config=config,
                        config_how=config_how, preview=preview, since=since, until=until, gaps=gaps,
-                       state=state, warn=warn)
+                       state=state, warn=warn, jobs=jobs, scheduler=scheduler)
     if analysis.coverage.total == 0:
         raise InputError("no log lines in the given input (empty file?)")
     from .sniff import no_postfix_lines

@@ -238,6 +238,11 @@ def _open_binary(source: Source):
             raise InputError(f"{name}: is a directory") from None
         except OSError as exc:
             raise InputError(f"{name}: cannot open: {exc.strerror}") from None
+    return _decompressing(raw, name)
+
+
+def _decompressing(raw, name: str):
+    """``raw``, or a decompressing reader over it when its first bytes are gzip, bzip2 or xz."""
     if not hasattr(raw, "peek"):
         raw = io.BufferedReader(raw)
     try:
@@ -359,9 +364,9 @@ def _run_on(name: str, lineno: int) -> str:
             "break: not a text log (stopped reading)")
 
 
-def _guarded_blocks(source: Source) -> Iterator[list[str] | int]:
+def _guarded_blocks(source: Source, raw=None) -> Iterator[list[str] | int]:
     name = shown(source.display)
-    stream = _open_binary(source)
+    stream = _open_binary(source) if raw is None else _decompressing(raw, name)
     try:
         yield from _blocks(stream, name)
     except _READ_ERRORS as exc:
@@ -370,7 +375,7 @@ def _guarded_blocks(source: Source) -> Iterator[list[str] | int]:
     except MemoryError:  # a decompressor's own buffers; our lines are bounded
         raise InputError(f"{name}: out of memory while decompressing (stopped reading)") from None
     finally:
-        if source.path != STDIN:
+        if source.path != STDIN or raw is not None:
             try:
                 stream.close()
             except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
@@ -395,6 +400,12 @@ def read_numbered(source: Source) -> Iterator[tuple[int, str]]:
     too). Blank lines are not log records: a pasted snippet has them between paragraphs, and a
     stream of empty lines costs no parsing."""
     return _numbered(_guarded_blocks(source), 1)
+
+
+def read_opened(raw, source: Source) -> Iterator[tuple[int, str]]:
+    """read_numbered's pairs for a binary file object opened elsewhere (a URL opened with fsspec
+    on a Dask worker: postfix_diag/cluster.py), decompressed by its first bytes like a file."""
+    return _numbered(_guarded_blocks(source, raw), 1)
 
 
 class _Range:

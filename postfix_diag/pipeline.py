@@ -51,16 +51,16 @@ PARALLEL_MIN_BYTES and more.
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from .events import SourceName
-from .inputs import STDIN, Source, read_range
+from .inputs import STDIN, Source, read_numbered, read_range
 from .track import Tracker
 
-PARALLEL_MIN_BYTES = 24 * 1024 * 1024  # below this, one process is faster than starting others
-PIECE_BYTES = 32 * 1024 * 1024  # big files are read in pieces of about this size
 _READ_BLOCK = 4 * 1024 * 1024  # bytes counted at a time for the line numbers of the pieces
 
 
@@ -186,94 +186,278 @@ def _ignore(ev) -> None:
     pass
 
 
+def resolve(paths: list[str] | None, scheduler: str | None = None) -> list[Source]:
+    """The sources of the command line (inputs.resolve); with a Dask ``scheduler``, URLs too
+    (cluster.resolve: read where the workers run)."""
+    if scheduler is not None:
+        from . import cluster
+
+        return cluster.resolve(paths)
+    from .inputs import resolve as local
+
+    return local(list(paths) if paths else [])
+
+
 def ranked(sources: list[Source]) -> list[Source]:
     """The sources with names that know their rank in the run (events.SourceName)."""
     return [Source(s.path, SourceName(s.display, i)) for i, s in enumerate(sources)]
 
 
+def default_jobs() -> int:
+    """The CPUs this process may run on (its affinity mask, as taskset and cgroup cpusets set it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def run(sources: list[Source], make: Callable[..., Stream], parser, *, jobs: int = 1,
-        progress: Callable[[str], None] | None = None) -> Stream:
+        progress: Callable[[str], None] | None = None, scheduler: str | None = None) -> Stream:
     """Feed every line of ``sources`` (in order) through the stream ``make(head=True)``.
 
-    With ``jobs`` > 1, plain files of PARALLEL_MIN_BYTES and more are read in pieces by up to
-    ``jobs`` processes (not with an explicit year: the December → January rollover depends on
-    every earlier line), each piece's stream ``make(head=False)``, merged in order."""
+    With ``jobs`` > 1 and PARALLEL_MIN_BYTES of input or more, the sources are cut into pieces
+    (``plan``) read by up to ``jobs`` processes, each piece's stream ``make(head=False)``, merged
+    in order. With ``scheduler``, each source is a task on that Dask cluster (cluster.py)."""
+    listed = ranked(sources)
+    if scheduler is not None:
+        from . import cluster
+
+        return cluster.run(listed, make, parser, scheduler, progress=progress)
+    pieces = plan(listed, jobs, parser.year) if jobs > 1 else None
     stream = make(head=True)
-    for source in ranked(sources):
-        if progress is not None:
-            progress(source.display)
-        if jobs > 1 and parser.year is None and _big_plain_file(source.path):
-            run_pieces(stream, source, make, parser, jobs)
-        else:
+    if pieces is None:
+        for source in listed:
+            if progress is not None:
+                progress(source.display)
             stream.feed_all(parser.parse_source(source))
             stream.assumptions.update(parser.assumptions)
+    else:
+        run_pieces(stream, pieces, make, parser, jobs, progress)
     return stream
 
 
-# --- pieces of a big file, read by a fork pool -----------------------------------------------
+# --- pieces of the input, read by a fork pool ------------------------------------------------
+
+def _env_bytes(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, "")))
+    except ValueError:
+        return default
+
+
+# Below this much input (a compressed file counts COMPRESSED_RATIO times its size), one process is
+# faster than starting others: --jobs is ignored. POSTFIX_DIAG_PARALLEL_MIN_BYTES changes it.
+PARALLEL_MIN_BYTES = _env_bytes("POSTFIX_DIAG_PARALLEL_MIN_BYTES", 24 * 1024 * 1024)
+# Plain files are cut into about PIECES_PER_JOB pieces per worker: while the last ones are read,
+# the main process merges the first ones; more pieces would cost a merge each (a quarter of a
+# second of the main process's CPU, taken from the workers on a 2-CPU machine).
+PIECES_PER_JOB = 2
+PIECE_BYTES = 256 * 1024 * 1024  # ... of this size at most
+MIN_PIECE_BYTES = 1024 * 1024  # ... and at least this one (unless PARALLEL_MIN_BYTES is lower)
+COMPRESSED_RATIO = 8  # about what gzip makes of a mail log
+_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
+class Piece(NamedTuple):
+    """One task: a whole source (``end`` None: compressed files, stdin), or the bytes
+    ``start``..``end`` of a plain file whose first line is line ``base`` + 1 (``read_range``);
+    ``year``: the explicit year, if any."""
+
+    path: str
+    display: str
+    rank: int
+    mtime: float | None
+    start: int = 0
+    end: int | None = None
+    base: int = 0
+    year: int | None = None
+
+    @classmethod
+    def of(cls, source: Source, start: int = 0, end: int | None = None, base: int = 0, year=None) -> Piece:
+        return cls(source.path, str(source.display), getattr(source.display, "rank", 0), source.mtime,
+                   start, end, base, year)
+
+    @property
+    def stdin(self) -> bool:
+        return self.path == STDIN
+
+
+def _kind(path: str) -> tuple[str, int]:
+    """("stdin" | "compressed" | "plain", size in bytes on disk)."""
+    if path == STDIN:
+        return "stdin", 0
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError:  # read in order as usual: the error is the one of a sequential run
+        return "compressed", 0
+    return ("compressed" if head.startswith(_MAGICS) else "plain"), size
+
+
+def plan(sources: list[Source], jobs: int, year: int | None = None) -> list[Piece] | None:
+    """The pieces ``sources`` are read in by ``jobs`` processes, in order: one per compressed file
+    or stdin, plain files cut at line starts into pieces of about the input's size / (``jobs`` *
+    PIECES_PER_JOB), within MIN_PIECE_BYTES..PIECE_BYTES. None when one process should read it all: too little
+    input (PARALLEL_MIN_BYTES), or nothing to share out."""
+    kinds = [_kind(s.path) for s in sources]
+    weight = sum(size * (COMPRESSED_RATIO if kind == "compressed" else 1) for kind, size in kinds)
+    if jobs <= 1 or weight < PARALLEL_MIN_BYTES:
+        return None
+    target = max(min(MIN_PIECE_BYTES, PARALLEL_MIN_BYTES), min(PIECE_BYTES, -(-weight // (jobs * PIECES_PER_JOB))))
+    pieces: list[Piece] = []
+    for source, (kind, size) in zip(sources, kinds, strict=True):
+        if kind != "plain" or size == 0:
+            pieces.append(Piece.of(source, year=year))
+            continue
+        ranges = split(source.path, max(1, round(size / target)))
+        bases = line_bases(source.path, [start for start, _ in ranges])
+        pieces.extend(Piece.of(source, start, end, base, year) for (start, end), base in zip(ranges, bases, strict=True))
+    if sum(not p.stdin for p in pieces) < 2:
+        return None
+    return pieces
+
 
 _FORKED: dict = {}  # what the workers build their piece with (inherited by fork, never pickled)
 
 
-def run_pieces(stream: Stream, source: Source, make: Callable[..., Stream], parser, jobs: int,
-               pieces: int | None = None) -> None:
-    """Read a plain file in byte ranges (about PIECE_BYTES each, at least ``jobs``) in a fork
-    pool and merge each range's stream into ``stream``, in order."""
+def run_pieces(stream: Stream, pieces: list[Piece], make: Callable[..., Stream], parser, jobs: int,
+               progress: Callable[[str], None] | None = None) -> None:
+    """Read ``pieces`` in a fork pool of up to ``jobs`` workers (stdin in this process) and merge
+    each piece's stream into ``stream`` in order, as it comes: at most 2 * ``jobs`` pieces are
+    out at a time, so finished pieces waiting for an earlier one stay few.
+
+    With an explicit year, each piece is read as if the year at its start were the one given
+    (as it is unless the file crossed a December to January step before it); a piece read with
+    the wrong year is read again here with the right one (``_Years``)."""
     import multiprocessing
 
     from .workers import worker_pool  # workers die with the command (SIGINT, SIGTERM, a kill)
 
-    size = os.path.getsize(source.path)
-    ranges = split(source.path, pieces or max(jobs, -(-size // PIECE_BYTES)))
-    bases = line_bases(source.path, [start for start, _ in ranges])
-    rank = getattr(source.display, "rank", 0)
-    tasks = [(source.path, str(source.display), rank, source.mtime, start, end, base)
-             for (start, end), base in zip(ranges, bases, strict=True)]
     _FORKED.update(make=make, parser=parser)
     try:
         ctx = multiprocessing.get_context("fork")
     except ValueError:  # pragma: no cover - platforms without fork
         ctx = multiprocessing.get_context()
+    years = _Years()
+    remote = [p for p in pieces if not p.stdin]
+    _warm(parser, remote)
     try:
-        with worker_pool(max(1, min(jobs, len(tasks))), mp_context=ctx) as pool:
-            for piece in pool.map(read_piece, tasks):  # in order; each is merged, then dropped
-                stream.merge(piece)
+        with worker_pool(max(1, min(jobs, len(remote))), mp_context=ctx) as pool:
+            waiting = iter(remote)
+            out = [pool.submit(read_piece, p) for p in _take(waiting, 2 * jobs)]
+            shown = None
+            for piece in pieces:
+                if progress is not None and piece.display != shown:
+                    progress(piece.display)
+                    shown = piece.display
+                if piece.stdin:
+                    read = read_piece(piece)
+                else:
+                    read = out.pop(0).result()
+                    out.extend(pool.submit(read_piece, p) for p in _take(waiting, 1))
+                read = years.checked(piece, read)
+                stream.merge(read)  # then dropped
+                del read
     finally:
         _FORKED.clear()
 
 
-def read_piece(task) -> Stream:
-    """Worker: the stream of one byte range of a plain file (the events of reading it whole)."""
+WARM_BYTES = 64 * 1024
+
+
+def _warm(parser, pieces: list[Piece]) -> None:
+    """Parse the first WARM_BYTES of the first plain piece here, for nothing but the parser's
+    lazily compiled bodies (one per program seen): the workers inherit them with the fork instead
+    of each compiling them again. Only a parser whose reading leaves no counts behind."""
+    plain = next((p for p in pieces if p.end is not None), None)
+    if plain is None or getattr(parser, "selection", None) is not None:
+        return
     from .parse import YearGuesser
 
-    path, display, rank, mtime, start, end, base = task
+    end = min(plain.end, plain.start + WARM_BYTES)
+    for _ in parser.parse_stream(read_range(plain.path, plain.start, end, plain.base + 1), plain.display,
+                                 YearGuesser(plain.year, plain.mtime)):
+        pass
+
+
+def _take(it, n: int) -> list:
+    return list(itertools.islice(it, n))
+
+
+def read_piece(task, start_year: int | None = None) -> Stream:
+    """Worker: the stream of one piece (the events of reading its source whole): see Piece.
+    ``start_year``: the year at the piece's start, with an explicit year (default: that year)."""
+    from .parse import YearGuesser
+
+    path, display, rank, mtime, start, end, base, year = task
     stream = _FORKED["make"](head=False)
     name = SourceName(display, rank)
-    years = YearGuesser(None, mtime)
+    years = YearGuesser(year, mtime)
+    first = None
+    if year is not None:
+        years.year = start_year if start_year is not None else year
+        first = _first_month(years)
+    if end is None:
+        lines = read_numbered(Source(path, name))
+    else:
+        lines = read_range(path, start, end, base + 1)
     # No cyclic garbage collection while a piece is read: what lives on (the consumers' state,
     # messages in flight) would only be scanned again and again; the collector runs after.
     gc.disable()
     try:
-        stream.feed_all(_FORKED["parser"].parse_stream(read_range(path, start, end, base + 1), name, years))
+        stream.feed_all(_FORKED["parser"].parse_stream(lines, name, years))
     finally:
         gc.enable()
     if years.years_used:
         stream.assumptions[name] = years.describe()
     stream.flush()
+    if first is not None:  # (first classic month, year and month at the end)
+        stream.year_span = (first.month, years.year, years.last_month)
     return stream
 
 
-def _big_plain_file(path: str) -> bool:
-    if path == STDIN:
-        return False
-    try:
-        if os.path.getsize(path) < PARALLEL_MIN_BYTES:
-            return False
-        with open(path, "rb") as fh:
-            head = fh.read(6)
-    except OSError:
-        return False
-    return not (head.startswith(b"\x1f\x8b") or head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"))
+class _first_month:
+    """Takes the place of ``years.epoch`` until the first classic stamp, noting its month."""
+
+    def __init__(self, years):
+        self.years, self.month = years, None
+        years.epoch = self
+
+    def __call__(self, ts: str):
+        years = self.years
+        del years.epoch  # the class's method again, from the next stamp on
+        value = years.epoch(ts)
+        if years.last_month:
+            self.month = years.last_month
+        else:
+            years.epoch = self  # not a stamp after all: wait for the next
+        return value
+
+
+class _Years:
+    """The year and month each source has reached, piece by piece (explicit year only)."""
+
+    def __init__(self):
+        self.state: dict = {}  # path -> (year, month) at the end of the pieces merged
+
+    def checked(self, piece: Piece, stream: Stream) -> Stream:
+        span = getattr(stream, "year_span", None)
+        if span is None:
+            return stream
+        del stream.year_span
+        given = piece.year
+        year, month = self.state.get(piece.path, (given, 0)) if piece.start else (given, 0)
+        first, end_year, end_month = span
+        if first is None:  # no classic stamp: the year goes through unchanged
+            return stream
+        real = year + (1 if first < month else 0)
+        if real != given:  # read with the wrong year: again, with the right one
+            stream = read_piece(piece, start_year=real)
+            first, end_year, end_month = stream.year_span
+            del stream.year_span
+        self.state[piece.path] = (end_year, end_month)
+        return stream
 
 
 # A line that starts with a timestamp (classic syslog, ISO): a piece starts there, so that a

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 import re
 import time
 from operator import itemgetter
@@ -34,7 +33,6 @@ import pandas as pd
 
 from . import pipeline
 from .events import FOREIGN, UNRECOGNIZED
-from .inputs import resolve
 from .parse import Parser
 from .pipeline import Stream
 from .track import FIELDS as TRACKER_FIELDS
@@ -664,17 +662,18 @@ def parser_fields() -> dict | None:
 
 
 def collect(paths, year: int | None = None, since: float | None = None, until: float | None = None,
-            jobs: int | None = None) -> tuple[Part, list[str], dict]:
+            jobs: int | None = None, scheduler: str | None = None) -> tuple[Part, list[str], dict]:
     """Partial aggregates of every line of the given paths (see ``inputs.resolve``).
 
-    Plain files larger than pipeline.PARALLEL_MIN_BYTES are read in pieces by up to ``jobs``
-    processes (default: the number of CPUs) when no explicit year is given (see pipeline.run).
-    Returns (aggregates, source names, year assumptions).
+    Inputs of pipeline.PARALLEL_MIN_BYTES and more are read in pieces by up to ``jobs``
+    processes (default: the CPUs this process may use), or as tasks on the Dask cluster at
+    ``scheduler`` (see pipeline.run). Returns (aggregates, source names, year assumptions).
     """
-    sources = resolve(list(paths) if paths else [])
+    sources = pipeline.resolve(paths, scheduler)
     parser = Parser(year=year, fields=parser_fields())
     make = functools.partial(stream, since=since, until=until)
-    fed = pipeline.run(sources, make, parser, jobs=os.cpu_count() or 1 if jobs is None else jobs)
+    fed = pipeline.run(sources, make, parser, jobs=pipeline.default_jobs() if jobs is None else jobs,
+                       scheduler=scheduler)
     fed.finish()
     return fed.consumers[0], [s.display for s in sources], dict(fed.assumptions)
 
@@ -1073,13 +1072,14 @@ def _iso(ts) -> str:
 
 def summary(paths, year: int | None = None, since: str | float | None = None, until: str | float | None = None,
             top: int = 10, detail: int = 10, jobs: int | None = None, config=None,
-            config_how: str | None = None) -> dict:
+            config_how: str | None = None, scheduler: str | None = None) -> dict:
     """The whole summary of the given logs as a JSON-ready dict (see ``summarize``). With
     ``config_how`` (the CLI), ``meta.config`` says what was read of the Postfix configuration
     (``config``): its sources and problems; the traffic numbers do not depend on it."""
     lo = parse_when(since) if isinstance(since, str) else since
     hi = parse_when(until) if isinstance(until, str) else until
-    rows, sources, assumptions = collect(paths, year=year, since=lo, until=hi, jobs=jobs)
+    rows, sources, assumptions = collect(paths, year=year, since=lo, until=hi, jobs=jobs,
+                                         scheduler=scheduler)
     result = summarize(rows, top=top, detail=detail, sources=sources, assumptions=assumptions)
     if config_how is not None:
         meta = {"read": config is not None, "how": config_how,

@@ -8,11 +8,13 @@ import typer
 
 from .app import (
     ConfigOpt,
+    JobsOpt,
     NoConfigOpt,
     OutputOpt,
     PathsArg,
     QuietGapOpt,
     ReportFormat,
+    SchedulerOpt,
     Severity,
     SinceOpt,
     SkipUnreadableOpt,
@@ -47,6 +49,8 @@ def analyze(
     quiet_gap: QuietGapOpt = None,
     state: StateOpt = None,
     output: OutputOpt = None,
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
 ):
     """Diagnose a mail log: a timeline of incidents, findings by severity with evidence and
     fixes, then parse coverage.
@@ -80,7 +84,8 @@ def analyze(
     try:
         result = run_analysis(paths, year=year, min_severity=min_severity.value, progress=progress,
                               config=cfg, config_how=how, since=lo, until=hi, gaps=gaps, state=state,
-                              warn=warn, traffic=fmt.value == "html", metrics=fmt.value == "prometheus")
+                              warn=warn, traffic=fmt.value == "html", metrics=fmt.value == "prometheus",
+                              jobs=jobs, scheduler=scheduler)
     finally:
         if status is not None:
             status.stop()

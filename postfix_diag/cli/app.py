@@ -95,6 +95,32 @@ YearOpt = Annotated[
 ]
 
 
+def _scheduler(value: str | None) -> str | None:
+    if value:
+        from importlib.util import find_spec
+
+        if find_spec("distributed") is None or find_spec("fsspec") is None:
+            fail("--scheduler needs Dask: pip install 'postfix-diag[cluster]' (dask[distributed] and fsspec)")
+    return value
+
+
+JobsOpt = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", metavar="N", min=1, show_default=False,
+                 help="Worker processes that read the input in pieces (files, and byte ranges of plain files; "
+                 "a compressed file or stdin is one piece). Default: the CPUs this process may use. Input "
+                 "under 24 MiB is read in one process (POSTFIX_DIAG_PARALLEL_MIN_BYTES). The output is the "
+                 "same for every N."),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", metavar="ADDRESS", callback=_scheduler, show_default=False,
+                 help="Read each input as a task on this Dask cluster (tcp://HOST:8786): local paths the "
+                 "workers can read, or fsspec URLs (s3://, sftp://...). Needs pip install "
+                 "'postfix-diag[cluster]'."),
+]
+
+
 ConfigOpt = Annotated[
     list[str] | None,
     typer.Option("--config", "-c", metavar="PATH", show_default=False,

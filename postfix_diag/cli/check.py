@@ -10,9 +10,11 @@ import typer
 
 from .app import (
     ConfigOpt,
+    JobsOpt,
     NoConfigOpt,
     PathsArg,
     QuietGapOpt,
+    SchedulerOpt,
     Severity,
     SinceOpt,
     SkipUnreadableOpt,
@@ -59,6 +61,8 @@ def check(
     until: UntilOpt = None,
     quiet_gap: QuietGapOpt = None,
     state: StateOpt = None,
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
 ):
     """Gate a CI job on a mail log: exit 1 if there is a new finding at or above --fail-on.
 
@@ -84,7 +88,7 @@ def check(
         result = run_check(paths, baseline=baseline, write_baseline_to=write_baseline, fail_on=fail_on.value,
                            year=year, progress=progress, config=cfg, config_how=how, preview=preview,
                            since=lo, until=hi, gaps=gaps, fail_on_ongoing=fail_on_ongoing,
-                           state=state, warn=warn)
+                           state=state, warn=warn, jobs=jobs, scheduler=scheduler)
     finally:
         if status is not None:
             status.stop()

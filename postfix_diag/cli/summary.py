@@ -8,9 +8,11 @@ import typer
 
 from .app import (
     ConfigOpt,
+    JobsOpt,
     NoConfigOpt,
     OutputOpt,
     PathsArg,
+    SchedulerOpt,
     SinceOpt,
     SkipUnreadableOpt,
     UntilOpt,
@@ -43,6 +45,8 @@ def summary(
     config: ConfigOpt = None,
     no_config: NoConfigOpt = False,
     output: OutputOpt = None,
+    jobs: JobsOpt = None,
+    scheduler: SchedulerOpt = None,
 ):
     """Traffic summary with pflogsumm's numbers, plus what pflogsumm misses.
 
@@ -56,7 +60,8 @@ def summary(
 
     lo, hi = window_args(since, until)
     cfg, how = load_config(config, no_config, paths)
-    result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail, config=cfg, config_how=how)
+    result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail, config=cfg, config_how=how,
+                         jobs=jobs, scheduler=scheduler)
     if result["meta"]["lines"] == 0:
         fail("no log lines in the given input (empty file?)")
     emit(writer("summary", fmt.value)(result), output)
