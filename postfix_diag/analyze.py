@@ -29,6 +29,7 @@ def conclude(s: pipeline.Stream) -> tuple[Coverage, list[Finding], list[Message]
     """Coverage, findings and still-queued messages of an analysis stream fed to its end."""
     coverage, engine = s.consumers
     queued = s.finish()
+    coverage.note_limits(s.tracker)
     return coverage, engine.finish(queued=queued, end_ts=coverage.last_ts), queued
 
 

@@ -33,7 +33,7 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
-from . import pipeline
+from . import limits, pipeline
 from .events import FOREIGN, UNRECOGNIZED
 from .inputs import resolve
 from .parse import Parser
@@ -165,6 +165,7 @@ class Part:
         self.ts_max = float("-inf")
         self.lines = self.unrecognized = self.foreign = self.without_ts = self.filtered = 0
         self._batch = 0  # events since the last flush
+        self.limits: dict = {}  # the bounds the run reached (limits.py), set by collect()
 
     @property
     def windowed(self) -> bool:
@@ -679,7 +680,9 @@ def collect(paths, year: int | None = None, since: float | None = None, until: f
     make = functools.partial(stream, since=since, until=until)
     fed = pipeline.run(sources, make, parser, jobs=os.cpu_count() or 1 if jobs is None else jobs)
     fed.finish()
-    return fed.consumers[0], [s.display for s in sources], dict(fed.assumptions)
+    part = fed.consumers[0]
+    limits.reached("unqueued_messages", fed.tracker.evicted, part.limits)
+    return part, [s.display for s in sources], dict(fed.assumptions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1031,6 +1034,7 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
             "days": days,
             "top": top,
             "detail": detail,
+            **({"limits": part.limits} if part.limits else {}),
         },
         "totals": totals,
         "traffic": {

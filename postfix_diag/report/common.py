@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..limits import describe as describe_limits
 from ..model import iso
 from .escape import terminal as t
 
@@ -12,9 +13,11 @@ def percent(part: int, whole: int) -> str:
 
 def coverage_line(cov) -> str:
     """The one-line parse coverage that ends every text report."""
+    reached = getattr(cov, "limits", None)
     return (f"Parse coverage: {cov.total} lines, {cov.recognized} recognized "
             f"({percent(cov.recognized, cov.total)}), {cov.unrecognized} unrecognized"
-            + (f", {cov.foreign} from other programs" if cov.foreign else ""))
+            + (f", {cov.foreign} from other programs" if cov.foreign else "")
+            + (f"; limits reached: {describe_limits(reached)}" if reached else ""))
 
 
 def span_text(cov_dict: dict) -> str:
