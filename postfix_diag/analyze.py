@@ -1,5 +1,5 @@
-"""`analyze` as consumers of the one stream: coverage and the rule engine (pipeline.py), then
-the findings of the rules → one `Analysis`.
+"""`analyze` as consumers of the one stream: coverage, the rule engine and the evidence of the
+incidents (pipeline.py), then the findings of the rules and their incidents → one `Analysis`.
 
 The Postfix configuration, when there is one (``--config``, or read on the server itself: see
 `postfix_diag.config.discover`), goes to the engine, whose rules read it when they finish; the
@@ -10,34 +10,57 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 
+from . import incidents as incidents_mod
 from . import pipeline
 from .coverage import Coverage
+from .incidents.evidence import Evidence
 from .inputs import resolve
 from .model import Analysis, Finding, at_least, sort_findings
 from .parse import Parser
 from .rules import REGISTRY, Engine
+from .rules.clock import combined_report
 from .track import Message
+from .when import Window
 
 
-def stream(head: bool = True, engine: Engine | None = None, config=None) -> pipeline.Stream:
-    """The stream of `analyze`: parse coverage and every rule (or ``engine``'s)."""
-    return pipeline.Stream([Coverage(), engine if engine is not None else Engine(head=head, config=config)],
-                           head=head)
+def stream(head: bool = True, engine: Engine | None = None, config=None, preview: bool = True,
+           since: float | None = None, until: float | None = None) -> pipeline.Stream:
+    """The stream of `analyze`: parse coverage, every rule (or ``engine``'s; without ``preview``,
+    the rules in preview are left out), the incidents' evidence; with ``since``/``until``, only
+    the lines of that window (when.Window, which is also the last consumer: it counts the lines
+    it leaves out)."""
+    engine = engine if engine is not None else Engine(head=head, config=config, preview=preview)
+    consumers = [Coverage(), engine, Evidence()]
+    window = None
+    if since is not None or until is not None:
+        window = Window(since, until)
+        consumers.append(window)
+    return pipeline.Stream(consumers, head=head, select=window)
 
 
-def conclude(s: pipeline.Stream) -> tuple[Coverage, list[Finding], list[Message]]:
-    """Coverage, findings and still-queued messages of an analysis stream fed to its end."""
-    coverage, engine = s.consumers
+def conclude(s: pipeline.Stream, sources: Iterable[str] = (), *, gaps: dict | None = None,
+             min_severity: str = "info") -> Analysis:
+    """The Analysis of an analysis stream fed to its end: findings (at or above
+    ``min_severity``), their incidents (``gaps``: quiet gaps by category), still-queued messages."""
+    coverage, engine, evidence = s.consumers[:3]
+    window = s.consumers[3] if len(s.consumers) > 3 else None
     queued = s.finish()
     coverage.note_limits(s.tracker)
-    return coverage, engine.finish(queued=queued, end_ts=coverage.last_ts), queued
+    findings = engine.finish(queued=queued, end_ts=coverage.last_ts)
+    incidents = incidents_mod.build(findings, evidence, coverage.last_ts, gaps, min_severity)
+    findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
+    clocks = engine.instances("TIM001")
+    return Analysis(coverage, findings, queued, list(sources), dict(s.assumptions), incidents,
+                    combined_report(clocks) if clocks else {},
+                    window.as_dict() if window is not None else None)
 
 
 def run(events: Iterable, engine: Engine | None = None, config=None) -> tuple[Coverage, list[Finding], list[Message]]:
     """Feed events through coverage, tracker and rules; return what they found."""
     s = stream(engine=engine, config=config)
     s.feed_all(events)
-    return conclude(s)
+    a = conclude(s)
+    return a.coverage, a.findings, a.queued
 
 
 def config_report(config, how: str, findings: list[Finding], applied: dict | None = None) -> dict:
@@ -65,19 +88,19 @@ def config_report(config, how: str, findings: list[Finding], applied: dict | Non
 
 def analyze(paths: list[str] | None, year: int | None = None, min_severity: str = "info",
             progress: Callable[[str], None] | None = None, jobs: int = 1, config=None,
-            config_how: str | None = None) -> Analysis:
+            config_how: str | None = None, preview: bool = True, *,
+            since: float | None = None, until: float | None = None, gaps: dict | None = None) -> Analysis:
     """Analyze the logs at `paths` (files, globs, directories, "-"); see inputs.resolve.
     ``jobs``: processes for big plain files (see pipeline.run; default one). ``config``: a
     `postfix_diag.config.Config` the rules use as evidence (``config_how`` says where it came
-    from, for the report)."""
+    from, for the report). ``preview``: run the rules in preview too (rules.base.Rule.preview).
+    ``since``/``until``: only the lines of that window (wall-clock epochs, see
+    when.parse_when); ``gaps``: the quiet gaps of the incidents by category (seconds)."""
     parser = Parser(year=year)
     sources = resolve(list(paths) if paths else [])
-    make = functools.partial(stream, config=config)
+    make = functools.partial(stream, config=config, preview=preview, since=since, until=until)
     fed = pipeline.run(sources, make, parser, jobs=jobs, progress=progress)
-    coverage, findings, queued = conclude(fed)
-    findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])
-    engine = fed.consumers[1]
+    analysis = conclude(fed, [src.display for src in sources], gaps=gaps, min_severity=min_severity)
     how = config_how or ("configuration given" if config is not None else "no configuration read")
-    report = config_report(config, how, findings, engine.config_applied)
-    return Analysis(coverage, findings, queued, [src.display for src in sources], dict(fed.assumptions),
-                    config=report)
+    analysis.config = config_report(config, how, analysis.findings, fed.consumers[1].config_applied)
+    return analysis

@@ -7,7 +7,9 @@ times, samples and severity are not part of the identity, so a count changing by
 
 Exit status (see cli.py): 0 when no finding at or above ``fail_on`` is new against the baseline
 (or, without a baseline, when there is no such finding at all); 1 when there is; 2 for usage or
-input errors, including an unreadable or malformed baseline file.
+input errors, including an unreadable or malformed baseline file. With ``fail_on_ongoing``, only a
+new finding with an incident still ongoing at the end of the log (at or above ``fail_on``)
+fails: a relay outage that recovered does not, one still down does.
 
 Baseline file (JSON, sorted by rule ID then key so that diffs are stable)::
 
@@ -33,11 +35,13 @@ from .model import (
     FAIL,
     KNOWN,
     NEW,
+    ONGOING,
     SEVERITIES,
     Baseline,
     CheckResult,
     Finding,
     Ident,
+    Incident,
     at_least,
     ident,
     ident_sort,
@@ -126,30 +130,41 @@ def load_baseline(path: str | os.PathLike) -> Baseline:
 # --- evaluation --------------------------------------------------------------------------------
 
 def evaluate(findings: Iterable[Finding], baseline: Baseline | None = None, fail_on: str = DEFAULT_FAIL_ON,
-             *, sources: Iterable[str] = (), lines: int = 0) -> CheckResult:
+             *, sources: Iterable[str] = (), lines: int = 0, incidents: Iterable[Incident] = (),
+             fail_on_ongoing: bool = False) -> CheckResult:
     """Classify each finding: KNOWN (matched by the baseline), FAIL (new and at or above
-    ``fail_on``) or NEW (new, below the threshold)."""
+    ``fail_on``; with ``fail_on_ongoing``, only if one of its incidents is still ongoing at the end
+    of the log and at or above ``fail_on``) or NEW (new, not failing)."""
     if fail_on not in SEVERITIES:
         raise InputError(f"--fail-on: unknown severity {fail_on!r} (one of {', '.join(SEVERITIES)})")
+    incidents = list(incidents)
+    ongoing = {(i.rule, i.key) for i in incidents if i.state == ONGOING and at_least(i.severity, fail_on)}
     ordered = sort_findings(list(findings))
     states = []
     for f in ordered:
         if baseline is not None and f in baseline:
             states.append(KNOWN)
-        elif at_least(f.severity, fail_on):
+        elif at_least(f.severity, fail_on) and (not fail_on_ongoing or ident(f) in ongoing):
             states.append(FAIL)
         else:
             states.append(NEW)
     ordered_states = sorted(zip(ordered, states, strict=True), key=lambda fs: {FAIL: 0, NEW: 1, KNOWN: 2}[fs[1]])
     return CheckResult([f for f, _ in ordered_states], [s for _, s in ordered_states], fail_on, baseline,
-                       list(sources), lines)
+                       list(sources), lines, incidents=incidents, fail_on_ongoing=fail_on_ongoing)
 
 
 def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = None,
               write_baseline_to: str | os.PathLike | None = None, fail_on: str = DEFAULT_FAIL_ON,
               year: int | None = None, progress: Callable[[str], None] | None = None, config=None,
-              config_how: str | None = None) -> CheckResult:
-    """Analyze ``paths``, compare with the baseline, optionally record a new one.
+              config_how: str | None = None, preview: bool = False,
+              since: float | None = None, until: float | None = None, gaps: dict | None = None,
+              fail_on_ongoing: bool = False) -> CheckResult:
+    """Analyze ``paths`` (only the lines of [since, until) when given), compare with the
+    baseline, optionally record a new one. ``fail_on_ongoing``: fail only on findings with an
+    incident still ongoing at the end of the log (see evaluate).
+
+    Rules in preview (rules.base.Rule.preview) run only with ``preview``: a rule that came with
+    an upgrade does not fail a CI job until it leaves preview or the job asks for it.
 
     The comparison uses ``baseline`` when given. With only ``write_baseline_to``, the findings
     just recorded are the baseline, so nothing is new (exit status 0): that is how a baseline
@@ -172,7 +187,7 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
     from .analyze import analyze
 
     analysis = analyze(paths, year=year, min_severity="info", progress=progress, config=config,
-                       config_how=config_how)
+                       config_how=config_how, preview=preview, since=since, until=until, gaps=gaps)
     if analysis.coverage.total == 0:
         raise InputError("no log lines in the given input (empty file?)")
     from .sniff import no_postfix_lines
@@ -186,7 +201,8 @@ def run_check(paths: list[str] | None, *, baseline: str | os.PathLike | None = N
         written = str(write_baseline_to)
         if base is None:
             base = parse_baseline(baseline_dict(analysis.findings), written)
-    result = evaluate(analysis.findings, base, fail_on, sources=analysis.sources, lines=analysis.coverage.total)
+    result = evaluate(analysis.findings, base, fail_on, sources=analysis.sources, lines=analysis.coverage.total,
+                      incidents=analysis.incidents, fail_on_ongoing=fail_on_ongoing)
     result.wrote_baseline = written
     if written is not None:
         result.wrote_entries = len(baseline_dict(analysis.findings)["findings"])

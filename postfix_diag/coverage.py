@@ -25,7 +25,8 @@ _MASKS = (
     (re.compile(r"\[[0-9A-Fa-f.:]+\]"), "[ADDR]"),
     (re.compile(r"<[^<>\s]*@[^<>\s]*>"), "<ADDR>"),
     (re.compile(r"\b[0-9A-F]{6,12}\b|\b[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,20}\b"), "QID"),
-    (re.compile(r"\d+"), "N"),
+    # numbers, but not the digits of a word (valid_ipv4_hostaddr, x509, sha256 stay whole)
+    (re.compile(r"(?<![A-Za-z_0-9])\d+(?![A-Za-z_0-9])"), "N"),
 )
 
 

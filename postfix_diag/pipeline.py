@@ -69,7 +69,8 @@ class Stream:
 
     ``consumers``: objects with any of ``feed(ev)``, ``feed_message_line(ev, msg)``,
     ``feed_message(msg)``, ``feed_session(session)`` (read only when ``wants_sessions`` is true),
-    ``flush()`` (called when a piece is done, before it travels), and ``merge(later)``.
+    ``flush()`` (called when a piece is done, before it travels), and ``merge(later)``. A consumer
+    with ``kinds`` (a set of event kinds) is fed only the events of those kinds.
     ``track``: False for consumers that need no tracker (event export). ``head``: the stretch
     starts the log. ``select``: a window with ``admits(ev)`` (and optionally ``outside(ev)``).
     """
@@ -79,7 +80,13 @@ class Stream:
         self.head = head
         self.select = select
         self.assumptions: dict = {}  # source name -> the year assumed for its stamps
-        self._feeds = tuple(c.feed for c in self.consumers if hasattr(c, "feed"))
+        self._feeds = tuple(c.feed for c in self.consumers if hasattr(c, "feed") and getattr(c, "kinds", None) is None)
+        kinded: dict = {}  # event kind -> feeds of the consumers that want only some kinds
+        for c in self.consumers:
+            if hasattr(c, "feed") and getattr(c, "kinds", None) is not None:
+                for kind in c.kinds:
+                    kinded[kind] = (*kinded.get(kind, ()), c.feed)
+        self._kinded = kinded
         self._lines = tuple(c.feed_message_line for c in self.consumers if hasattr(c, "feed_message_line"))
         self._finished = tuple(c.feed_message for c in self.consumers if hasattr(c, "feed_message"))
         self._sessions = tuple(c.feed_session for c in self.consumers
@@ -106,11 +113,13 @@ class Stream:
     def feed_all(self, events: Iterable) -> None:
         """Feed every event, in order (the hot path: a dict lookup per consumer kind)."""
         feeds, lines = self._feeds, self._lines
+        kinded = self._kinded.get if self._kinded else None
         track = self.tracker.feed if self.tracker is not None else None
         select = self.select
         admits = select.admits if select is not None else None
         outside = getattr(select, "outside", None)
-        if admits is None and len(feeds) <= 2 and len(lines) <= 1:  # every command's stream
+        if admits is None and len(feeds) <= 2 and len(lines) <= 1 and (kinded is None or track is not None):
+            # every command's stream
             first = feeds[0] if feeds else _ignore
             second = feeds[1] if len(feeds) > 1 else None
             line = lines[0] if lines else None
@@ -127,6 +136,11 @@ class Stream:
                 first(ev)
                 if second is not None:
                     second(ev)
+                if kinded is not None:
+                    some = kinded(ev.kind)
+                    if some is not None:
+                        for f in some:
+                            f(ev)
                 if msg is not None and line is not None:
                     line(ev, msg)
             return
@@ -138,6 +152,11 @@ class Stream:
             msg = track(ev) if track is not None else None
             for f in feeds:
                 f(ev)
+            if kinded is not None:
+                some = kinded(ev.kind)
+                if some is not None:
+                    for f in some:
+                        f(ev)
             if msg is not None:
                 for f in lines:
                     f(ev, msg)

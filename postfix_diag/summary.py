@@ -22,7 +22,6 @@ in docs/summary-parity.md; tests/test_summary_parity.py checks it against pflogs
 
 from __future__ import annotations
 
-import calendar
 import functools
 import itertools
 import os
@@ -39,6 +38,7 @@ from .inputs import resolve
 from .parse import Parser
 from .pipeline import Stream
 from .track import FIELDS as TRACKER_FIELDS
+from .when import inside, parse_when
 
 # ---------------------------------------------------------------------------------------------
 # Stage 1: events -> joined rows -> partial aggregates
@@ -174,12 +174,9 @@ class Part:
     # -- the window ------------------------------------------------------------------------------
 
     def admits(self, ev) -> bool:
-        """Inside [since, until): unrecognized and foreign lines are counted whatever their time."""
-        kind = ev.kind
-        if kind == UNRECOGNIZED or kind == FOREIGN:
-            return True
-        ts = ev.ts
-        return ts is not None and (self.since is None or ts >= self.since) and (self.until is None or ts < self.until)
+        """Inside [since, until) (when.inside: unrecognized and foreign lines are counted
+        whatever their time)."""
+        return inside(ev, self.since, self.until)
 
     def outside(self, ev) -> None:
         self.lines += 1
@@ -1077,28 +1074,6 @@ def _iso(ts) -> str:
 # ---------------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------------
-
-_WHEN_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
-
-
-def parse_when(text: str) -> float:
-    """--since/--until value → wall-clock epoch (the log's own clock, like ``Event.ts``).
-
-    Accepts YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] (or with T), "today" and "yesterday" (midnight of
-    that local day). Raises ValueError with a one-line message otherwise.
-    """
-    s = text.strip()
-    if s in ("today", "yesterday"):
-        lt = time.localtime()
-        midnight = calendar.timegm((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0))
-        return float(midnight - (86400 if s == "yesterday" else 0))
-    for fmt in _WHEN_FORMATS:
-        try:
-            return float(calendar.timegm(time.strptime(s, fmt)))
-        except ValueError:
-            continue
-    raise ValueError(f"cannot read time {text!r}: use YYYY-MM-DD, 'YYYY-MM-DD HH:MM[:SS]', today or yesterday")
-
 
 def summary(paths, year: int | None = None, since: str | float | None = None, until: str | float | None = None,
             top: int = 10, detail: int = 10, jobs: int | None = None, config=None,

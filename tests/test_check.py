@@ -482,13 +482,15 @@ def stub_analysis(monkeypatch):
     import sys
     import types
 
-    state = {"findings": [], "lines": 5}
+    state = {"findings": [], "lines": 5, "preview": []}
 
-    def analyze(paths, year=None, min_severity="info", progress=None, **config):
+    def analyze(paths, year=None, min_severity="info", progress=None, preview=True, since=None, until=None,
+                gaps=None, **config):
         assert min_severity == "info"  # the baseline records findings of every severity
+        state["preview"].append(preview)
         coverage = types.SimpleNamespace(total=state["lines"], recognized=state["lines"], foreign=0)
         return types.SimpleNamespace(coverage=coverage,
-                                     findings=list(state["findings"]), sources=list(paths))
+                                     findings=list(state["findings"]), sources=list(paths), incidents=[])
 
     monkeypatch.setitem(sys.modules, "postfix_diag.analyze", types.SimpleNamespace(analyze=analyze))
     return state
@@ -503,6 +505,10 @@ def test_cli_plumbing_with_stubbed_analysis(has_check_command, stub_analysis, tm
     stub_analysis["findings"] = [finding(), finding(id="DNS001", severity="notice", key=None)]
     r = _invoke(log)
     assert r.exit_code == 1 and r.output.startswith("NEW ERROR    DLV002")
+    # rules in preview run only with --preview (an upgrade adds no failing finding to a CI job)
+    assert stub_analysis["preview"] and not any(stub_analysis["preview"])
+    _invoke(log, "--preview")
+    assert stub_analysis["preview"][-1] is True
 
     base = tmp_path / "baseline.json"
     r = _invoke(log, "--write-baseline", base)

@@ -29,7 +29,8 @@ def test_rule_metadata(rid):
     assert re.fullmatch(r"[A-Z]{3}\d{3}", c.id)
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", c.name)
     assert c.category in CATEGORIES and c.severity in SEVERITIES
-    assert c.kinds or c.wants_messages or c.wants_queue or c.catch_all, "rule consumes nothing"
+    assert (c.kinds or c.message_kinds or c.wants_messages or c.wants_queue or c.catch_all
+            or c.every_line), "rule consumes nothing"
     for attr in ("title", "what", "why", "fix"):
         assert len(getattr(c, attr).strip()) > 10, attr
     assert c.example, "give at least one example log line"
@@ -66,4 +67,5 @@ def test_explain_unknown_raises_keyerror(bad):
 def test_catalog():
     cat = catalog()
     assert [c["id"] for c in cat] == list(REGISTRY)
-    assert set(cat[0]) == {"id", "name", "category", "severity", "title"}
+    assert set(cat[0]) == {"id", "name", "category", "severity", "title", "status"}
+    assert {c["status"] for c in cat} == {"stable", "preview"}

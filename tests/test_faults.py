@@ -213,12 +213,12 @@ def test_signal_while_reading_stops_at_once(command, sig, status, message):
 @pytest.fixture(scope="module")
 def big_log(tmp_path_factory):
     """A log of about 30 MB, so that summary parses it with a pool of worker processes."""
-    from postfix_diag import summary
+    from postfix_diag import pipeline
 
     path = tmp_path_factory.mktemp("big") / "mail.log"
     unit = (ROOT / "sample_logs/bounce-storm/maillog").read_bytes()
     with open(path, "wb") as fh:
-        for _ in range(summary.PARALLEL_MIN_BYTES // len(unit) + 2):
+        for _ in range(pipeline.PARALLEL_MIN_BYTES // len(unit) + 2):
             fh.write(unit)
     return path
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from postfix_diag.grammar import Grammar, cache, grammar_files, load_files, sre_code
+import postfix_diag.grammar as grammar_pkg
+from postfix_diag.grammar import Grammar, cache, grammar_files, load_files, load_shipped, sre_code
 from postfix_diag.grammar.compiler import FLAGS
 from postfix_diag.parse import Parser
 
@@ -66,13 +67,13 @@ def _cache_file(directory: Path) -> Path:
 def _source_built(monkeypatch) -> list:
     """Record every build of the grammar from its files during the test."""
     builds = []
-    real = cache.read_files
+    real = grammar_pkg.read_files
 
     def spy(sources):
         builds.append(len(sources))
         return real(sources)
 
-    monkeypatch.setattr(cache, "read_files", spy)
+    monkeypatch.setattr(grammar_pkg, "read_files", spy)
     return builds
 
 
@@ -114,7 +115,7 @@ def test_hit_reads_no_grammar_file_and_no_pyparsing(cache_home, monkeypatch):
     assert _cache_file(cache_home).stat().st_mode & 0o777 == 0o600
     assert cache_home.stat().st_mode & 0o777 == 0o700
     builds = _source_built(monkeypatch)
-    cache.load_shipped()
+    load_shipped()
     assert builds == []
 
 
@@ -125,13 +126,13 @@ def test_stale_when_a_grammar_file_changes(primed, cache_home, monkeypatch, tmp_
     for f in grammar_files():
         (edited / f.name).write_bytes(f.read_bytes())
     qmgr_removed = "Jan  1 00:00:00 mx postfix/qmgr[1]: 1A2B3C4D5E: removed"
-    assert Parser(year=2024, grammar=cache.load_shipped()).parse_line(qmgr_removed).kind == "removed"
+    assert Parser(year=2024, grammar=load_shipped()).parse_line(qmgr_removed).kind == "removed"
     text = (edited / "queue.grammar").read_text(encoding="utf-8")
     assert "removed:" in text
     (edited / "queue.grammar").write_text(text.replace("removed:", "gone_for_good:", 1), encoding="utf-8")
-    monkeypatch.setattr(cache, "shipped_sources", lambda: [(f.name, f.read_bytes()) for f in sorted(edited.iterdir())])
+    monkeypatch.setattr(grammar_pkg, "shipped_sources", lambda: [(f.name, f.read_bytes()) for f in sorted(edited.iterdir())])
     builds = _source_built(monkeypatch)
-    g = cache.load_shipped()
+    g = load_shipped()
     assert builds, "an edited grammar file must not be served from the old cache file"
     assert Parser(year=2024, grammar=g).parse_line(qmgr_removed).kind == "gone_for_good"
     assert old.exists() and len(list(cache_home.glob("grammar-*.json"))) == 2  # one per key
@@ -202,12 +203,12 @@ def test_damaged_cache_is_rebuilt_and_replaced(primed, monkeypatch, damage, from
     key = primed.stem.split("-", 1)[1]
     primed.write_bytes(_damaged(primed.read_bytes(), damage))
     builds = _source_built(monkeypatch)
-    g = cache.load_shipped()
+    g = load_shipped()
     assert _events(g) == _events(from_files)
     assert builds
     if damage in ("bad-regex", "bad-rule", "bad-json-entry"):  # found late: the file is dropped, the next miss writes it
         assert not primed.exists()
-        cache.load_shipped()
+        load_shipped()
     assert cache.read(primed, key) is not None
 
 
@@ -222,16 +223,16 @@ def test_unwritable_cache_directory(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # mkdir under a file fails, even as root
-    g = cache.load_shipped()
+    g = load_shipped()
     assert g.kinds and blocker.read_text() == "not a directory"
     if os.geteuid() != 0:  # a read-only directory (root writes anyway)
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o500)
         monkeypatch.setenv("XDG_CACHE_HOME", str(ro))
-        assert cache.load_shipped().kinds and not list(ro.iterdir())
+        assert load_shipped().kinds and not list(ro.iterdir())
     monkeypatch.setattr(cache.os, "replace", _raise_oserror)  # a full disk at the last step
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "full"))
-    assert cache.load_shipped().kinds
+    assert load_shipped().kinds
     assert not list((tmp_path / "full" / "postfix-diag").iterdir())  # no temporary file left behind
 
 
@@ -254,7 +255,7 @@ def test_cache_file_of_another_user_is_not_read(primed, cache_home, monkeypatch)
     key = path.stem.split("-", 1)[1]
     assert cache.read(path, key) is None
     builds = _source_built(monkeypatch)
-    assert cache.load_shipped().kinds and builds
+    assert load_shipped().kinds and builds
 
 
 def test_cache_directory_of_another_user_is_not_used(primed, cache_home, monkeypatch):
@@ -262,7 +263,7 @@ def test_cache_directory_of_another_user_is_not_used(primed, cache_home, monkeyp
     _as_other_user(cache_home, monkeypatch)
     builds = _source_built(monkeypatch)
     before = path.read_bytes()
-    assert cache.load_shipped().kinds and builds
+    assert load_shipped().kinds and builds
     assert path.read_bytes() == before  # nothing written into someone else's directory
 
 
@@ -279,7 +280,7 @@ def test_symlinked_cache_file_is_not_followed(primed, cache_home, monkeypatch, t
     path.rename(elsewhere)
     path.symlink_to(elsewhere)
     assert cache.read(path, path.stem.split("-", 1)[1]) is None
-    assert cache.load_shipped().kinds
+    assert load_shipped().kinds
     assert not path.is_symlink()  # replaced by a real file, the link's target untouched
     assert elsewhere.exists()
 
@@ -292,7 +293,7 @@ def test_huge_file_is_not_read(primed, cache_home, monkeypatch):
 
 def test_cache_off(cache_home, monkeypatch):
     monkeypatch.setenv("POSTFIX_DIAG_NO_CACHE", "1")
-    assert cache.load_shipped().kinds
+    assert load_shipped().kinds
     assert not cache_home.exists()
 
 
@@ -309,7 +310,7 @@ def test_old_cache_files_are_pruned(primed, cache_home, monkeypatch):
         p.write_text("x")
         os.utime(p, (1000 + i, 1000 + i))
     monkeypatch.setattr(cache, "read", lambda *_: None)  # force a rewrite
-    cache.load_shipped()
+    load_shipped()
     left = sorted(p.name for p in cache_home.glob("grammar-*.json"))
     assert keep.name in left and len(left) == cache.KEEP
     assert "grammar-old0.json" not in left  # the oldest went first
@@ -328,23 +329,28 @@ def test_cli_survives_a_corrupt_cache(tmp_path):
     assert damaged.stdout == clean
 
 
-def test_rebuild_mid_run_keeps_the_matchers_a_parser_holds(primed, from_files):
-    """A parser keys its tables by id(matcher): after a rebuild in the middle of a run, every id
-    it holds must still be a live matcher of the grammar (a freed one's id could be reused by a
-    new matcher, which would give a line another program's table)."""
+@pytest.mark.parametrize("pure", [True, False])
+def test_rebuild_mid_run_keeps_the_matchers_a_parser_holds(primed, from_files, pure):
+    """A parser (and the compiled core) keys its tables by id(matcher): after a rebuild in the
+    middle of a run, every id it holds must still be a live matcher of the grammar (a freed one's
+    id could be reused by a new matcher, which would give a line another program's table)."""
     import gc
 
     primed.write_bytes(_damaged(primed.read_bytes(), "bad-regex"))  # smtpd's regex is the bad one
-    g = cache.load_shipped()
-    parser = Parser(year=2024, grammar=g)
+    g = load_shipped()
+    parser = Parser(year=2024, grammar=g, pure=pure)
+
+    def held() -> set:
+        return set(parser._tables) | set(getattr(parser, "_core_bodies", {}))
+
     qmgr = "Jan  1 00:00:00 mx postfix/qmgr[1]: 1A2B3C4D5E: removed"
     assert parser.parse_line(qmgr).kind == "removed"  # compiled from the cache, before the rebuild
-    first = set(parser._tables)
+    first = held()
     parser.parse_line("Jan  1 00:00:00 mx postfix/smtpd[2]: connect from a[192.0.2.1]")  # the rebuild
     gc.collect()
     live = {id(m) for m in [*g._matchers, *getattr(g, "_handed_out", [])] if m is not None}
-    assert first and first <= live and set(parser._tables) <= live
-    reference = Parser(year=2024, grammar=from_files)
+    assert first and first <= live and held() <= live
+    reference = Parser(year=2024, grammar=from_files, pure=True)
     for i, line in enumerate(LINES):
         a, b = parser.parse_line(line, "x", i), reference.parse_line(line, "x", i)
         assert tuple(getattr(a, s) for s in a.__slots__) == tuple(getattr(b, s) for s in b.__slots__)
@@ -352,8 +358,6 @@ def test_rebuild_mid_run_keeps_the_matchers_a_parser_holds(primed, from_files):
 
 def test_unreadable_shipped_grammar_file_is_a_grammar_error(monkeypatch, cache_home):
     """As without a cache: a package file that cannot be read is one GrammarError line."""
-    import postfix_diag.grammar as grammar_pkg
-
     class Unreadable:
         name = "smtpd.grammar"
 
@@ -362,4 +366,4 @@ def test_unreadable_shipped_grammar_file_is_a_grammar_error(monkeypatch, cache_h
 
     monkeypatch.setattr(grammar_pkg, "grammar_files", lambda: [Unreadable()])
     with pytest.raises(grammar_pkg.GrammarError, match=r"^smtpd\.grammar: cannot read: Permission denied$"):
-        cache.load_shipped()
+        load_shipped()

@@ -120,7 +120,10 @@ def _format_choices() -> dict[str, tuple[str, ...]]:
     for name, cmd in group.commands.items():
         for p in cmd.params:
             if "--format" in getattr(p, "opts", ()):
-                out[name] = tuple(e.value for e in p.type_descriptor.annotation)
+                choices = getattr(p.type, "choices", None)  # click.Choice of the enum's values
+                if choices is None:  # typer >= 0.29 keeps the enum itself
+                    choices = [e.value for e in p.type_descriptor.annotation]
+                out[name] = tuple(getattr(c, "value", c) for c in choices)
     return out
 
 

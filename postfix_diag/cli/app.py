@@ -124,6 +124,58 @@ def load_config(paths: list[str] | None, no_config: bool, log_paths: list[str] |
     return found.config, found.how
 
 
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="Only lines at or after this time: YYYY-MM-DD[ HH:MM[:SS]], today, yesterday, "
+                 "now, or a time before now (-30m, -2h, -1d), on the log's own clock.", show_default=False),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option("--until", help="Only lines before this time (same forms as --since).", show_default=False),
+]
+QuietGapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--quiet-gap", help="CATEGORY=DURATION (e.g. delivery=30m, security=1h): how long a quiet log "
+                 "ends an incident of that family of rules; repeatable. Defaults per family: docs/incidents.md.",
+                 show_default=False),
+]
+
+
+def window_args(since: str | None, until: str | None) -> tuple[float | None, float | None]:
+    """--since/--until values as wall-clock epochs (one-line error, exit 2, if unreadable)."""
+    from ..when import parse_when
+
+    try:
+        lo = parse_when(since) if since else None
+        hi = parse_when(until) if until else None
+    except ValueError as exc:
+        fail(str(exc))
+    if lo is not None and hi is not None and hi <= lo:
+        fail("--until must be later than --since")
+    return lo, hi
+
+
+def gap_args(values: list[str] | None) -> dict[str, float]:
+    """--quiet-gap CATEGORY=DURATION values as {category: seconds}."""
+    from ..model import CATEGORIES
+    from ..when import parse_duration
+
+    out: dict[str, float] = {}
+    for value in values or []:
+        category, sep, text = value.partition("=")
+        category = category.strip()
+        if not sep or category not in CATEGORIES:
+            fail(f"--quiet-gap {value!r}: use CATEGORY=DURATION with a category of {', '.join(CATEGORIES)}")
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            fail(f"--quiet-gap {value!r}: {exc}")
+        if seconds <= 0:
+            fail(f"--quiet-gap {value!r}: the gap must be longer than 0 s")
+        out[category] = seconds
+    return out
+
+
 def fail(message: str) -> None:
     """One line on stderr (escaped: it may hold file names or log text), exit status 2."""
     error_line(message)

@@ -19,7 +19,10 @@ def list_rules(
     fmt: Annotated[CatalogFormat, typer.Option("--format", "-f", help="text or json (markdown: docs/rules.md).")]
     = CatalogFormat.text,
 ):
-    """List the rule catalog: ID, category, severity, title."""
+    """List the rule catalog: ID, category, severity, status, title.
+
+    Status is "stable" or "preview": a new rule starts in preview; `analyze` runs it and marks its
+    findings preview, `check` runs it only with --preview."""
     from ..report import writer
     from ..rules import catalog
 

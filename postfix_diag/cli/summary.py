@@ -7,7 +7,21 @@ from typing import Annotated
 
 import typer
 
-from .app import ConfigOpt, NoConfigOpt, PathsArg, SkipUnreadableOpt, YearOpt, app, fail, format_enum, guarded, load_config
+from .app import (
+    ConfigOpt,
+    NoConfigOpt,
+    PathsArg,
+    SinceOpt,
+    SkipUnreadableOpt,
+    UntilOpt,
+    YearOpt,
+    app,
+    fail,
+    format_enum,
+    guarded,
+    load_config,
+    window_args,
+)
 
 SummaryFormat = format_enum("SummaryFormat", "summary")
 
@@ -20,10 +34,8 @@ def summary(
     year: YearOpt = None,
     top: Annotated[int, typer.Option("--top", help="Rows in host/domain, sender and recipient tables "
                                      "(0: leave them out, -1: all).", min=-1)] = 10,
-    since: Annotated[str | None, typer.Option("--since", help="Only lines at or after this time: "
-                                              "YYYY-MM-DD[ HH:MM[:SS]], today, yesterday.")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Only lines before this time (same forms).")]
-    = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     detail: Annotated[int, typer.Option("--detail", help="Rows in reason, warning and DNSBL tables "
                                         "(0: leave them out, -1: all).", min=-1)] = 10,
     skip_unreadable: SkipUnreadableOpt = False,
@@ -38,14 +50,9 @@ def summary(
     breakdown. Totals equal pflogsumm's except where docs/summary-parity.md says why.
     """
     from ..report import writer
-    from ..summary import parse_when
     from ..summary import summary as run_summary
 
-    try:
-        lo = parse_when(since) if since else None
-        hi = parse_when(until) if until else None
-    except ValueError as exc:
-        fail(str(exc))
+    lo, hi = window_args(since, until)
     cfg, how = load_config(config, no_config, paths)
     result = run_summary(paths, year=year, since=lo, until=hi, top=top, detail=detail, config=cfg, config_how=how)
     if result["meta"]["lines"] == 0:

@@ -353,9 +353,30 @@ def load(directory: str | None = None) -> Grammar:
     """The grammar of ``directory``'s files, or the package's own (through the disk cache)."""
     if directory:
         return Grammar(load_files(Path(directory)))
+    return load_shipped()
+
+
+def load_shipped() -> Grammar:
+    """The package's own grammar: from the disk cache (grammar/cache.py, plain data) when a good
+    file is there, else from the files (then written to the cache)."""
     from . import cache
 
-    return cache.load_shipped()
+    sources = shipped_sources()
+    key = cache.key_of(sources)
+    directory = cache.cache_dir()
+    path = directory / f"grammar-{key}.json" if directory else None
+    if path is not None:
+        tables = cache.read(path, key)
+        if tables is not None:
+            try:
+                return Grammar.from_tables(tables, files_loader=lambda: read_files(sources),
+                                           on_bad_table=lambda: cache.discard(path))
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                pass  # well formed JSON, but not our tables: rebuilt below, file replaced
+    grammar = Grammar(read_files(sources))
+    if path is not None:
+        cache.write(path, key, grammar.tables(with_code=True))
+    return grammar
 
 
 def _fields_of(compiler: PatternCompiler, rule) -> list[str]:

@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from .. import __version__
-from . import Grammar, read_files, shipped_sources, sre_code
+from . import sre_code
 
 FORMAT = b"postfix-diag grammar cache 2"
 MAX_BYTES = 8 << 20  # the shipped grammar's file is about 0.25 MiB
@@ -63,27 +63,6 @@ def key_of(sources: list[tuple[str, bytes]]) -> str:
     for name, data in sorted(sources):
         h.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
     return h.hexdigest()
-
-
-def load_shipped() -> Grammar:
-    """The package's own grammar: from the cache when a good file is there, else from the files
-    (then written to the cache)."""
-    sources = shipped_sources()
-    key = key_of(sources)
-    directory = cache_dir()
-    path = directory / f"grammar-{key}.json" if directory else None
-    if path is not None:
-        tables = read(path, key)
-        if tables is not None:
-            try:
-                return Grammar.from_tables(tables, files_loader=lambda: read_files(sources),
-                                           on_bad_table=lambda: _discard(path))
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-                pass  # well formed JSON, but not our tables: rebuilt below, file replaced
-    grammar = Grammar(read_files(sources))
-    if path is not None:
-        write(path, key, grammar.tables(with_code=True))
-    return grammar
 
 
 def _usable_dir(directory: Path) -> bool:
@@ -156,7 +135,7 @@ def write(path: Path, key: str, tables: dict) -> bool:
     return True
 
 
-def _discard(path: Path) -> None:
+def discard(path: Path) -> None:
     try:
         path.unlink()
     except OSError:
@@ -170,4 +149,4 @@ def _prune(directory: Path, keep: Path) -> None:
     except OSError:
         return
     for _, p in sorted(files, reverse=True)[KEEP - 1:]:
-        _discard(p)
+        discard(p)

@@ -14,9 +14,8 @@ from .escape import terminal
 def render_text(rows: list[dict]) -> str:
     from tabulate import tabulate
 
-    table = [[terminal(r["id"]), terminal(r["category"]), terminal(r["severity"]), terminal(r["title"])]
-             for r in rows]
-    return tabulate(table, headers=["id", "category", "severity", "title"], tablefmt="simple") + "\n"
+    table = [[terminal(r[k]) for k in ("id", "category", "severity", "status", "title")] for r in rows]
+    return tabulate(table, headers=["id", "category", "severity", "status", "title"], tablefmt="simple") + "\n"
 
 
 def render_json(rows: list[dict]) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from ..limits import describe as describe_limits
-from ..model import iso
+from ..model import RECOVERED, duration, iso, timeline
 from .escape import terminal as t
 
 
@@ -83,6 +85,70 @@ def by_host(findings) -> list[tuple]:
     return list(groups.items()) if len(groups) > 1 else []
 
 
+# --- incidents ----------------------------------------------------------------------------------
+
+def clock(ts: float | None, day: bool = True) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` (or the time alone) of a wall-clock epoch, as the log wrote it."""
+    if ts is None:
+        return "?"
+    return time.strftime("%Y-%m-%d %H:%M:%S" if day else "%H:%M:%S", time.gmtime(ts))
+
+
+_IMPACT = (  # impact name -> how one number reads
+    ("deferred", "message deferred", "messages deferred"),
+    ("bounced", "message bounced", "messages bounced"),
+    ("rejected", "request rejected", "requests rejected"),
+    ("tempfailed", "request tempfailed", "requests tempfailed"),
+    ("cut_off", "session cut off", "sessions cut off"),
+    ("sessions", "session", "sessions"),
+)
+
+
+def impact_text(impact: dict) -> str:
+    """"6 messages deferred, all 6 delivered later; 40 requests rejected" from an impact dict."""
+    parts = []
+    for name, one, many in _IMPACT:
+        n = impact.get(name)
+        if not n:
+            continue
+        text = f"{n} {one if n == 1 else many}"
+        if name == "deferred" and "delivered_later" in impact:
+            later = impact["delivered_later"]
+            text += f", all {later} delivered later" if later >= n else f", {later} of them delivered later"
+        parts.append(text)
+    if "deferred" not in impact and impact.get("delivered_later"):
+        parts.append(f"{impact['delivered_later']} delivered later")
+    return ", ".join(parts)
+
+
+def state_text(inc) -> str:
+    """"recovered after 68 s" or "ongoing"."""
+    if inc.state == RECOVERED:
+        return f"recovered after {duration(inc.duration)}"
+    return "ongoing"
+
+
+def timeline_rows(incidents) -> list[tuple[int, object, str, str, str]]:
+    """(depth, incident, when, state, what) for each line of a timeline: each root first, what
+    it caused below it; ``what`` is the title, the impact and what showed the recovery (or when
+    an ongoing incident was last seen), unescaped."""
+    out = []
+    for depth, inc in timeline(incidents):
+        end = inc.end
+        if end is None:
+            when = f"{clock(inc.start)} .. end of log"
+        else:
+            when = f"{clock(inc.start)} .. {clock(end, day=clock(end)[:10] != clock(inc.start)[:10])}"
+        impact = impact_text(inc.impact)
+        what = inc.title + (f": {impact}" if impact else "")
+        if inc.state == RECOVERED:
+            what += f" ({inc.recovery})" if inc.recovery else ""
+        elif inc.last_seen != inc.start:
+            what += f" (last seen {clock(inc.last_seen, day=False)})"
+        out.append((depth, inc, when, state_text(inc), what))
+    return out
+
+
 # --- check results (text, junit, github, sarif) -----------------------------------------------
 
 def first_location(f) -> tuple[str, int] | None:
@@ -120,9 +186,11 @@ def summary_line(result) -> str:
     """One line, already terminal-safe: the verdict and the counts."""
     failing, new, known = len(result.failing), len(result.new) - len(result.failing), len(result.known)
     verdict = "FAIL" if failing else "OK"
-    parts = [f"{failing} new finding(s) at or above {result.fail_on}"]
+    gate = " with an ongoing incident" if result.fail_on_ongoing else ""
+    parts = [f"{failing} new finding(s) at or above {result.fail_on}{gate}"]
     if new:
-        parts.append(f"{new} new below {result.fail_on}")
+        parts.append(f"{new} new without an ongoing incident or below {result.fail_on}" if gate
+                     else f"{new} new below {result.fail_on}")
     if result.baseline is not None:
         parts.append(f"{known} known (matched by baseline {t(result.baseline.path)})")
         if result.gone:

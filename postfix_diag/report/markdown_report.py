@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .common import by_host, config_facts, config_summary, coverage_line, percent, sharpen_hint, span_text
+from .common import (
+    by_host,
+    config_facts,
+    config_summary,
+    coverage_line,
+    percent,
+    sharpen_hint,
+    span_text,
+    timeline_rows,
+)
 from .escape import markdown as m
 from .escape import markdown_code
 
@@ -22,6 +31,10 @@ def render(analysis, top: int = 10) -> str:
         "",
         f"- Logs: {', '.join(m(s) for s in analysis.sources)}",
         f"- Time span: {m(span_text(d))}",
+        *([f"- Time zone: {m(analysis.time['zone'])}"] if analysis.time.get("zone") else []),
+        *([f"- Window: lines from {m(analysis.window['since'] or 'the start')} until "
+            f"{m(analysis.window['until'] or 'the end')} only ({analysis.window['lines_left_out']} lines left out)"]
+          if analysis.window is not None else []),
         f"- Findings: {len(analysis.findings)} (most severe: {worst})",
         f"- {m(coverage_line(cov))}",
     ]
@@ -29,7 +42,15 @@ def render(analysis, top: int = 10) -> str:
     if summary:
         out.append(f"- {m(summary[0])}")
         out += [f"  - {m(line.strip())}" for line in summary[1:]]
-    out += ["", "## Summary", ""]
+    out.append("")
+    if analysis.incidents:
+        out += ["## Timeline", ""]
+        out += _table(["Incident", "When", "State", "Severity", "What"],
+                      [[("↳ " * depth) + inc.id + (f" (caused by {inc.caused_by})" if inc.caused_by else ""),
+                        m(when), m(state), inc.severity, m(what)]
+                       for depth, inc, when, state, what in timeline_rows(analysis.incidents)])
+        out.append("")
+    out += ["## Summary", ""]
     groups = by_host(analysis.findings)
     if analysis.findings:
         if groups:
@@ -61,7 +82,7 @@ def _findings(findings, config, level: str) -> list[str]:
     out: list[str] = []
     for f in findings:
         fd = f.as_dict()
-        out += [f"{level} {f.severity.upper()} {f.id}: {m(f.title)}", ""]
+        out += [f"{level} {f.severity.upper()} {f.id}: {m(f.title)}" + (" (preview rule)" if f.preview else ""), ""]
         if f.summary:
             out += [m(f.summary), ""]
         out.append(f"- Count: {f.count}" + (f"; first seen {fd['first_seen']}, last seen {fd['last_seen']}"

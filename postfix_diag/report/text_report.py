@@ -12,13 +12,15 @@ from .common import (
     percent,
     sharpen_hint,
     span_text,
+    timeline_rows,
     top_evidence,
 )
 from .escape import terminal as t
 
 
 def _finding(f, config) -> list[str]:
-    out = [f"[{f.severity.upper()}] {f.id} {t(f.title)}" + (f" ({t(f.key)})" if f.key else "")]
+    out = [f"[{f.severity.upper()}] {f.id} {t(f.title)}" + (f" ({t(f.key)})" if f.key else "")
+           + (" [preview rule]" if f.preview else "")]
     if f.summary:
         out.append(f"  {t(f.summary)}")
     out.append(f"  seen {f.count} time(s)"
@@ -50,8 +52,20 @@ def render(analysis, top: int = 10) -> str:
     for assumption, srcs in by_assumption.items():
         names = t(srcs[0]) if len(srcs) == 1 else f"{len(srcs)} files"
         out.append(f"  {names}: {assumption}")
+    if analysis.window is not None:
+        w = analysis.window
+        out.append(f"  window: lines from {w['since'] or 'the start'} until {w['until'] or 'the end'} only "
+                   f"({w['lines_left_out']} lines left out)")
+    if analysis.time.get("zone"):
+        out.append(f"  time zone: {t(analysis.time['zone'])}")
     out += [t(line) for line in config_summary(analysis.config)]
     out.append("")
+    if analysis.incidents:
+        out.append("Timeline (root causes first, what they caused indented below):")
+        for depth, inc, when, state, what in timeline_rows(analysis.incidents):
+            out.append(f"  {'  ' * depth}{'└ ' if depth else ''}{inc.id}  {when}  {state}  "
+                       f"{inc.severity.upper()}  {t(what)}")
+        out.append("")
     groups = by_host(analysis.findings)
     if analysis.findings:
         if groups:

@@ -6,7 +6,7 @@
     findings = engine.finish(queued=[...], end_ts=...)
 
 Each rule lives in the module of its area (dns, chroot, limits, connection, delivery, queue,
-queue_shape, security, config, tls, resources, generic) and carries its own documentation; ``explain(ID)``
+queue_shape, clock, security, sasl, permissions, config, config_fatals, inbound, filters, remote, delays, tls, resources, generic) and carries its own documentation; ``explain(ID)``
 prints it and ``docs_markdown()`` generates docs/rules.md.
 """
 

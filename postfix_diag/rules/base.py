@@ -12,8 +12,10 @@ import re
 from collections import Counter
 from typing import ClassVar
 
+from ..dsn import codes_in
 from ..events import Event, before
-from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Sample
+from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Occurrences, Sample
+from .incident_spec import IncidentSpec
 
 
 class _Undecided:
@@ -119,14 +121,16 @@ class FirstSeenCounter(BoundedCounter):
 
 
 class Group:
-    """Counts, time span, worst daemon severity, named top-offender counters and samples of one
-    finding in the making.
+    """Counts, time span, occurrences in time, worst daemon severity, named top-offender counters
+    and samples of one finding in the making.
 
-    The samples are the first ``max_samples`` lines by their place in the log (events fed out of
-    order, as a piece's stitched messages are, still give the samples of one pass). ``merge``
-    adds a group made of the lines that follow."""
+    Every line the group sees is an occurrence at its time (``when``: per time bucket, see
+    model.Occurrences), so that each finding knows when, not only how many, without its rule
+    doing anything. The samples are the first ``max_samples`` lines by their place in the log
+    (events fed out of order, as a piece's stitched messages are, still give the samples of one
+    pass). ``merge`` adds a group made of the lines that follow."""
 
-    __slots__ = ("count", "first", "last", "samples", "worst", "counters", "max_samples")
+    __slots__ = ("count", "first", "last", "samples", "worst", "counters", "max_samples", "when")
 
     def __init__(self, max_samples: int = 5):
         self.count = 0
@@ -136,6 +140,7 @@ class Group:
         self.worst = "info"  # the most severe daemon prefix seen (info/warning/error/fatal/panic)
         self.counters: dict[str, BoundedCounter] = {}
         self.max_samples = max_samples
+        self.when: Occurrences | None = None  # made with the first timestamp
 
     def __getstate__(self):
         return {name: getattr(self, name) for name in self.__slots__}
@@ -149,14 +154,19 @@ class Group:
         if ev is not None:
             self.see(ev, sample)
 
-    def see(self, ev: Event, sample: bool = True) -> None:
-        """Note an event's time, severity and (up to max_samples) line without counting it."""
+    def see(self, ev: Event, sample: bool = True, occurrence: int = 1) -> None:
+        """Note an event's time (an occurrence, unless ``occurrence`` is 0), severity and (up to
+        max_samples) line without counting it."""
         ts = ev.ts
         if ts is not None:
             if self.first is None or ts < self.first:
                 self.first = ts
             if self.last is None or ts > self.last:
                 self.last = ts
+            when = self.when
+            if when is None:
+                when = self.when = Occurrences()
+            when.add(ts, occurrence)
         sev = ev.severity
         if _DAEMON_RANK.get(sev, 0) > _DAEMON_RANK[self.worst]:
             self.worst = sev
@@ -189,6 +199,11 @@ class Group:
             self.last = later.last
         if _DAEMON_RANK[later.worst] > _DAEMON_RANK[self.worst]:
             self.worst = later.worst
+        if later.when is not None:
+            if self.when is None:
+                self.when = later.when
+            else:
+                self.when.merge(later.when)
         for name, c in later.counters.items():
             mine = self.counters.get(name)
             if mine is None:
@@ -216,6 +231,19 @@ class Group:
     def breakdown(self, name: str) -> dict:
         c = self.counters.get(name)
         return dict(c.most_common()) if c else {}
+
+
+def group_in(groups: dict, key, make, cap: int = MAX_KEYS, other=OTHER):
+    """The group of ``key`` in ``groups`` (made by ``make()`` when new); once ``cap`` keys are
+    there, a new key shares the group of ``other`` (as merge_groups does with a cap)."""
+    g = groups.get(key)
+    if g is None:
+        if len(groups) >= cap:
+            key = other
+            g = groups.get(key)
+        if g is None:
+            g = groups[key] = make()
+    return g
 
 
 def merge_groups(mine: dict, later: dict, cap: int | None = None, other=OTHER) -> None:
@@ -254,6 +282,9 @@ class Rule:
     wants_sessions: ClassVar[bool] = False
     wants_queue: ClassVar[bool] = False
     catch_all: ClassVar[tuple[str, ...]] = ()
+    # every_line: feed() gets every line, whatever its kind
+    # (the clock's rule); its return value is ignored
+    every_line: ClassVar[bool] = False
     count_unit: ClassVar[str] = "lines"
     # documentation (kept with the rule, printed by explain and written to docs/rules.md)
     what: ClassVar[str] = ""
@@ -276,6 +307,14 @@ class Rule:
     # by the engine right before finish(), the only place a rule reads it (it is the same for
     # every piece of a log, so it is never part of the state that merges).
     config = None
+    # A new rule starts in preview (as ruff's preview rules): `analyze` runs it and marks its
+    # findings "preview"; `check` runs it only with --preview, so a CI job that gates on `check`
+    # does not fail on a rule that came with an upgrade. A rule leaves preview once its cases
+    # and a captured log have held for a release (the flag is removed, docs/rules.md says so).
+    preview: ClassVar[bool] = False
+    # What the findings are as incidents: what the key names, what an occurrence costs, what
+    # this rule's incidents cause (incident_spec.py; shown by explain, read by incidents/)
+    incident: ClassVar[IncidentSpec] = IncidentSpec()
 
     def __init__(self, max_samples: int = 5):
         self.max_samples = max_samples
@@ -308,6 +347,11 @@ class Rule:
     def catch(self, ev: Event) -> None:
         pass
 
+    def prepare(self, queued: list, end_ts: float | None) -> tuple[list, float | None]:
+        """Called on every rule before any finish(): the queued messages and the end of the log
+        the rules will see (a rule may correct them, as the clock's takes jumps out of ages)."""
+        return queued, end_ts
+
     def finish(self, queued: list, end_ts: float | None) -> list[Finding]:
         return []
 
@@ -327,12 +371,17 @@ class Rule:
         floor = SEVERITY_FLOOR.get(g.worst)
         if floor is not None:
             sev = worse(sev, floor)
+        evidence = evidence or {}
+        codes = codes_in(s.text for s in g.samples)
+        if codes and "dsn_codes" not in evidence:
+            evidence = {**evidence, "dsn_codes": codes}  # the status codes of the samples, in words
         return Finding(
             id=self.id, category=self.category, severity=sev, title=title or self.title,
             count=g.count if count is None else count, summary=summary,
-            first_seen=g.first, last_seen=g.last, key=key, evidence=evidence or {},
+            first_seen=g.first, last_seen=g.last, key=key, evidence=evidence,
             samples=list(g.samples), remediation=list(remediation or self.remediation),
-            references=list(self.references), config=dict(config or {}),
+            references=list(self.references), config=dict(config or {}), preview=self.preview,
+            occurrences=g.when,
         )
 
 
@@ -444,7 +493,7 @@ class LineRule(Rule):
             if claimed:
                 if claimed is UNDECIDED:
                     return UNDECIDED
-                self.g.see(ev, sample=False)
+                self.g.see(ev, sample=False, occurrence=0)
                 return True
         return None
 
@@ -479,6 +528,8 @@ class LineRule(Rule):
         f = self.make(self.g, self.summarize(self.g), severity=self.grade(self.g),
                       evidence=self.evidence(self.g), key=self.key())
         self.refine(f)
+        if self._subject_hook is not None:
+            f.subjects = len(self.subjects)
         return [f]
 
 

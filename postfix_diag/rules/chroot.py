@@ -9,6 +9,7 @@ from ..config import fixes
 from ..events import place
 from .base import UNDECIDED, LineRule, plural, register
 from .settings import Facts, chrooted, queue_directory, service_guess, services_for_tags, step
+from .incident_spec import IncidentSpec, Link
 
 JAIL = "/var/spool/postfix"
 CHROOT_REFS = (
@@ -88,7 +89,8 @@ class UnknownService(LineRule):
     track_tags = True
     count_unit = "fatal lines"
     what = """A daemon died with `fatal: unknown service: NAME/tcp`: getservbyname() could not translate a
-    service name such as `smtp` into a port number. Chrooted daemons read etc/services inside the jail
+    service name such as `smtp` into a port number (a standard name, in a daemon other than master;
+    master's own and non-standard names are CFG008). Chrooted daemons read etc/services inside the jail
     (/var/spool/postfix/etc/services), not the host's /etc/services."""
     why = """The daemon exits at once, so master throttles the service: no mail is received (smtpd) or
     sent (smtp) while the jail's etc/services is missing or incomplete."""
@@ -109,6 +111,17 @@ class UnknownService(LineRule):
     parameters = CHROOT_PARAMS
     references = CHROOT_REFS
     with_config = CHROOT_WITH_CONFIG
+
+    def match(self, ev):
+        # master's own (never chrooted) and non-standard names are the host's /etc/services: CFG008
+        from .config_fatals import host_services_problem
+
+        return not host_services_problem(ev)
+
+    incident = IncidentSpec(
+        leads_to=(Link("CFG005", within=300, why="the daemon dies at startup and master throttles it"),
+                  Link("DLV001", within=86400, why="mail for the failing transport is deferred"),
+                  Link("QUE001", within=86400, why="that mail is still queued at the end")))
 
     def subject(self, ev):
         return ev.f.get("service_name")
@@ -206,6 +219,13 @@ class ChrootFilesDiffer(LineRule):
             finding.evidence["lookups_failing"] = why
         return finding
 
+    incident = IncidentSpec(
+        title="chroot jail out of date ({key})",
+        leads_to=(Link("DNS002", within=86400, why="chrooted smtpd cannot resolve client names"),
+                  Link("DNS005", within=86400, why="the chrooted smtp client cannot resolve destinations"),
+                  Link("CHR001", within=86400, why="chrooted daemons cannot resolve service names"),
+                  Link("CHR003", within=86400, why="chrooted daemons cannot reach their sockets")))
+
     def subject(self, ev):
         return ev.f.get("path_a")
 
@@ -280,6 +300,8 @@ class ChrootSockets(LineRule):
         ("smtpd_milters", "(empty)", "milter endpoints, unix:PATH or inet:host:port"),
     )
     references = CHROOT_REFS + ("SASL_README: Dovecot SASL", "MILTER_README")
+    incident = IncidentSpec(
+        leads_to=(Link("DLV001", within=3600, why="deliveries through the unreachable socket are deferred"),))
 
     def _endpoint(self, ev):
         kind, f, text = ev.kind, ev.f, ev.text

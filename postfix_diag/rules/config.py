@@ -17,6 +17,7 @@ from .settings import (
     step,
     tables_named,
 )
+from .incident_spec import IncidentSpec, Link
 
 CHECK = "Run `postfix check` and `postconf -n` and read the warnings they print."
 CONFIG_ERROR = "Server configuration error"
@@ -426,6 +427,10 @@ class BadStartup(LineRule):
     references = ("DEBUG_README: Look for obvious signs of trouble",
                   "DEBUG_README: Try turning off chroot operation in master.cf")
     with_config = """Names the real mail log to search (maillog_file, when the configuration sets it)."""
+    incident = IncidentSpec(
+        leads_to=(Link("GEN002", within=60, same="mention", why="the other end of the dead daemon's socket"),
+                  Link("DLV001", within=86400, why="mail for the throttled transport is deferred"),
+                  Link("QUE001", within=86400, why="that mail is still queued at the end")))
 
     def match(self, ev):
         if ev.kind == "bad_startup":

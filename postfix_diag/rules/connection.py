@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .base import LineRule, plural, register
 from .settings import Facts, services_for_tags
+from .incident_spec import IncidentSpec
 
 
 def _stage(ev) -> str:
@@ -49,6 +50,7 @@ class LostConnection(LineRule):
     )
     references = ("DEBUG_README: Look for obvious signs of trouble", "STRESS_README: Spend less time per SMTP client")
     with_config = """Shows smtpd_timeout as each service the sessions broke on reads it (-o overrides)."""
+    incident = IncidentSpec(subject="client")
 
     def subject(self, ev):
         return ev.f.get("client_ip")

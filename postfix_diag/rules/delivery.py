@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 
 from ..events import place
+from ..model import Occurrences, iso
 from .base import (
+    MAX_KEYS,
     BoundedCounter,
     FirstSeenCounter,
     Group,
@@ -20,6 +22,7 @@ from .base import (
     register,
 )
 from .dns import DNS_DELIVERY
+from .incident_spec import IncidentSpec, Link
 from .settings import Facts, next_hop_of, next_hops
 
 SUSPENDED = "delivery temporarily suspended: "
@@ -34,7 +37,8 @@ _DOWN = re.compile(r"Connection refused|Connection timed out|No route to host|Ne
 
 CAUSES = (
     "connection refused", "connection timed out", "network unreachable", "lost connection",
-    "dns", "tls", "remote 4xx", "lookup table", "local configuration", "mailbox/local delivery", "other",
+    "dns", "tls", "relayhost authentication", "remote 4xx", "lookup table", "local configuration",
+    "mailbox/local delivery", "other",
 )
 # local(8), virtual(8), trivial-rewrite and cleanup reasons when a lookup table fails
 # (src/local/alias.c "alias database unavailable", mailbox.c/unknown.c "table lookup failure")
@@ -53,6 +57,8 @@ def deferral_cause(reason: str) -> str:
         return "network unreachable"
     if DNS_DELIVERY.search(r):
         return "dns"
+    if r.startswith(("SASL authentication failed", "SASL [CACHED] authentication failed")):
+        return "relayhost authentication"  # the SMTP client's login to the relay (SAS002)
     if "TLS" in r or "SSL" in r or "certificate" in r.lower():
         return "tls"
     if _REMOTE_4XX.search(r) or _REMOTE_5XX.search(r):
@@ -85,7 +91,8 @@ class Deferrals(Rule):
                   "messages by the domain of their first deferred recipient")
     what = """Delivery attempts ended with `status=deferred`: Postfix keeps the message in the deferred
     queue and retries it (minimal_backoff_time .. maximal_backoff_time) until maximal_queue_lifetime.
-    The reasons are grouped: connection refused or timed out, network unreachable, DNS, TLS, a 4xx
+    The reasons are grouped: connection refused or timed out, network unreachable, DNS, TLS, the
+    relayhost refusing the SMTP client's login (`SASL authentication failed`, SAS002), a 4xx
     reply from the remote server, local configuration, mailbox errors; `delivery temporarily
     suspended` means qmgr stopped trying a destination after failures and defers its mail without
     connecting."""
@@ -121,6 +128,7 @@ class Deferrals(Rule):
     )
     references = ("QSHAPE_README: Trouble shooting with qshape",
                   "TUNING_README: Tuning the frequency of deferred mail delivery attempts")
+    incident = IncidentSpec(resumed="the deferred messages were delivered")
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
@@ -134,6 +142,8 @@ class Deferrals(Rule):
         self.domains = FirstSeenCounter()
         self.recovered = 0
         self.lost = 0  # finished without being delivered (bounced, expired)
+        self.delivered_later = Occurrences()  # when deferred messages left the queue delivered
+        self.deferred = Occurrences()  # the first deferral of each message
 
     def feed(self, ev):
         if ev.f.get("status") != "deferred":
@@ -151,6 +161,8 @@ class Deferrals(Rule):
         if entry is None:
             entry = msg.facts[self.id] = [set(), False]
             self.g.count += 1
+            if ev.ts is not None:
+                self.deferred.add(ev.ts)
             self.domains.add(domain_of(ev.f.get("to")) or "(none)", at=place(ev))
         if cause not in entry[0]:
             entry[0].add(cause)
@@ -170,9 +182,14 @@ class Deferrals(Rule):
             self.lost += 1
         elif not msg.pending:
             self.recovered += 1
+            done = msg.removed_ts if msg.removed_ts is not None else msg.last_ts
+            if done is not None:
+                self.delivered_later.add(done)
 
     def merge(self, later):
         self.g.merge(later.g)
+        self.delivered_later.merge(later.delivered_later)
+        self.deferred.merge(later.deferred)
         self.finished.merge(later.finished)
         for cause in later.cause_order:
             self.cause_order.setdefault(cause, None)
@@ -203,14 +220,17 @@ class Deferrals(Rule):
         hint, facts = self._hint(top)
         if hint:
             steps.insert(1, hint)
-        return [self.make(
+        finding = self.make(
             g, f"{plural(n, 'message')} deferred, mostly {top} ({causes[0][1]}); "
                f"{self.recovered} delivered later, {still} still queued at the end of the log, {self.lost} returned or expired.",
             count=n, severity=severity, remediation=steps, key=top, config=facts,
             evidence={"by_cause": dict(causes),
                       "messages_by_domain": self.domains.top(),
                       "suspended_destinations_messages": tally.suspended,
-                      "delivered_later": self.recovered, "still_queued": still, "returned_or_expired": self.lost})]
+                      "delivered_later": self.recovered, "still_queued": still, "returned_or_expired": self.lost})
+        finding.signals = {"resumed": self.delivered_later, "deferred": self.deferred,
+                           "delivered_later": self.delivered_later}
+        return [finding]
 
 
     def _hint(self, cause: str) -> tuple[str | None, dict]:
@@ -285,6 +305,8 @@ _CAUSE_HINTS = {
                     "`table lookup failure`): see CFG004; `postconf alias_database alias_maps` names the alias "
                     "tables (`newaliases` rebuilds the alias_database), `postmap TYPE:FILE` the others.",
     "local configuration": "Local configuration: see the config findings (CFG*) and `postfix check`.",
+    "relayhost authentication": "Relayhost authentication: the SMTP client could not log in to the relay "
+                                "(see SAS002): fix smtp_sasl_password_maps or the SASL mechanisms, then `postqueue -f`.",
 }
 
 
@@ -302,8 +324,11 @@ class DestinationDown(Rule):
                   "connection attempts the smtp/lmtp client logged (not qmgr's or the retry transport's "
                   "'delivery temporarily suspended' lines); messages_by_domain: messages by recipient domain")
     what = """Every connection to a next-hop host failed (`Connection refused`, `Connection timed out`, no
-    greeting) and no message was delivered to it during the log. When that host is the relayhost,
-    nothing leaves the server."""
+    greeting) for a stretch of time: no message was delivered to it during the log, or none between
+    the first and the last failure of a stretch of at least three (an outage that recovered: then
+    the finding is a warning, and says when deliveries resumed and how many of the deferred
+    messages were delivered later). When that host is the relayhost, nothing leaves the server
+    while it is down."""
     why = """All mail for that destination waits in the deferred queue, qmgr marks it dead (`delivery
     temporarily suspended`), and after maximal_queue_lifetime the mail bounces. If it is your
     relayhost, content filter or LMTP server, all outgoing or incoming delivery is stopped."""
@@ -333,6 +358,12 @@ class DestinationDown(Rule):
         ("maximal_queue_lifetime", "5d", "how long the mail is retried"),
     )
     references = ("QSHAPE_README: Trouble shooting with qshape", "DEBUG_README: Look for obvious signs of trouble")
+    incident = IncidentSpec(
+        subject="next_hop", title="next hop {key} down", resumed="deliveries to {key} resumed",
+        leads_to=(Link("DLV001", within=3600, why="the mail for it is deferred"),
+                  Link("QUE001", within=86400, why="the deferred mail is still queued at the end"),
+                  Link("QUE002", within=5 * 86400, why="the mail for it expires (maximal_queue_lifetime)"),
+                  Link("QSH", within=86400, why="the deferred mail piles up in the queue")))
 
     MIN_MESSAGES = 2
     MIN_ATTEMPTS = 3
@@ -348,6 +379,11 @@ class DestinationDown(Rule):
         # deliveries], whose counts are the attempts (see tried())
         self.attempts: dict[str, list] = {}
         self.ok: BoundedCounter = BoundedCounter()
+        # times, per host[ip]:port: successful deliveries (bounded like ok), and per failing
+        # host the first failure of each message there and the later delivery of such a message
+        self.ok_when: dict[str, Occurrences] = {}
+        self.deferred_when: dict[str, Occurrences] = {}
+        self.later_when: dict[str, Occurrences] = {}
 
     @staticmethod
     def _failure(reason: str) -> str | None:
@@ -365,6 +401,7 @@ class DestinationDown(Rule):
                 relay = f.get("relay")
                 if relay:
                     self.ok.add(relay)
+                    _occurrence(self.ok_when, relay, ev.ts)
                 return None
             if status not in ("deferred", "bounced"):
                 return None
@@ -393,7 +430,15 @@ class DestinationDown(Rule):
         return None  # info lines: nothing to claim
 
     def feed_message_line(self, ev, msg):
-        if ev.f.get("status") not in ("deferred", "bounced"):
+        status = ev.f.get("status")
+        if status == "sent":  # a message that failed at some hosts was delivered
+            hosts = msg.facts.get(self.id)
+            if hosts and _LATER not in msg.facts and ev.ts is not None:
+                msg.facts[_LATER] = True
+                for target in hosts:
+                    _occurrence(self.later_when, target, ev.ts)
+            return
+        if status not in ("deferred", "bounced"):
             return
         target = self._failure(ev.f.get("reason") or "")
         if target is None or target not in self.msgs:
@@ -406,6 +451,7 @@ class DestinationDown(Rule):
             hosts.add(target)
             self.msgs[target] += 1
             self.domains[target].add(domain_of(ev.f.get("to")), at=place(ev))
+            _occurrence(self.deferred_when, target, ev.ts)
 
     def merge(self, later):
         for target, g in later.fail.items():
@@ -420,6 +466,23 @@ class DestinationDown(Rule):
                 self.domains[target], self.attempts[target] = later.domains[target], later.attempts[target]
         self.failing += later.failing
         self.ok.merge(later.ok)
+        for mine, theirs in ((self.ok_when, later.ok_when), (self.deferred_when, later.deferred_when),
+                             (self.later_when, later.later_when)):
+            for key, occ in theirs.items():
+                if key in mine:
+                    mine[key].merge(occ)
+                elif len(mine) < MAX_KEYS:
+                    mine[key] = occ
+
+    def _resumed(self, target: str) -> Occurrences:
+        """The successful deliveries to a target (for "host[ip]" without a port: to any port)."""
+        if ":" in target.rsplit("]", 1)[-1]:
+            return self.ok_when.get(target) or Occurrences()
+        out = Occurrences()
+        for k, occ in self.ok_when.items():
+            if k.split("]:", 1)[0] + "]" == target:
+                out.merge(occ)
+        return out
 
     def reasons(self, target: str) -> BoundedCounter:
         """The reasons of the connection attempts to a target: the smtp/lmtp client's `connect to`
@@ -438,19 +501,22 @@ class DestinationDown(Rule):
         down = []
         total_msgs = self.failing
         for target, g in self.fail.items():
-            if _relay_key_ok(target, self.ok):
-                continue
             msgs = self.msgs[target]
             if msgs == 0 or (msgs < self.MIN_MESSAGES and self.tried(target) < self.MIN_ATTEMPTS):
                 continue
-            down.append((target, g, msgs))
+            outages = None
+            if _relay_key_ok(target, self.ok):  # delivered to at some time: down for a stretch?
+                outages = _outages(g.when, self._resumed(target), self.MIN_ATTEMPTS)
+                if not outages:
+                    continue
+            down.append((target, g, msgs, outages))
         cfg = self.config
-        hops = {target: next_hop_of(cfg, target) for target, _, _ in down}
+        hops = {t[0]: next_hop_of(cfg, t[0]) for t in down}
         # Most important first: configured next hops and local services (relayhost, content
         # filter, LMTP on this host or network), then the destinations that hold most failing mail.
         down.sort(key=lambda t: (hops[t[0]] is None, not _local_target(t[0]), -t[2], t[0]))
         out = []
-        for i, (target, g, msgs) in enumerate(down):
+        for i, (target, g, msgs, outages) in enumerate(down):
             local = _local_target(target)
             hop = hops[target]
             dominant = total_msgs > 0 and msgs >= 2 and msgs * 2 >= total_msgs
@@ -475,17 +541,35 @@ class DestinationDown(Rule):
             steps.append(self.remediation[3])
             tried = (f"on every one of {plural(attempts, 'connection attempt')}" if attempts else
                      "on every attempt")
-            out.append(self.make(
-                g, f"{plural(msgs, 'message')} could not be delivered to {target} ({where}): {reason} "
-                   f"{tried}, no successful delivery.",
-                key=target, count=msgs, severity=self.severity if (local or dominant or hop) else "warning",
-                remediation=steps, config=facts,
-                evidence={"host": target, "attempts": attempts, "messages": msgs, "local": local,
-                          **({"role": hop.role} if hop else {}),
-                          "share_of_failing_messages": round(msgs / total_msgs, 3) if total_msgs else None,
-                          "attempts_by_reason": dict(reasons.most_common()),
-                          "messages_by_domain": self.domains[target].top(),
-                          "destinations_down_total": len(down)}))
+            severity = self.severity if (local or dominant or hop) else "warning"
+            later = self.later_when.get(target) or Occurrences()
+            evidence = {"host": target, "attempts": attempts, "messages": msgs, "local": local,
+                        **({"role": hop.role} if hop else {}),
+                        "share_of_failing_messages": round(msgs / total_msgs, 3) if total_msgs else None,
+                        "attempts_by_reason": dict(reasons.most_common()),
+                        "messages_by_domain": self.domains[target].top(),
+                        "destinations_down_total": len(down)}
+            if outages is None:
+                summary = (f"{plural(msgs, 'message')} could not be delivered to {target} ({where}): {reason} "
+                           f"{tried}, no successful delivery.")
+            else:
+                recovered = outages[-1][3] is not None
+                last = outages[-1]
+                summary = (f"{plural(msgs, 'message')} could not be delivered to {target} ({where}) from "
+                           f"{iso(outages[0][0])} to {iso(last[1])}: {reason} on every attempt"
+                           + (f" ({len(outages)} outages)" if len(outages) > 1 else "") + "; "
+                           + (f"deliveries resumed at {iso(last[3])}, {later.count} of them delivered later."
+                              if recovered else "no successful delivery since."))
+                if recovered:  # over now: still worth a warning, it deferred mail
+                    severity = "warning"
+                evidence["outages"] = [{"from": iso(a), "to": iso(b), "attempts": n, "resumed": iso(r)}
+                                       for a, b, n, r in outages]
+                evidence["delivered_later"] = later.count
+            f = self.make(g, summary, key=target, count=msgs, severity=severity, remediation=steps, config=facts,
+                          evidence=evidence)
+            f.signals = {"resumed": self._resumed(target), "deferred": self.deferred_when.get(target),
+                         "delivered_later": later}
+            out.append(f)
         return out
 
 
@@ -499,6 +583,51 @@ def _host_port(target: str) -> tuple[str, str]:
 def _local_target(target: str) -> bool:
     ip = target.rsplit("[", 1)[-1].split("]", 1)[0] if "[" in target else ""
     return ip_kind(ip) in ("loopback", "private")
+
+
+_LATER = "DLV002.delivered"  # Message.facts: a message that failed at some hosts was delivered
+
+
+def _occurrence(by_key: dict, key: str, ts: float | None) -> None:
+    """Add a time to the Occurrences of ``key`` (at most MAX_KEYS keys)."""
+    if ts is None:
+        return
+    occ = by_key.get(key)
+    if occ is None:
+        if len(by_key) >= MAX_KEYS:
+            return
+        occ = by_key[key] = Occurrences()
+    occ.add(ts)
+
+
+def _outages(failures: Occurrences | None, successes: Occurrences, min_attempts: int) -> list:
+    """Stretches of at least ``min_attempts`` failures with no success between the first and the
+    last: [(first failure, last failure, failures, first success after it or None)]. The
+    failures of a bucket whose successes may lie among them (the order inside a bucket is not
+    known) belong to no stretch."""
+    if not failures:
+        return []
+    ok = successes.items() if successes else []
+    out, run = [], None
+    j = 0
+    for _, n, first, last in failures.items():
+        while j < len(ok) and ok[j][3] < first:  # successes before this bucket's first failure
+            if run is not None and ok[j][3] > run[1]:
+                out.append(run)
+                run = None
+            j += 1
+        if j < len(ok) and ok[j][2] <= last:  # successes among these failures: no stretch here
+            if run is not None:
+                out.append(run)
+            run = None
+        elif run is None:
+            run = [first, last, n]
+        else:
+            run[1], run[2] = last, run[2] + n
+    if run is not None:
+        out.append(run)
+    return [(a, b, n, successes.first_after(b) if successes else None)
+            for a, b, n in out if n >= min_attempts]
 
 
 def _relay_key_ok(target: str, ok: BoundedCounter) -> bool:

@@ -8,6 +8,7 @@ import re
 from ..config import fixes
 from .base import BoundedCounter, Group, LineRule, Rule, domain_of, log_tag, plural, register, top_key
 from .settings import Facts, queue_directory, services_for_tags, step
+from .incident_spec import IncidentSpec, Link
 
 CHROOT_DNS_STEPS = (
     "Compare the resolver files inside the chroot with the host's: "
@@ -207,6 +208,10 @@ class ResolverBroken(_UnknownClients):
         "DEBUG_README: Try turning off chroot operation in master.cf",
         "BASIC_CONFIGURATION_README: Postfix chroot setup",
     )
+    incident = IncidentSpec(
+        persists=True,
+        leads_to=(Link("DNS004", within=3600, why="reject_unknown_client_hostname rejects clients whose names "
+                       "cannot be looked up"),))
 
     def finish(self, queued, end_ts):
         if not self.g.count:
@@ -396,6 +401,8 @@ class DeliveryDnsErrors(Rule):
     references = ("DEBUG_README: Look for obvious signs of trouble",
                   "DEBUG_README: Try turning off chroot operation in master.cf",
                   "QSHAPE_README: Trouble shooting with qshape")
+    incident = IncidentSpec(
+        leads_to=(Link("DLV001", within=3600, why="the mail for the names that do not resolve is deferred"),))
 
     with_config = DNS_WITH_CONFIG
 

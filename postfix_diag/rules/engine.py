@@ -61,6 +61,9 @@ class _HostRules:
         self.msg_rules = tuple(r.feed_message for r in self.rules if r.wants_messages)
         self.session_rules = tuple(r.feed_session for r in self.rules if r.wants_sessions)
         self.by_id = {r.id: r for r in self.rules}
+        every = tuple(r.feed for r in self.rules if r.every_line)  # fed every line, whatever its kind
+        self.every = every[0] if len(every) == 1 else (
+            (lambda ev: [h(ev) for h in every]) if every else None)
 
     def merge(self, later: _HostRules) -> None:
         for mine, theirs in zip(self.rules, later.rules, strict=True):
@@ -69,10 +72,12 @@ class _HostRules:
 
 class Engine:
     def __init__(self, max_samples: int = 5, select=None, ignore=None, registry=None, head: bool = True,
-                 config=None):
+                 config=None, preview: bool = True):
         """``select``/``ignore``: optional iterables of rule IDs (or ID prefixes such as
         "DNS") to run or to skip. ``head``: the lines fed start the log (False: a later piece).
-        ``config``: the Postfix configuration the rules may read when they finish (or None)."""
+        ``config``: the Postfix configuration the rules may read when they finish (or None).
+        ``preview``: run the rules in preview too (``Rule.preview``; `check` without --preview
+        does not, so the stable rules see every line as they did before)."""
         from .registry import REGISTRY
 
         reg = registry if registry is not None else REGISTRY
@@ -81,6 +86,8 @@ class Engine:
             if select and not any(rid.startswith(s.upper()) for s in select):
                 continue
             if ignore and any(rid.startswith(s.upper()) for s in ignore):
+                continue
+            if cls.preview and not preview:
                 continue
             classes.append(cls)
         self._classes = tuple(classes)
@@ -131,6 +138,9 @@ class Engine:
     def feed(self, ev: Event) -> None:
         host = ev.host
         hr = self._last_rules if host == self._last_host else self.rules_of(host)
+        every = hr.every
+        if every is not None:
+            every(ev)
         kind = ev.kind
         if kind == DELIVERY:
             status = ev.f.get("status")
@@ -207,6 +217,10 @@ class Engine:
         for h in self.rules_of(session.host).session_rules:
             h(session)
 
+    def instances(self, rule_id: str) -> list[Rule]:
+        """The engine's instances of a rule, one per host, first seen first (none when it does not run)."""
+        return [hr.by_id[rule_id] for hr in self.hosts.values() if rule_id in hr.by_id]
+
     def merge(self, later: Engine) -> None:
         """Fold in the engine of the piece of the log that follows (same rules), then judge the
         lines it held back."""
@@ -251,6 +265,9 @@ class Engine:
     def _finish_host(hr: _HostRules, queued: list, end_ts, cfg, host) -> list[Finding]:
         for r in hr.rules:
             r.config = cfg
+        queued = list(queued)
+        for r in hr.rules:  # before any finish(): a rule may correct them (TIM001 takes jumps out of ages)
+            queued, end_ts = r.prepare(queued, end_ts)
         per_rule = [(r, r.finish(queued, end_ts)) for r in hr.rules]
         ids = {f.id for _, fs in per_rule for f in fs}
         out: list[Finding] = []

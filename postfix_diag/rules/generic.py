@@ -13,7 +13,7 @@ MAX_SHAPES = 500  # distinct normalized texts per rule; the rest are grouped und
 
 class _CatchAll(Rule):
     category = "other"
-    count_unit = "lines (one finding per normalized text, key = that text)"
+    count_unit = "lines (one finding, each normalized text with its count in evidence; key = the most frequent text)"
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
@@ -53,16 +53,49 @@ class _CatchAll(Rule):
         return self.severity
 
     def finish(self, queued, end_ts):
-        out = []
-        for key, g in self.groups.items():
-            levels = self.levels[key]
-            worst = g.worst
-            out.append(self.make(
-                g, f"{plural(g.count, worst + ' line')} like: {key}",
-                key=key, severity=self.severity_of(g, levels),
-                evidence={"normalized_text": key, "by_program": dict(self.programs[key].most_common()),
-                          "by_level": dict(levels.most_common())}))
-        return out
+        """One finding for all the rule's lines (its title is the same for every text), with each
+        normalized text (template) and its count as evidence, the most frequent first (ties: the
+        first in the log); the key is the most frequent text, as other rules key by their top
+        subject."""
+        if not self.groups:
+            return []
+        order = sorted(self.groups.items(), key=lambda kv: (-kv[1].count, *_first_place(kv[1])))
+        g = self.group()
+        programs, levels = FirstSeenCounter(50), FirstSeenCounter(5)
+        for key, part in order:
+            g.merge(_without_samples(part))
+            programs.merge(self.programs[key])
+            levels.merge(self.levels[key])
+        # a sample of each text first, in order of frequency, so that every kind of line is shown
+        g.samples = [s for _, part in order for s in part.samples[:1]][: self.max_samples]
+        if len(g.samples) < self.max_samples:
+            rest = sorted((s for _, part in order for s in part.samples[1:]), key=_sample_place)
+            g.samples += rest[: self.max_samples - len(g.samples)]
+        top_key, top = order[0]
+        summary = (f"{plural(g.count, g.worst + ' line')} like: {top_key}" if len(order) == 1 else
+                   f"{plural(g.count, 'line')} of {len(order)} kinds; most: {top_key} ({top.count})")
+        return [self.make(
+            g, summary, key=top_key, severity=self.severity_of(g, levels),
+            evidence={"templates": [[k, part.count] for k, part in order[:TEMPLATES]],
+                      "more_templates": max(0, len(order) - TEMPLATES),
+                      "by_program": dict(programs.most_common()), "by_level": dict(levels.most_common())})]
+
+
+TEMPLATES = 20  # normalized texts listed in the evidence
+
+
+def _sample_place(s) -> tuple:
+    return (getattr(s.file, "rank", 0), s.line)
+
+
+def _first_place(g: Group) -> tuple:
+    return _sample_place(g.samples[0]) if g.samples else (1 << 30, 0)
+
+
+def _without_samples(g: Group) -> Group:
+    part = Group(g.max_samples)
+    part.count, part.first, part.last, part.worst = g.count, g.first, g.last, g.worst
+    return part
 
 
 @register
@@ -73,13 +106,14 @@ class UnclaimedFatal(_CatchAll):
     severity = "error"
     catch_all = ("fatal", "panic")
     what = """A Postfix program logged `fatal:` (it cannot continue: a missing file, wrong permissions, an
-    invalid setting) or `panic:` (a software bug), and no more specific rule explains it. Lines with
-    the same text apart from queue ids, addresses and numbers are grouped into one finding."""
+    invalid setting) or `panic:` (a software bug), and no more specific rule explains it. The lines
+    make one finding; its evidence lists each text (queue ids, addresses and numbers masked) with
+    its count, the most frequent first."""
     why = """DEBUG_README: "fatal" means Postfix cannot proceed until this is fixed; "panic" is a problem
     only a programmer can fix. The process exits; master restarts it and throttles the service if it
     keeps failing at startup (CFG005). The first fatal line in the log is the most important one."""
     example = (
-        "Nov 25 12:00:01 mail postfix/smtpd[1234]: fatal: open /etc/postfix/main.cf: Permission denied",
+        "Nov 25 12:00:01 mail postfix/smtpd[1234]: fatal: open /etc/postfix/main.cf: Is a directory",
         "Nov 25 12:00:01 mail postfix/qmgr[1001]: fatal: scan_dir_push: open directory defer: No such file or directory",
     )
     fix = """Read the text: it names the file, parameter or permission at fault. Fix it, then `postfix
@@ -106,8 +140,9 @@ class UnclaimedWarning(_CatchAll):
     title = "Other warnings and errors"
     severity = "warning"
     catch_all = ("warning", "error")
-    what = """A Postfix program logged `warning:` or `error:` and no more specific rule explains it. Lines
-    with the same text apart from queue ids, addresses and numbers are grouped into one finding."""
+    what = """A Postfix program logged `warning:` or `error:` and no more specific rule explains it. The
+    lines make one finding; its evidence lists each text (queue ids, addresses and numbers masked)
+    with its count, the most frequent first. A warning a specific rule claims is not here."""
     why = """DEBUG_README: a warning is a non-fatal problem, either outside your control (a broken DNS
     server elsewhere) or a local configuration error that may become a real problem later; an error
     is worse: a process terminates after 13 of them."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..config import fixes
 from .base import Group, LineRule, Rule, plural, register
 from .settings import Facts, log_path, services_for_tags, step
+from .incident_spec import IncidentSpec, Link
 
 
 @register
@@ -54,6 +55,7 @@ class ErrorLimit(LineRule):
     with_config = """Shows the error limits the failing services use (smtpd_soft_error_limit,
     smtpd_hard_error_limit, smtpd_error_sleep_time, with -o overrides) and changes them where that
     service reads them; the log to grep is maillog_file when it is set."""
+    incident = IncidentSpec(subject="client", unit="cut_off", title="sessions cut off after too many errors (top client {key})")
 
     def subject(self, ev):
         return ev.f.get("client_ip")
@@ -150,6 +152,9 @@ class ProcessLimit(Rule):
                   "STRESS_README: Automatic stress-adaptive behavior",
                   "STRESS_README: Service more SMTP clients at the same time",
                   "TUNING_README: Tuning the number of Postfix processes")
+    incident = IncidentSpec(
+        subject="service", title="service {key} at its process limit",
+        leads_to=(Link("CON001", within=600, why="waiting clients time out or hang up"),))
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)

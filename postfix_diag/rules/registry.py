@@ -6,15 +6,23 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (importing registers the rules)
     chroot,
+    clock,
     config,
+    config_fatals,
     connection,
+    delays,
     delivery,
     dns,
+    filters,
     generic,
+    inbound,
     limits,
+    permissions,
     queue,
     queue_shape,
+    remote,
     resources,
+    sasl,
     security,
     tls,
 )

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 from ..config import fixes
+from ..model import Occurrences
 from .base import LineRule, ProblemRule, plural, register
 from .chroot import chroot_socket_suspect
+from .incident_spec import IncidentSpec, Link
 from .settings import Facts, queue_directory, services_for_tags, step
 
 _FREE = re.compile(r"not enough free space in mail queue: (\d+) bytes")
@@ -203,7 +205,7 @@ class MilterFailure(LineRule):
     title = "Milter (mail filter) unreachable or failing"
     category = "milter"
     severity = "error"
-    kinds = ("milter_error", "reject")
+    kinds = ("milter_error", "reject", "client")  # client: smtpd accepted a message (the milter works)
     track_tags = True
     count_unit = "lines"
     what = """smtpd or cleanup could not talk to a milter (OpenDKIM, OpenDMARC, rspamd, spamass-milter,
@@ -237,10 +239,23 @@ class MilterFailure(LineRule):
         ("milter_connect_timeout", "30s", "milter connect timeout"),
     )
     references = ("MILTER_README",)
+    incident = IncidentSpec(
+        subject="milter", title="milter {key} failing", resumed="smtpd accepted mail again",
+        leads_to=(Link("CON001", within=600, why="clients hang up on the tempfail replies"),))
 
     def __init__(self, max_samples: int = 5):
         super().__init__(max_samples)
         self.tempfails = 0
+        # times of the tempfailed requests, and of the messages smtpd accepted (signs of recovery)
+        self.tempfailed = Occurrences()
+        self.accepted = Occurrences()
+
+    def feed(self, ev):
+        if ev.kind == "client":
+            if ev.program == "smtpd" and ev.ts is not None:
+                self.accepted.add(ev.ts)
+            return None
+        return super().feed(ev)
 
     def match(self, ev):
         if ev.kind == "reject":
@@ -251,12 +266,22 @@ class MilterFailure(LineRule):
         if (ev.kind == "reject" and (ev.f.get("action") or "").startswith("milter")
                 and "Service unavailable - try again later" in (ev.f.get("reason") or "")):
             self.tempfails += 1
+            if ev.ts is not None:
+                self.tempfailed.add(ev.ts)
             return True
         return False
 
     def merge(self, later):
         super().merge(later)
         self.tempfails += later.tempfails
+        self.tempfailed.merge(later.tempfailed)
+        self.accepted.merge(later.accepted)
+
+    def finish(self, queued, end_ts):
+        out = super().finish(queued, end_ts)
+        for f in out:
+            f.signals = {"resumed": self.accepted, "tempfailed": self.tempfailed}
+        return out
 
     def subject(self, ev):
         return ev.f.get("milter")

@@ -6,6 +6,8 @@ import re
 
 from ..config import fixes
 from .base import OTHER, BoundedCounter, LineRule, ip_kind, plural, register
+from .incident_spec import IncidentSpec
+from .sasl import backend_failure
 from .settings import Facts, services_for_tags, step
 
 BRUTE_FORCE = 10  # failures from one client that make it look like password guessing
@@ -55,9 +57,50 @@ class SaslFailures(LineRule):
         ("anvil_rate_time_unit", "60s", "time unit of the anvil rate limits"),
     )
     references = ("SASL_README", "TUNING_README: Measures against clients that make too many connections")
+    incident = IncidentSpec(subject="client", unit="rejected", title="SASL authentication failures (top client {key})")
+
+    # An AUTH that failed because the password checker was unreachable (`generic failure`,
+    # `Connection lost to authentication server`) is no guess: when SAS001 reports the backend,
+    # this rule's finding leaves those lines out (defer), and is dropped if nothing else is left.
+    defers_to = ("SAS001",)
+
+    def __init__(self, max_samples: int = 5):
+        super().__init__(max_samples)
+        self.backend = self.group()  # the failures of those lines, counted apart
 
     def match(self, ev):
-        return ev.kind == "sasl_failure"
+        if ev.kind != "sasl_failure":
+            return False
+        if backend_failure(ev):
+            self.backend.add(ev)
+            self.backend.tally("top_clients", ev.client)
+        return True
+
+    def merge(self, later):
+        super().merge(later)
+        self.backend.merge(later.backend)
+
+    def defer(self, finding, owners):
+        if not self.backend.count:
+            return finding
+        if self.backend.count >= self.g.count:
+            return None
+        from .base import BoundedCounter, Group
+
+        rest = Group(self.max_samples)
+        rest.merge(self.g)
+        rest.count -= self.backend.count
+        rest.samples = [s for s in rest.samples if s not in self.backend.samples]
+        for name, mine in list(rest.counters.items()):
+            left = rest.counters[name] = BoundedCounter(mine.cap)  # a copy: self.g stays as it is
+            theirs = self.backend.counters.get(name, {})
+            for k, n in mine.items():
+                if n - theirs.get(k, 0) > 0:
+                    left[k] = n - theirs.get(k, 0)
+        kept = self.make(rest, self.summarize(rest) + f" ({plural(self.backend.count, 'failure')} of an "
+                         "unreachable backend left out: SAS001)", severity=finding.severity,
+                         evidence=self.evidence(rest), key=finding.key)
+        return kept
 
     def claim_only(self, ev):
         # Cyrus SASL's own line that accompanies the failure line ("SASL authentication failure: ...")
@@ -177,6 +220,7 @@ class RelayDenied(LineRule):
         ("relay_domains", "(empty from compatibility_level 2)", "domains this server relays to"),
     )
     references = ("SMTPD_ACCESS_README", "BASIC_CONFIGURATION_README: What clients to relay mail from")
+    incident = IncidentSpec(subject="client", unit="rejected", title="relay access denied (top client {key})")
 
     BURST = 10  # rejects in one 10-minute window
     WINDOW = 600

@@ -6,6 +6,7 @@ import re
 
 from .base import LineRule, ProblemRule, plural, register
 from .settings import Facts, services_for_tags
+from .incident_spec import IncidentSpec
 
 # "TLS library problem" lines that come from loading files at startup, not from a peer: the
 # crypto library's file, PEM, X.509, STORE and DECODER routines, and the SSL library's
@@ -19,6 +20,23 @@ _SETUP_PROBLEM = re.compile(
 TLS_FILES = ("smtpd_tls_chain_files", "smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_eccert_file",
              "smtpd_tls_eckey_file", "smtpd_tls_dcert_file", "smtpd_tls_dkey_file")
 HANDSHAKE = ("SSL_accept error", "SSL_connect error", "TLS handshake failed", "handshake failure")
+
+
+# An OpenSSL error in a "TLS library problem" line: "error:CODE:LIBRARY:FUNCTION:REASON:FILE:LINE:DATA"
+# (OpenSSL 3 leaves FUNCTION empty; Postfix with OpenSSL 1.0 puts a thread id before "error:").
+_OPENSSL = re.compile(r"(?:^|:)error:[0-9A-Fa-f]{1,16}:([^:]{0,80}):([^:]{0,80}):([^:]{1,200})")
+_ALERT = re.compile(r"SSL alert number (\d{1,3})")
+
+
+def openssl_reason(text: str) -> str | None:
+    """The reason of an OpenSSL error (``tlsv1 alert unknown ca``, ``wrong version number``), with
+    the TLS alert number when the line has one; never the function name."""
+    m = _OPENSSL.search(text or "")
+    if m is None:
+        return None
+    reason = m.group(3).strip()
+    alert = _ALERT.search(text)
+    return f"{reason} (SSL alert number {alert.group(1)})" if alert else reason
 
 
 def tls_setup_problem(ev) -> bool:
@@ -73,6 +91,7 @@ class TlsSetup(ProblemRule):
     )
     references = ("TLS_README: Server-side certificate and private key configuration",
                   "DEBUG_README: Look for obvious signs of trouble")
+    incident = IncidentSpec(persists=True)
 
     def match(self, ev):
         return tls_setup_problem(ev)
@@ -82,6 +101,13 @@ class TlsSetup(ProblemRule):
 
     def problem(self, ev):
         return ev.f.get("what") or ("disabling TLS support" if "disabling TLS" in ev.text else "TLS library problem")
+
+    def tally(self, ev, g):
+        super().tally(ev, g)
+        g.tally("by_openssl_reason", openssl_reason(ev.f.get("reason") or ""))
+
+    def evidence(self, g):
+        return {**super().evidence(g), "by_openssl_reason": g.top("by_openssl_reason")}
 
     def summarize(self, g):
         probs = self.top_problems(g)
@@ -130,7 +156,9 @@ class TlsHandshake(LineRule):
     what = """A TLS handshake with a peer failed: `SSL_accept error from CLIENT` (smtpd), `SSL_connect error
     to SERVER` (smtp), `TLS handshake failed` (tlsproxy/postscreen), usually with a `TLS library
     problem` line naming the OpenSSL reason (no shared cipher, unsupported protocol, certificate
-    verify failed, unexpected EOF)."""
+    verify failed, unexpected EOF, `tlsv1 alert unknown ca`: the peer does not trust our
+    certificate's issuer). The evidence keeps the reason in full, with the TLS alert number,
+    whatever the OpenSSL version's layout of the error."""
     why = """Scanners and old clients fail handshakes all the time (notice). Many failures from real
     senders or to real destinations mean a protocol/cipher mismatch (a too-strict
     smtpd_tls_protocols/mandatory ciphers, or a client that only speaks TLSv1) or an expired or
@@ -167,8 +195,8 @@ class TlsHandshake(LineRule):
     def claim_only(self, ev):
         # a TLS library problem of a handshake (setup problems are TLS001's): its OpenSSL reason
         if ev.f.get("what") == "TLS library problem" and not tls_setup_problem(ev):
-            reason = (ev.f.get("reason") or "").split(":")
-            self.g.tally("by_openssl_reason", reason[4] if len(reason) > 4 and reason[4] else ":".join(reason)[:80])
+            reason = ev.f.get("reason") or ""
+            self.g.tally("by_openssl_reason", openssl_reason(reason) or reason[:120])
             return True
         return False
 
@@ -180,6 +208,9 @@ class TlsHandshake(LineRule):
         peer = ev.f.get("peer_ip")
         if peer:
             g.tally("top_peers", f"{ev.f.get('peer_host', '')}[{peer}]")
+        reason = ev.f.get("reason") or ""
+        if reason:
+            g.tally("by_reason", reason[:120])  # SSL_accept/SSL_connect: lost connection, -1, ...
 
     def summarize(self, g):
         return (f"{plural(g.count, 'TLS handshake')} failed, with "
@@ -207,4 +238,4 @@ class TlsHandshake(LineRule):
 
     def evidence(self, g):
         return {"by_kind": g.breakdown("by_kind"), "top_peers": g.top("top_peers"),
-                "by_openssl_reason": g.top("by_openssl_reason")}
+                "by_openssl_reason": g.top("by_openssl_reason"), "by_reason": g.top("by_reason")}

@@ -326,6 +326,24 @@ write_expected() {
     "$PY" -c 'import json,sys; d=json.load(sys.stdin); f=open(sys.argv[1],"w"); json.dump(d, f, indent=2); f.write("\n")' "$OUT/expected.json"
 }
 
+# apt_install_no_start PKG...: install Debian packages whose postinst would start a service
+# (postgrey, ...) without starting it: a policy-rc.d that denies every start is put in place for
+# the install when there is none (Docker images have one already), and removed afterwards.
+apt_install_no_start() {
+    local p need=() ours=""
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+    [ ${#need[@]} -eq 0 ] && return 0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\n# postfix-diag capture: no service starts during this install\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        ours=1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null || { [ -n "$ours" ] && rm -f /usr/sbin/policy-rc.d; return 1; }
+    [ -n "$ours" ] && rm -f /usr/sbin/policy-rc.d
+    return 0
+}
+
 # now: the current time as the maillog lines stamp it (postlogd writes local time, no zone),
 # for the start/end of an injection in injected.json.
 now() { date +%Y-%m-%dT%H:%M:%S; }

@@ -6,7 +6,7 @@
 # /tmp/postfix-diag-postfix.lock for its whole Postfix usage.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ALL="healthy dns-unknown-clients chroot-broken error-limit relay-down dns-forward-confirm chroot-sockets process-limit config-mistakes sasl-bruteforce relay-abuse tls-handshake bounce-storm outbound-dns postscreen queue-space domain-classes fork-limit multi-incident content-filter content-filter-down"
+ALL="healthy dns-unknown-clients chroot-broken error-limit relay-down dns-forward-confirm chroot-sockets process-limit config-mistakes sasl-bruteforce relay-abuse tls-handshake bounce-storm outbound-dns postscreen queue-space domain-classes fork-limit multi-incident content-filter content-filter-down sasl-backend-down saslauthd-down relayhost-auth file-permissions greylisting config-fatals"
 if [ "$(id -u)" != 0 ]; then echo "run_all.sh: must run as root" >&2; exit 1; fi
 bash "$HERE/install.sh" || exit 1
 scen="${*:-$ALL}"

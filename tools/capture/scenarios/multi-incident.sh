@@ -82,9 +82,9 @@ In order (the measured start and end of each incident are in injected.json):
    process limit \"$MAXPROC\": new clients may experience noticeable delays\`; every session is
    served in the end.
 
-expected.json: DLV001 for the $N_RELAY_DOWN deferred messages (cause connection refused), at notice
-because every one was delivered later (DLV002 is defined as a destination to which no delivery
-succeeded during the log, which is not the case for a relayhost that came back); ERR001 ($DICT_SESS
+expected.json: DLV002 for the relayhost [127.0.0.1]:2526, down for a stretch and recovered (a
+warning: it deferred mail), with its $N_RELAY_DOWN deferred messages; DLV001 for them (cause
+connection refused), at notice because every one was delivered later; ERR001 ($DICT_SESS
 sessions cut off, $DICT_IP); SEC002 ($N_PROBE relay denials, $PROBE_IP); MLT001 ($N_MILTER_DOWN
 connection failures, $MILTER); PRC001 (1 warning, service smtp). With the configuration (`with_config`):
 SEC002 is a notice, because `mynetworks = 127.0.0.1/32` makes the prober an outside client."
@@ -219,6 +219,7 @@ write_expected <<EOF
 {"scenario": "multi-incident",
  "findings": [
    {"id": "DLV001", "category": "delivery", "severity": "notice", "count": $N_RELAY_DOWN, "key": "connection refused"},
+   {"id": "DLV002", "category": "delivery", "severity": "warning", "count": $N_RELAY_DOWN, "key": "127.0.0.1[127.0.0.1]:2526"},
    {"id": "ERR001", "category": "error-limit", "severity": "warning", "count": $DICT_SESS, "key": "$DICT_IP"},
    {"id": "SEC002", "category": "security", "severity": "warning", "count": $N_PROBE, "key": "$PROBE_IP"},
    {"id": "MLT001", "category": "milter", "severity": "error", "count": $N_MILTER_DOWN, "key": "$MILTER"},
