@@ -541,10 +541,12 @@ def entries_from_messages(messages: Iterable[Any]) -> list[QueueEntry]:
     for m in messages:
         if not m.in_queue:
             continue
-        rcpts = list(m.pending)
-        reasons: list[str | None] = [m.recipients[a].reason for a in rcpts]
-        rcpts += [UNKNOWN_RECIPIENT] * m.unnamed
-        reasons += [None] * m.unnamed
+        recipients = m.recipients
+        rcpts, unnamed = m.still_queued()
+        reasons: list[str | None] = [recipients[a].reason for a in rcpts]
+        if unnamed:
+            rcpts += [UNKNOWN_RECIPIENT] * unnamed
+            reasons += [None] * unnamed
         arrival = m.arrival_ts if m.arrival_ts is not None else (m.first_ts or 0.0)
         out.append(
             QueueEntry(
@@ -629,6 +631,7 @@ def _age_minutes(e: QueueEntry, now: float) -> float:
     return (now - e.arrival_time) / 60.0
 
 
+@functools.lru_cache(maxsize=1 << 15)
 def _rcpt_domain(addr: str) -> str:
     return from_perl_bytes(_domain_of(_as_bytes_str(addr).translate(_LC_TABLE)))
 

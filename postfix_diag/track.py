@@ -155,14 +155,19 @@ class Message:
         """Recipients in the queue file that no line has named: of qmgr's last ``nrcpt=``, those
         not reported in this delivery run nor pending from an earlier one; without ``nrcpt=``,
         one when nothing at all is known about the recipients."""
-        if self.nrcpt is not None:
-            return max(0, self.nrcpt - len(self.run.union(self.pending)))
-        return 0 if self.recipients else 1
+        return self.still_queued()[1]
 
     @property
     def pending(self) -> list[str]:
         """Recipients not yet finally delivered (no status, or deferred)."""
         return [a for a, r in self.recipients.items() if r.status in (None, "deferred")]
+
+    def still_queued(self) -> tuple[list[str], int]:
+        """(``pending``, ``unnamed``), the pending recipients computed once."""
+        pending = self.pending
+        if self.nrcpt is not None:
+            return pending, max(0, self.nrcpt - len(self.run.union(pending)))
+        return pending, 0 if self.recipients else 1
 
 
 @dataclass(slots=True)

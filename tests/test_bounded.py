@@ -164,3 +164,24 @@ def test_tracker_evicts_only_unqueued_and_merges():
         later.feed(ev)
     head.merge(later)
     assert head.evicted == one.evicted and head.messages.keys() == one.messages.keys()
+
+
+def test_queue_shape_built_once(monkeypatch):
+    """The four queue-shape rules (QSH001..QSH004) read one queue shape, built once per host
+    (rules.engine.Queued), instead of each rebuilding it from every message in flight."""
+    from postfix_diag import qshape
+    from postfix_diag.rules import Engine
+
+    msgs = []
+    for i in range(300):
+        m = track.Message(qid=f"Q{i:06X}", host="mx", first_ts=1000.0 + i, queue=track.DEFERRED, sender="",
+                          size=100, nrcpt=1)
+        m.arrival_ts, m.message_id = m.first_ts, f"<{i}@x>"
+        m.recipients[f"r{i}@d.example"] = track.Recipient(f"r{i}@d.example", status="deferred")
+        msgs.append(m)
+    calls = []
+    real = qshape.entries_from_messages
+    monkeypatch.setattr(qshape, "entries_from_messages", lambda ms: calls.append(1) or real(ms))
+    findings = Engine().finish(queued=msgs, end_ts=1000.0 + 86400)
+    assert "QSH001" in {f.id for f in findings}  # the shape was read: 300 bounces in the deferred queue
+    assert len(calls) == 1
