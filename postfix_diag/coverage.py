@@ -23,7 +23,7 @@ def _other_program(key: tuple) -> tuple:
     return (None, OTHER, key[2], key[3])
 _MASKS = (
     (re.compile(r"\[[0-9A-Fa-f.:]+\]"), "[ADDR]"),
-    (re.compile(r"<[^<>\s]*@[^<>\s]*>"), "<ADDR>"),
+    (re.compile(r"<[^<>\s@]*@[^<>\s]*>"), "<ADDR>"),
     (re.compile(r"\b[0-9A-F]{6,12}\b|\b[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,20}\b"), "QID"),
     # numbers, but not the digits of a word (valid_ipv4_hostaddr, x509, sha256 stay whole)
     (re.compile(r"(?<![A-Za-z_0-9])\d+(?![A-Za-z_0-9])"), "N"),

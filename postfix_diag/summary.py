@@ -728,14 +728,16 @@ def address_domain(addr: str) -> str:
 
 
 _SAID = re.compile(r"^.*? said: ")
-_HOSTIP = re.compile(r"[^\s\[\]]+\[[0-9A-Fa-f.:]+\](?::\d+)?")
-_BRACKET_IP = re.compile(r"\s*\[(?:IPv6:)?[0-9A-Fa-f.:]+\]")
-_URL = re.compile(r";?\s*\S+://\S*(?:\s+/\s+\S+://\S*)*")
+# Linear on any text (tests/test_regex_linear.py): no unbounded run is scanned again from each
+# position of a longer one (a host name has at most 253 characters, an address 64 inside brackets)
+_HOSTIP = re.compile(r"[^\s\[\]]{1,255}\[[0-9A-Fa-f.:]{1,64}\](?::\d{1,5})?")
+_BRACKET_IP = re.compile(r"\s{0,64}\[(?:IPv6:)?[0-9A-Fa-f.:]{1,64}\]")
+_URL = re.compile(r";?\s{0,64}\S{1,64}://\S*(?:\s{1,64}/\s{1,64}\S{1,64}://\S*)*")
 _ANGLE = re.compile(r"<[^<>]*>")
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 _NAME = re.compile(r"\b(name|domain|for name)=\S+")
 _QUEUED_AS = re.compile(r"(queued as|id=|ID=|id |ref:|Ref:)\s*\S+")
-_IN_REPLY = re.compile(r"\s*\(in reply to (.*?) command\)\s*$")
+_IN_REPLY = re.compile(r"\s{0,64}\(in reply to (.{0,200}?) command\)\s*$")
 _CAUSE_MAX = 110
 
 
