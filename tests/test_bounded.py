@@ -12,7 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from postfix_diag import track
@@ -20,6 +22,7 @@ from postfix_diag.coverage import MAX_PROGRAMS
 from postfix_diag.events import Event
 from postfix_diag.topcount import OTHER, TopCounter
 
+ROOT = Path(__file__).resolve().parents[1]
 PRLIMIT = shutil.which("prlimit")
 MB = 1024 * 1024
 EPOCH = 1740787200  # 2025-03-01 00:00 UTC
@@ -72,6 +75,7 @@ def test_unfinished_transactions_analyze(flood):
     """1M such lines cost 1 GB before the bound; now the tracker keeps MAX_UNQUEUED of them and
     says how many it dropped, in the JSON and on the coverage line."""
     doc = json.loads(run(["analyze", "-f", "json", flood], 200 * MB))
+    jsonschema.validate(doc, json.loads((ROOT / "docs/report-schema.json").read_text()))
     dropped = FLOOD - track.MAX_UNQUEUED
     assert doc["limits"] == {"unqueued_messages": {"limit": track.MAX_UNQUEUED, "dropped": dropped}}
     assert doc["lines"]["total"] == FLOOD + 7

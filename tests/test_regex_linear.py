@@ -140,7 +140,7 @@ def ratio(pattern: re.Pattern, short: str, long: str) -> float:
 @pytest.mark.parametrize("name,pattern", PATTERNS, ids=[n for n, _ in PATTERNS])
 def test_linear(name, pattern):
     for short, long in zip(shapes(pattern, SMALL), shapes(pattern, LARGE), strict=True):
-        if best_of(lambda: scan(pattern, long), 2) < SCREEN:
+        if best_of(lambda long=long: scan(pattern, long), 2) < SCREEN:
             continue
         r = ratio(pattern, short, long)
         for _ in range(2):
