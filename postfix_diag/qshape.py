@@ -507,12 +507,12 @@ def queue_from_log(paths: Sequence[str] | None, now: str | float | None = None,
     sources = resolve(list(paths or []))
     parser = Parser(year=year, fields=FIELDS)
     relative = isinstance(now, str) and _RE_REL.match(now.strip()) is not None
-    fixed = None if now is None or relative else parse_now(now, 0.0, wall_clock=True)
+    fixed = None if now is None or relative else _check_now(parse_now(now, 0.0, wall_clock=True), now)
     with _rereadable(sources, relative) as sources:
         if relative:
             clock = pipeline.run(sources, functools.partial(queue_stream, track=False), parser)
             last = clock.consumers[0].last
-            fixed = parse_now(now, last, wall_clock=True) if last is not None else None
+            fixed = _check_now(parse_now(now, last, wall_clock=True), now) if last is not None else None
         stream = pipeline.run(sources, functools.partial(queue_stream, now=fixed), parser)
     last = stream.consumers[0].last
     if last is None:
