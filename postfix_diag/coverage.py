@@ -8,14 +8,13 @@ from collections import Counter
 
 from . import limits
 from .events import FOREIGN, UNRECOGNIZED, Event
+from .limits import MAX_PROGRAMS, MAX_UNRECOGNIZED_SHAPES  # noqa: E402
 from .model import iso
 from .topcount import OTHER, TopCounter
 
-MAX_UNRECOGNIZED_SHAPES = 20_000  # distinct shapes kept; beyond that they are counted as "other"
 # (instance, program, recognized?, timestamp format) combinations counted one by one: any local
 # user can log under any syslog tag (logger -t), so the lines of the less frequent ones beyond
 # this many are counted under the program "(other)" (see topcount.TopCounter)
-MAX_PROGRAMS = 1_000
 
 
 def _other_program(key: tuple) -> tuple:

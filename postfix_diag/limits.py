@@ -21,10 +21,12 @@ class Limit:
     what: str  # "N <what>" reads as the report's words for the dropped count
 
 
-def _limits() -> dict[str, Limit]:
-    from .coverage import MAX_PROGRAMS, MAX_UNRECOGNIZED_SHAPES
-    from .track import MAX_UNQUEUED
+MAX_UNQUEUED = 10_000  # track.py: newer messages after which one that reached no queue file is dropped
+MAX_PROGRAMS = 1_000  # coverage.py: (instance, program, recognized?, format) rows counted one by one
+MAX_UNRECOGNIZED_SHAPES = 20_000  # coverage.py: distinct unrecognized shapes kept with an example
 
+
+def _limits() -> dict[str, Limit]:
     return {limit.name: limit for limit in (
         Limit("unqueued_messages", MAX_UNQUEUED,
               "SMTP transactions that reached no queue file dropped after {limit} newer messages"),

@@ -68,7 +68,8 @@ INCOMING, ACTIVE, DEFERRED, HOLD, MAILDROP = "incoming", "active", "deferred", "
 SWEEP_INTERVAL = 3600  # seconds of log time between sweeps for abandoned messages
 RECENTLY_REMOVED = 60  # seconds of log time a removed queue id is remembered (late bounce notices)
 ABANDONED_AFTER = 6 * 3600  # seconds without news before an unfinished incoming message is dropped
-MAX_UNQUEUED = 10_000  # newer messages after which one that reached no queue file is dropped
+from .limits import MAX_UNQUEUED  # newer messages after which one that reached no queue file is dropped  # noqa: E402
+
 STARTS = frozenset(("client", "pickup"))  # lines that start a message's life
 
 # The fields the tracker reads, per grammar rule kind ("reject": every access decision), for a
