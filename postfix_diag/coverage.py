@@ -6,13 +6,23 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from . import limits
 from .events import FOREIGN, UNRECOGNIZED, Event
+from .limits import MAX_PROGRAMS, MAX_UNRECOGNIZED_SHAPES  # noqa: E402
 from .model import iso
+from .topcount import OTHER, TopCounter
 
-MAX_UNRECOGNIZED_SHAPES = 20_000  # distinct shapes kept; beyond that they are counted as "other"
+# (instance, program, recognized?, timestamp format) combinations counted one by one: any local
+# user can log under any syslog tag (logger -t), so the lines of the less frequent ones beyond
+# this many are counted under the program "(other)" (see topcount.TopCounter)
+
+
+def _other_program(key: tuple) -> tuple:
+    """Where the lines of a dropped (instance, program, recognized?, format) are counted."""
+    return (None, OTHER, key[2], key[3])
 _MASKS = (
     (re.compile(r"\[[0-9A-Fa-f.:]+\]"), "[ADDR]"),
-    (re.compile(r"<[^<>\s]*@[^<>\s]*>"), "<ADDR>"),
+    (re.compile(r"<[^<>\s@]*@[^<>\s]*>"), "<ADDR>"),
     (re.compile(r"\b[0-9A-F]{6,12}\b|\b[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,20}\b"), "QID"),
     # numbers, but not the digits of a word (valid_ipv4_hostaddr, x509, sha256 stay whole)
     (re.compile(r"(?<![A-Za-z_0-9])\d+(?![A-Za-z_0-9])"), "N"),
@@ -33,11 +43,12 @@ class Coverage:
         self.foreign = 0
         # (instance, program, recognized?, timestamp format) -> lines: one count per line, from
         # which total, by_program and formats are summed when asked for
-        self.lines: Counter = Counter()
+        self.lines = TopCounter(MAX_PROGRAMS, _other_program)
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self._shapes: dict = {}  # shape -> [count, file, line, program, text]
         self.other_shapes = 0
+        self.tracker_limits: dict = {}  # the limits the run's tracker reached (note_limits)
 
     def feed(self, ev: Event) -> None:
         ts = ev.ts
@@ -50,9 +61,14 @@ class Coverage:
             elif ts < self.first_ts:
                 self.first_ts = ts
         kind = ev.kind
+        lines = self.lines
         if kind == UNRECOGNIZED:
             self.unrecognized += 1
-            self.lines[(ev.instance, ev.program, False, ev.fmt)] += 1
+            key = (ev.instance, ev.program, False, ev.fmt)
+            if key in lines:
+                lines[key] += 1
+            else:
+                lines.add(key)
             key = shape(ev.text if ev.program else ev.line)
             entry = self._shapes.get(key)
             if entry is not None:
@@ -64,7 +80,11 @@ class Coverage:
             return
         if kind == FOREIGN:
             self.foreign += 1
-        self.lines[(ev.instance, ev.program, True, ev.fmt)] += 1
+        key = (ev.instance, ev.program, True, ev.fmt)
+        if key in lines:
+            lines[key] += 1
+        else:
+            lines.add(key)
 
     def merge(self, later: Coverage) -> None:
         """Fold in the coverage of the lines that follow (a later piece of the log). Exact while
@@ -72,7 +92,7 @@ class Coverage:
         first line as its example."""
         self.unrecognized += later.unrecognized
         self.foreign += later.foreign
-        self.lines.update(later.lines)
+        self.lines.merge(later.lines)
         if later.first_ts is not None and (self.first_ts is None or later.first_ts < self.first_ts):
             self.first_ts = later.first_ts
         if later.last_ts is not None and (self.last_ts is None or later.last_ts > self.last_ts):
@@ -87,6 +107,21 @@ class Coverage:
             else:
                 self.other_shapes += entry[0]
         self.other_shapes += later.other_shapes
+        for name, entry in later.tracker_limits.items():
+            limits.reached(name, entry["dropped"], self.tracker_limits)
+
+    def note_limits(self, tracker) -> None:
+        """Take the counts of what the run's tracker dropped at its bounds (track.py, Limits)."""
+        if tracker is not None:
+            limits.reached("unqueued_messages", tracker.evicted, self.tracker_limits)
+
+    @property
+    def limits(self) -> dict:
+        """The bounds this run reached (limits.py): {name: {"limit": N, "dropped": n}}."""
+        out = {name: dict(entry) for name, entry in self.tracker_limits.items()}
+        limits.reached("programs", self.lines.dropped, out)
+        limits.reached("unrecognized_shapes", self.other_shapes, out)
+        return out
 
     @property
     def total(self) -> int:
@@ -127,7 +162,7 @@ class Coverage:
         return out
 
     def as_dict(self, top: int = 10) -> dict:
-        return {
+        out = {
             "lines": {
                 "total": self.total,
                 "recognized": self.recognized,
@@ -143,3 +178,7 @@ class Coverage:
             "timestamp_formats": dict(self.formats.most_common()),
             "top_unrecognized": self.top_unrecognized(top),
         }
+        reached = self.limits
+        if reached:
+            out["limits"] = reached
+        return out

@@ -31,7 +31,7 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
-from . import pipeline
+from . import limits, pipeline
 from .events import FOREIGN, UNRECOGNIZED
 from .parse import Parser
 from .pipeline import Stream
@@ -163,6 +163,7 @@ class Part:
         self.ts_max = float("-inf")
         self.lines = self.unrecognized = self.foreign = self.without_ts = self.filtered = 0
         self._batch = 0  # events since the last flush
+        self.limits: dict = {}  # the bounds the run reached (limits.py), set by collect()
 
     @property
     def windowed(self) -> bool:
@@ -675,7 +676,9 @@ def collect(paths, year: int | None = None, since: float | None = None, until: f
     fed = pipeline.run(sources, make, parser, jobs=pipeline.default_jobs() if jobs is None else jobs,
                        scheduler=scheduler)
     fed.finish()
-    return fed.consumers[0], [s.display for s in sources], dict(fed.assumptions)
+    part = fed.consumers[0]
+    limits.reached("unqueued_messages", fed.tracker.evicted, part.limits)
+    return part, [s.display for s in sources], dict(fed.assumptions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -724,14 +727,16 @@ def address_domain(addr: str) -> str:
 
 
 _SAID = re.compile(r"^.*? said: ")
-_HOSTIP = re.compile(r"[^\s\[\]]+\[[0-9A-Fa-f.:]+\](?::\d+)?")
-_BRACKET_IP = re.compile(r"\s*\[(?:IPv6:)?[0-9A-Fa-f.:]+\]")
-_URL = re.compile(r";?\s*\S+://\S*(?:\s+/\s+\S+://\S*)*")
+# Linear on any text (tests/test_regex_linear.py): no unbounded run is scanned again from each
+# position of a longer one (a host name has at most 253 characters, an address 64 inside brackets)
+_HOSTIP = re.compile(r"[^\s\[\]]{1,255}\[[0-9A-Fa-f.:]{1,64}\](?::\d{1,5})?")
+_BRACKET_IP = re.compile(r"\s{0,64}\[(?:IPv6:)?[0-9A-Fa-f.:]{1,64}\]")
+_URL = re.compile(r";?\s{0,64}\S{1,64}://\S*(?:\s{1,64}/\s{1,64}\S{1,64}://\S*)*")
 _ANGLE = re.compile(r"<[^<>]*>")
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 _NAME = re.compile(r"\b(name|domain|for name)=\S+")
 _QUEUED_AS = re.compile(r"(queued as|id=|ID=|id |ref:|Ref:)\s*\S+")
-_IN_REPLY = re.compile(r"\s*\(in reply to (.*?) command\)\s*$")
+_IN_REPLY = re.compile(r"\s{0,64}\(in reply to (.{0,200}?) command\)\s*$")
 _CAUSE_MAX = 110
 
 
@@ -1027,6 +1032,7 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
             "days": days,
             "top": top,
             "detail": detail,
+            **({"limits": part.limits} if part.limits else {}),
         },
         "totals": totals,
         "traffic": {

@@ -22,9 +22,24 @@ queue id still in flight starts a new life (the id was reused after a lost ``rem
 hands the old one to ``on_message``. The bounce daemon may log ``QID: sender non-delivery
 notification: NEWQID`` after qmgr already delivered and removed NEWQID (two processes writing to
 one log): such a notice for a queue id removed less than RECENTLY_REMOVED seconds of log time
-before creates no message (it would stay "queued" for ever). An smtpd transaction that never reached a queue file is
-dropped once six hours of log time pass without news of it (decided by log time, never by a
-count of lines, so that it does not depend on where a log is cut).
+before creates no message (it would stay "queued" for ever).
+
+**Limits** (what an outsider can grow: every SMTP client can open transactions that never end,
+every local user can write lines in Postfix's name). A message the log never showed reaching a
+queue file (``Message.in_queue`` false: an smtpd transaction whose client went away before the
+end of DATA, which Postfix deletes without logging ``removed``) is dropped
+
+* once ABANDONED_AFTER (six hours) of log time pass without news of it (``abandoned``): smtpd
+  gives up a client after ``smtpd_timeout`` (300 s) without a command, far sooner; and
+* once MAX_UNQUEUED (10,000) newer messages appeared after it while it still reached no queue
+  file (``evicted``): one smtpd process serves one transaction at a time, so the transactions
+  open at once are at most the smtpd processes running (``default_process_limit``, 100 by
+  default), far fewer than that.
+
+A message that reached a queue file is never dropped for its age or for a count: Postfix keeps
+it (deferred mail for ``maximal_queue_lifetime``, five days by default; held mail until it is
+released), so the tracker keeps it until the log says it left the queue. Both counts are
+reported (``limits``); while under MAX_UNQUEUED, nothing depends on where a log was cut.
 
 Consumers keep what they know of one message on it (``Message.facts``, by consumer), so that no
 one else needs to remember queue ids.
@@ -42,6 +57,7 @@ messages and sessions in flight join these. See postfix_diag/pipeline.py.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -52,6 +68,8 @@ INCOMING, ACTIVE, DEFERRED, HOLD, MAILDROP = "incoming", "active", "deferred", "
 SWEEP_INTERVAL = 3600  # seconds of log time between sweeps for abandoned messages
 RECENTLY_REMOVED = 60  # seconds of log time a removed queue id is remembered (late bounce notices)
 ABANDONED_AFTER = 6 * 3600  # seconds without news before an unfinished incoming message is dropped
+from .limits import MAX_UNQUEUED  # newer messages after which one that reached no queue file is dropped  # noqa: E402
+
 STARTS = frozenset(("client", "pickup"))  # lines that start a message's life
 
 # The fields the tracker reads, per grammar rule kind ("reject": every access decision), for a
@@ -138,14 +156,19 @@ class Message:
         """Recipients in the queue file that no line has named: of qmgr's last ``nrcpt=``, those
         not reported in this delivery run nor pending from an earlier one; without ``nrcpt=``,
         one when nothing at all is known about the recipients."""
-        if self.nrcpt is not None:
-            return max(0, self.nrcpt - len(self.run.union(self.pending)))
-        return 0 if self.recipients else 1
+        return self.still_queued()[1]
 
     @property
     def pending(self) -> list[str]:
         """Recipients not yet finally delivered (no status, or deferred)."""
         return [a for a, r in self.recipients.items() if r.status in (None, "deferred")]
+
+    def still_queued(self) -> tuple[list[str], int]:
+        """(``pending``, ``unnamed``), the pending recipients computed once."""
+        pending = self.pending
+        if self.nrcpt is not None:
+            return pending, max(0, self.nrcpt - len(self.run.union(pending)))
+        return pending, 0 if self.recipients else 1
 
 
 @dataclass(slots=True)
@@ -185,7 +208,10 @@ class Tracker:
         self.on_session = on_session
         self.head = head  # the lines fed start the log
         self.completed = 0
-        self.abandoned = 0
+        self.abandoned = 0  # messages that reached no queue file, dropped by log time
+        self.evicted = 0  # messages that reached no queue file, dropped by count (MAX_UNQUEUED)
+        # every message created, in order, for the last MAX_UNQUEUED of them (see _limit)
+        self._recent: deque = deque()
         self.clock: float | None = None  # the latest time a message appeared
         self._next_sweep = float("-inf")
         self.recently_removed: dict = {}  # (host, qid) -> time of its "removed" line, oldest first
@@ -193,8 +219,9 @@ class Tracker:
         # the keys whose lines it holds back, and the keys whose life started in the piece
         self.held: list = []
         self._stray: set = set()
-        self._started: set = set()
+        self._started = KeySet()
         self._stray_sessions: set = set()
+        self._clients_at: dict = {}  # a stray session's last held entry, when it counts client= lines
         self._started_sessions: set = set()
         self._message = {
             "client": self._client,
@@ -249,6 +276,16 @@ class Tracker:
             del self.messages[k]
         self.abandoned += len(stale)
 
+    def _limit(self) -> None:
+        """Drop the messages that reached no queue file among those MAX_UNQUEUED newer messages
+        came after (the module's docstring, Limits)."""
+        recent, messages = self._recent, self.messages
+        while len(recent) > MAX_UNQUEUED:
+            key, m = recent.popleft()
+            if messages.get(key) is m and not m.in_queue:
+                del messages[key]
+                self.evicted += 1
+
     @staticmethod
     def _abandoned(m: Message, now: float | None) -> bool:
         return (now is not None and m.last_ts is not None and now - m.last_ts > ABANDONED_AFTER
@@ -276,6 +313,10 @@ class Tracker:
             m = Message(qid=qid, host=ev.host, first_ts=ts, first_file=ev.file, first_line=ev.lineno,
                         arrival_ts=ts, instance=ev.instance, queue=queue)
             self.messages[key] = m
+            recent = self._recent
+            recent.append((key, m))
+            if len(recent) > MAX_UNQUEUED:
+                self._limit()
         m.last_ts = ev.ts
         return m
 
@@ -555,7 +596,7 @@ class Tracker:
     def _gate_session(self, ev: Event, handler) -> None:
         key = (ev.host, ev.pid)
         if key in self._stray_sessions:
-            self.held.append(("session", ev))
+            self._hold_session(key, ev)
         elif key in self.sessions or key in self._started_sessions:
             handler(ev)
         elif ev.kind == "connect":
@@ -563,7 +604,28 @@ class Tracker:
             handler(ev)
         else:
             self._stray_sessions.add(key)
-            self.held.append(("session", ev))
+            self._hold_session(key, ev)
+
+    def _hold_session(self, key, ev: Event | None, clients: int = 0) -> None:
+        """Hold back a line of a session that started before the piece (``ev``), or ``clients``
+        of its ``client=`` lines. Consecutive client= lines of one session are held as one count
+        (all they do is count the session's messages), so that a piece of bare client= lines,
+        which any SMTP client can cause, holds back a count per process, not every line."""
+        held = self.held
+        if ev is not None and ev.kind == "client":
+            if not ev.qid or ev.qid == "NOQUEUE":
+                return
+            clients = 1
+        if clients:
+            at = self._clients_at.get(key)
+            if at is not None:
+                held[at][1][1] += clients
+            else:
+                self._clients_at[key] = len(held)
+                held.append(("clients", [key, clients]))
+            return
+        self._clients_at.pop(key, None)
+        held.append(("session", ev))
 
     def _gate_message(self, ev: Event, handler) -> Message | None:
         kind = ev.kind
@@ -615,14 +677,17 @@ class Tracker:
         for what, item in later.held:
             self._replay(what, item, on_line)
         self.messages.update(later.messages)
+        self._recent.extend(later._recent)
+        self._limit()
         self.sessions.update(later.sessions)
         for key, ts in later.recently_removed.items():
             self._remember_removed(key, ts)
         if not self.head:
-            self._started |= later._started
+            self._started.update(later._started)
             self._started_sessions |= later._started_sessions
         self.completed += later.completed
         self.abandoned += later.abandoned
+        self.evicted += later.evicted
         if later.clock is not None and (self.clock is None or later.clock > self.clock):
             self.clock = later.clock
 
@@ -638,6 +703,16 @@ class Tracker:
                 handler(item)
             else:
                 self._gate_session(item, handler)
+        elif what == "clients":
+            key, n = item
+            if not self.head and (key in self._stray_sessions or (
+                    key not in self.sessions and key not in self._started_sessions)):
+                self._stray_sessions.add(key)
+                self._hold_session(key, None, n)
+            else:
+                s = self.sessions.get(key)
+                if s is not None:
+                    s.messages += n
         elif what == "master":
             self._master_start(item)
             if not self.head:
@@ -671,6 +746,49 @@ class Tracker:
             del self.messages[k]
         self.abandoned += len(stale)
         return sorted(self.messages.values(), key=_first_place)
+
+
+class KeySet:
+    """A set of (host, queue id) keys, stored as a set of queue ids per host: a piece of a log
+    remembers every queue id whose life started in it, and a tuple per key would double that."""
+
+    __slots__ = ("by_host",)
+
+    def __init__(self):
+        self.by_host: dict = {}
+
+    def __getstate__(self):
+        return self.by_host
+
+    def __setstate__(self, state):
+        self.by_host = state
+
+    def add(self, key) -> None:
+        host, qid = key
+        qids = self.by_host.get(host)
+        if qids is None:
+            qids = self.by_host[host] = set()
+        qids.add(qid)
+
+    def __contains__(self, key) -> bool:
+        qids = self.by_host.get(key[0])
+        return qids is not None and key[1] in qids
+
+    def __iter__(self):
+        for host, qids in self.by_host.items():
+            for qid in qids:
+                yield (host, qid)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.by_host.values()))
+
+    def update(self, other: KeySet) -> None:
+        for host, qids in other.by_host.items():
+            mine = self.by_host.get(host)
+            if mine is None:
+                self.by_host[host] = set(qids)
+            else:
+                mine |= qids
 
 
 def _first_place(m: Message) -> tuple:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..limits import describe as describe_limits
 from ..model import RECOVERED, duration, iso, timeline
 from .escape import terminal as t
 
@@ -14,9 +15,11 @@ def percent(part: int, whole: int) -> str:
 
 def coverage_line(cov) -> str:
     """The one-line parse coverage that ends every text report."""
+    reached = getattr(cov, "limits", None)
     return (f"Parse coverage: {cov.total} lines, {cov.recognized} recognized "
             f"({percent(cov.recognized, cov.total)}), {cov.unrecognized} unrecognized"
-            + (f", {cov.foreign} from other programs" if cov.foreign else ""))
+            + (f", {cov.foreign} from other programs" if cov.foreign else "")
+            + (f"; limits reached: {describe_limits(reached)}" if reached else ""))
 
 
 def span_text(cov_dict: dict) -> str:

@@ -10,6 +10,7 @@ import re
 
 from tabulate import tabulate
 
+from ..limits import describe as describe_limits
 from .escape import markdown as md_escape
 from .escape import terminal
 
@@ -125,6 +126,8 @@ class _Writer:
                                                            if meta["filtered_out"] else ""))
         for src, assumption in meta["year_assumptions"].items():
             self.line(f"Year: {self.esc(src)}: {self.esc(assumption)}")
+        if meta.get("limits"):
+            self.line(f"Limits reached: {self.esc(describe_limits(meta['limits']))}")
         cfg = meta.get("config")
         if cfg is not None:
             how = cfg["how"][len("configuration "):] if cfg["how"].startswith("configuration ") else cfg["how"]

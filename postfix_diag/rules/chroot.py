@@ -249,7 +249,7 @@ class ChrootFilesDiffer(LineRule):
 
 _SASL_CONNECT = re.compile(r"SASL: Connect to (?:Dovecot auth socket )?'?([^'\s]+)'? failed: (.*)")
 _TALK = re.compile(r"problem talking to server (\S+): (.*)")
-_CONNECT = re.compile(r"connect to (\S+?)(?:\[[^\]]*\])?: (.*)")
+_CONNECT = re.compile(r"connect to (\S+?)(?:\[[^\]]{0,255}\])?: (.*)")  # bounded: linear
 
 
 @register

@@ -27,7 +27,7 @@ from .settings import Facts, next_hop_of, next_hops
 
 SUSPENDED = "delivery temporarily suspended: "
 
-_CONNECT_TARGET = re.compile(r"(?:connect to|lost connection with|conversation with) (\S+?\[[^\]]*\](?::\d+)?)")
+_CONNECT_TARGET = re.compile(r"(?:connect to|lost connection with|conversation with) (\S{1,255}?\[[^\]]{0,255}\](?::\d{1,5})?)")
 _REMOTE_4XX = re.compile(r"\b(?:said|refused to talk to me): 4\d\d\b")
 _REMOTE_5XX = re.compile(r"\b(?:said|refused to talk to me): 5\d\d\b")
 _DOWN = re.compile(r"Connection refused|Connection timed out|No route to host|Network is unreachable|"
@@ -737,8 +737,9 @@ class BounceStorm(Rule):
                       "top_reasons": self.reasons.top(), "messages_by_domain": self.domains.top()})]
 
 
-_ANGLE = re.compile(r"<[^>]*>")
-_HOSTIP = re.compile(r"\S+\[[0-9A-Fa-f.:]+\](?::\d+)?")
+# bounded runs, so linear on any reply text (the remote server writes it)
+_ANGLE = re.compile(r"<[^>]{0,255}>")
+_HOSTIP = re.compile(r"\S{1,255}\[[0-9A-Fa-f.:]{1,64}\](?::\d{1,5})?")
 
 
 def _short_reason(r: str) -> str:

@@ -358,7 +358,7 @@ DNS_DELIVERY = re.compile(
     r"numeric domain name|loops back to myself.*MX",
     re.IGNORECASE,
 )
-_NAME_RE = re.compile(r"name=(\S+?)(?: type=(\w+))?:|look up host (\S+?):|no MX host for (\S+)")
+_NAME_RE = re.compile(r"name=(\S{1,255}?)(?: type=(\w{1,16}))?:|look up host (\S{1,255}?):|no MX host for (\S+)")
 
 
 @register

@@ -268,6 +268,7 @@ class Engine:
         queued = list(queued)
         for r in hr.rules:  # before any finish(): a rule may correct them (TIM001 takes jumps out of ages)
             queued, end_ts = r.prepare(queued, end_ts)
+        queued = Queued(queued)
         per_rule = [(r, r.finish(queued, end_ts)) for r in hr.rules]
         ids = {f.id for _, fs in per_rule for f in fs}
         out: list[Finding] = []
@@ -279,6 +280,22 @@ class Engine:
         for f in out:
             f.host = host
         return out
+
+
+class Queued(list):
+    """The messages still queued at the end of the log, as every rule's finish() reads them, and
+    what rules derive from them, built once for all (``shared``): the four queue-shape rules
+    read one queue shape instead of rebuilding it each (1M messages in flight: 94 s before)."""
+
+    def __init__(self, messages=()):
+        super().__init__(messages)
+        self._shared: dict = {}
+
+    def shared(self, name: str, build):
+        """``build(self)``, computed on the first call for ``name``."""
+        if name not in self._shared:
+            self._shared[name] = build(self)
+        return self._shared[name]
 
 
 def names_host(cfg, host: str) -> bool:

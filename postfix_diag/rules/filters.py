@@ -21,8 +21,8 @@ FILTER_PORTS = {
     11333: "rspamd",
 }
 _TARGET = re.compile(r"(?:delivery temporarily suspended: )?(?:connect to|lost connection with|conversation with) "
-                     r"([^\s\[\]]*\[[0-9A-Fa-f.:]{0,64}\]:(\d{1,5}))")
-_RELAY = re.compile(r"[^\s\[\]]*\[[0-9A-Fa-f.:]{0,64}\]:(\d{1,5})")
+                     r"([^\s\[\]]{0,255}\[[0-9A-Fa-f.:]{0,64}\]:(\d{1,5}))")
+_RELAY = re.compile(r"[^\s\[\]]{0,255}\[[0-9A-Fa-f.:]{0,64}\]:(\d{1,5})")
 
 
 def filter_hop(ev) -> tuple[str, int] | None:

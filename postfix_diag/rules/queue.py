@@ -71,13 +71,15 @@ class StillQueued(Rule):
         """Nothing to merge: the facts live on the messages, the rule reads them at the end."""
 
     def finish(self, queued, end_ts):
-        msgs = []
+        msgs, pending_of = [], {}
         for m in queued:
             if not m.in_queue:
                 continue  # smtpd never finished receiving it: Postfix deleted it silently
-            if m.recipients and not m.pending and not m.unnamed:
+            pending, unnamed = m.still_queued()
+            if m.recipients and not pending and not unnamed:
                 continue  # every recipient has a final status; only the "removed" line is missing
             msgs.append(m)
+            pending_of[id(m)] = pending
         if not msgs:
             return []
         g = self.group()
@@ -91,7 +93,7 @@ class StillQueued(Rule):
                     g.first = ts if g.first is None else min(g.first, ts)
                     g.last = ts if g.last is None else max(g.last, ts)
             by_queue.add(m.queue)
-            for addr in (m.pending or list(m.recipients)):
+            for addr in (pending_of[id(m)] or list(m.recipients)):
                 domains.add(domain_of(addr))
             if end_ts is not None and m.arrival_ts is not None:
                 oldest = max(oldest, end_ts - m.arrival_ts)

@@ -35,14 +35,17 @@ class QueueShapeRule(Rule):
     def finish(self, queued, end_ts):
         if not queued or end_ts is None:
             return []
-        entries = qs.entries_from_messages(queued)
+        shared = getattr(queued, "shared", None)  # engine.Queued: the queue shape built once
+        entries = shared("qshape.entries", qs.entries_from_messages) if shared else qs.entries_from_messages(queued)
         if not entries:
             return []
-        by_id = {e.queue_id: e for e in entries}
+        by_id = None
         out = []
         for d in self.detect(entries, end_ts):
             assert d["id"] == self.id, (d["id"], self.id)
             ev = d.get("evidence", {})
+            if by_id is None:
+                by_id = {e.queue_id: e for e in entries}
             listed = [by_id[q] for q in ev.get("queue_ids", ()) if q in by_id]
             out.append(Finding(
                 id=self.id, category=self.category, severity=d.get("severity", self.severity),

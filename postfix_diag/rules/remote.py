@@ -17,7 +17,7 @@ from .base import FirstSeenCounter, Group, Rule, domain_of, group_in, ip_kind, m
 _SAID = re.compile(r"host ([^\s\[\]]{1,253})\[([0-9A-Fa-f.:]{1,64})\] (?:said|refused to talk to me): (.{0,1000})")
 _CONNECT = re.compile(r"(?:delivery temporarily suspended: )?connect to ([^\s\[\]]{0,253})\[([0-9A-Fa-f.:]{1,64})\]"
                       r":(\d{1,5}): (Connection timed out|Connection refused)")
-_RELAY_PORT = re.compile(r"[^\s\[\]]*\[([0-9A-Fa-f.:]{1,64})\]:(\d{1,5})")
+_RELAY_PORT = re.compile(r"[^\s\[\]]{0,255}\[([0-9A-Fa-f.:]{1,64})\]:(\d{1,5})")
 
 # MX host name suffixes of the big mailbox providers
 PROVIDERS = (

@@ -342,7 +342,7 @@ class RateLimits(LineRule):
     title = "Clients exceeded anvil rate or concurrency limits"
     category = "security"
     severity = "notice"
-    kinds = ("rate_limit", "warning")
+    kinds = ("rate_limit",)
     count_unit = "warning lines"
     what = """smtpd refused a client that went over one of the anvil limits: `Connection rate limit
     exceeded`, `Connection concurrency limit exceeded`, `Message delivery request rate limit exceeded`,
@@ -385,28 +385,20 @@ class RateLimits(LineRule):
         self.internal = 0
 
     def match(self, ev):
+        # the grammar's rate_limit lines only (smtpd's templates, fields what, count, client,
+        # service_name): a warning whose text merely contains "limit exceeded: ... for service"
+        # (an address in an "Illegal address syntax" warning) is no rate limit
         if ev.kind == "rate_limit":
             self._what = ev.f.get("what") or "rate limit exceeded"
-            return True
-        t = ev.text
-        if ev.program == "smtpd" and ("limit exceeded: " in t) and " for service " in t:
-            self._what = t.split(":", 1)[0]
             return True
         return False
 
     def subject(self, ev):
-        ip = ev.f.get("client_ip")
-        if ip is None:
-            m = _CLIENT_IN_TEXT.search(ev.text)
-            ip = m.group(1) if m else None
-        return ip
+        return ev.f.get("client_ip")
 
     def tally(self, ev, g):
         g.tally("by_limit", self._what)
         client = ev.client
-        if client is None:
-            m = _CLIENT_IN_TEXT.search(ev.text)
-            client = m.group(0) if m else None
         g.tally("top_clients", client)
         g.tally("by_service", ev.f.get("service_name"))
         if ip_kind(self.subject(ev)) in ("loopback", "private"):
@@ -460,9 +452,6 @@ class RateLimits(LineRule):
     def evidence(self, g):
         return {"by_limit": g.breakdown("by_limit"), "top_clients": g.top("top_clients"),
                 "by_service": g.breakdown("by_service"), "internal_clients": g.top("internal_clients")}
-
-
-_CLIENT_IN_TEXT = re.compile(r"\S*\[([0-9A-Fa-f.:]+)\]")
 
 
 def by_mynetworks(cfg, clients):

@@ -14,7 +14,7 @@ from .incident_spec import IncidentSpec
 # cannot be read, "ca md too weak", "ee key too small").
 _SETUP_PROBLEM = re.compile(
     r"fopen|No such file|PEM routines|PEM_read|BIO routines|BIO_new_file|system library|"
-    r"key values mismatch|SSL_CTX_use|x509 certificate routines:.*(?:load|get|check_private_key)|"
+    r"key values mismatch|SSL_CTX_use|x509 certificate routines:.{0,200}(?:load|get|check_private_key)|"
     r"no start line|bad decrypt|ca md too weak|ee key too small|Permission denied|STORE routines|"
     r"DECODER routines|unregistered scheme|/ssl_rsa\.c:|/ssl_cert\.c:|/ssl_conf\.c:", re.IGNORECASE)
 TLS_FILES = ("smtpd_tls_chain_files", "smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_eccert_file",

@@ -1,0 +1,63 @@
+"""The bounds on state that a log's content can grow, in one place: what each bound keeps, and
+how a report says that a run reached it.
+
+Log content is written by outsiders (every SMTP client opens transactions, every local user can
+write lines under any syslog tag with ``logger -t``), so every table keyed by what the log names
+is bounded. A report says so whenever a bound was reached: the ``limits`` object of the JSON
+reports (``{name: {"limit": N, "dropped": n}}``, present only when some bound was reached) and
+the end of the parse coverage line of the text and Markdown reports. Below its bound, each table
+is exact and does not depend on where a log was cut into pieces (pipeline.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    limit: int
+    what: str  # "N <what>" reads as the report's words for the dropped count
+
+
+MAX_UNQUEUED = 10_000  # track.py: newer messages after which one that reached no queue file is dropped
+MAX_PROGRAMS = 1_000  # coverage.py: (instance, program, recognized?, format) rows counted one by one
+MAX_UNRECOGNIZED_SHAPES = 20_000  # coverage.py: distinct unrecognized shapes kept with an example
+
+
+def _limits() -> dict[str, Limit]:
+    return {limit.name: limit for limit in (
+        Limit("unqueued_messages", MAX_UNQUEUED,
+              "SMTP transactions that reached no queue file dropped after {limit} newer messages"),
+        Limit("programs", MAX_PROGRAMS,
+              "lines counted under the program (other), beyond {limit} program/instance/format combinations"),
+        Limit("unrecognized_shapes", MAX_UNRECOGNIZED_SHAPES,
+              "unrecognized lines beyond {limit} distinct shapes counted without an example"),
+    )}
+
+
+def reached(name: str, dropped: int, into: dict) -> None:
+    """Add ``dropped`` to the count of limit ``name`` in a ``limits`` dict (nothing when 0)."""
+    if not dropped:
+        return
+    entry = into.get(name)
+    if entry is None:
+        entry = into[name] = {"limit": _limits()[name].limit, "dropped": 0}
+    entry["dropped"] += dropped
+
+
+def describe(limits: dict) -> str:
+    """One phrase for the limits a run reached ("" when none)."""
+    known = _limits()
+    parts = []
+    for name, entry in limits.items():
+        limit = known.get(name)
+        what = limit.what.format(limit=f"{entry['limit']:,}") if limit else name
+        parts.append(f"{entry['dropped']:,} {what}")
+    return "; ".join(parts)
+
+
+def documented() -> list[Limit]:
+    """Every bound, for the documentation."""
+    return list(_limits().values())

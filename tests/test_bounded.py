@@ -1,0 +1,191 @@
+"""State that outsiders can grow stays bounded (postfix_diag/limits.py): SMTP transactions that
+never reach a queue file (track.py, MAX_UNQUEUED), per-program tables (coverage.py,
+MAX_PROGRAMS through topcount.TopCounter); the run says what it dropped (``limits``). The CLI
+runs as a subprocess under an address-space limit where memory is the claim."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from postfix_diag import track
+from postfix_diag.coverage import MAX_PROGRAMS
+from postfix_diag.events import Event
+from postfix_diag.topcount import OTHER, TopCounter
+
+ROOT = Path(__file__).resolve().parents[1]
+PRLIMIT = shutil.which("prlimit")
+MB = 1024 * 1024
+EPOCH = 1740787200  # 2025-03-01 00:00 UTC
+QID = "4B2A31C0F1"  # the one real message, queued four days before the flood
+FLOOD = 200_000  # bare client= lines: without the bound they cost about 240 MB (analyze)
+
+
+def stamp(seconds: int) -> str:
+    return time.strftime("%b %e %H:%M:%S", time.gmtime(EPOCH + seconds))
+
+
+def run(args, address_space: int, timeout: int = 300):
+    assert PRLIMIT, "prlimit (util-linux) is needed for the memory bound"
+    cmd = [PRLIMIT, f"--as={address_space}", sys.executable, "-m", "postfix_diag", *map(str, args)]
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                       cwd=tempfile.gettempdir())
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 0, (r.returncode, err[-2000:])
+    return r.stdout.decode()
+
+
+@pytest.fixture(scope="module")
+def flood(tmp_path_factory):
+    """A message received and deferred, four days of log time, then FLOOD client= lines of
+    transactions that never reach a queue file (MAIL FROM, RCPT TO, then RSET or a lost
+    connection: any SMTP client can do it) within 15 minutes, then the message is delivered."""
+    lines = [
+        f"{stamp(0)} mx postfix/smtpd[900]: connect from a.example[192.0.2.1]",
+        f"{stamp(0)} mx postfix/smtpd[900]: {QID}: client=a.example[192.0.2.1]",
+        f"{stamp(0)} mx postfix/cleanup[901]: {QID}: message-id=<m1@a.example>",
+        f"{stamp(0)} mx postfix/qmgr[902]: {QID}: from=<a@a.example>, size=1000, nrcpt=1 (queue active)",
+        f"{stamp(1)} mx postfix/smtp[903]: {QID}: to=<b@b.example>, relay=none, delay=1, delays=0/0/1/0, "
+        "dsn=4.4.1, status=deferred (connect to b.example[198.51.100.1]:25: Connection refused)",
+    ]
+    start = 4 * 86400
+    lines += [f"{stamp(start + i // 250)} mx postfix/smtpd[{1000 + i % 100}]: {0x100000 + i:010X}: "
+              f"client=unknown[203.0.113.{i % 250}]" for i in range(FLOOD)]
+    end = start + FLOOD // 250 + 1
+    lines += [
+        f"{stamp(end)} mx postfix/smtp[904]: {QID}: to=<b@b.example>, relay=b.example[198.51.100.1]:25, "
+        "delay=345600, delays=345599/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 1234)",
+        f"{stamp(end)} mx postfix/qmgr[902]: {QID}: removed",
+    ]
+    path = tmp_path_factory.mktemp("flood") / "maillog"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_unfinished_transactions_analyze(flood):
+    """1M such lines cost 1 GB before the bound; now the tracker keeps MAX_UNQUEUED of them and
+    says how many it dropped, in the JSON and on the coverage line."""
+    doc = json.loads(run(["analyze", "-f", "json", flood], 200 * MB))
+    jsonschema.validate(doc, json.loads((ROOT / "docs/report-schema.json").read_text()))
+    dropped = FLOOD - track.MAX_UNQUEUED
+    assert doc["limits"] == {"unqueued_messages": {"limit": track.MAX_UNQUEUED, "dropped": dropped}}
+    assert doc["lines"]["total"] == FLOOD + 7
+    text = run(["analyze", flood], 200 * MB)
+    assert f"limits reached: {dropped:,} SMTP transactions that reached no queue file" in text.splitlines()[-1]
+
+
+def test_unfinished_transactions_summary_keeps_the_queued_message(flood):
+    """The message queued four days before is no unfinished transaction: it is kept, and its
+    delivery after the flood finds its size (an evicted message would deliver 0 bytes)."""
+    doc = json.loads(run(["summary", "-f", "json", flood], 320 * MB))
+    totals = doc["totals"]
+    assert totals["received"] == FLOOD + 1
+    assert (totals["delivered"], totals["bytes_delivered"], totals["deferred"]) == (1, 1000, 1)
+    assert doc["meta"]["limits"]["unqueued_messages"]["dropped"] == FLOOD - track.MAX_UNQUEUED
+
+
+def test_many_syslog_tags(tmp_path):
+    """50k distinct `logger -t` tags, and one tag that recurs throughout: the program table keeps
+    at most MAX_PROGRAMS rows plus (other), the recurring tag with its exact count, every line
+    counted, and the dropped lines are reported."""
+    lines = [f"{stamp(0)} mx postfix/master[1]: daemon started -- version 3.7.11, configuration /etc/postfix"]
+    for i in range(50_000):
+        lines.append(f"{stamp(i // 100)} mx tag{i}[1]: hello {i}")
+        if i % 50 == 0:
+            lines.append(f"{stamp(i // 100)} mx cron[2]: (root) CMD (true)")
+    path = tmp_path / "maillog"
+    path.write_text("\n".join(lines) + "\n")
+    doc = json.loads(run(["analyze", "-f", "json", path], 400 * MB))
+    programs = doc["programs"]
+    assert len(programs) <= MAX_PROGRAMS + 2
+    assert programs["cron/cron"]["recognized"] == 1000
+    assert sum(v["recognized"] + v["unrecognized"] for v in programs.values()) == len(lines)
+    kept = sum(v["recognized"] + v["unrecognized"] for k, v in programs.items() if k != f"-/{OTHER}")
+    assert doc["limits"]["programs"]["dropped"] == len(lines) - kept > 40_000
+    text = run(["analyze", path], 400 * MB)
+    assert len(text.splitlines()) < MAX_PROGRAMS + 50
+
+
+# --- the pieces, in process ----------------------------------------------------------------------
+
+def test_top_counter_exact_below_cap_and_merges():
+    rng = random.Random(5)
+    keys = [f"k{rng.randrange(300)}" for _ in range(5000)]
+    whole = TopCounter(300)
+    for k in keys:
+        whole.add(k)
+    for cut in (1, 1000, 4999):
+        a, b = TopCounter(300), TopCounter(300)
+        for k in keys[:cut]:
+            a.add(k)
+        for k in keys[cut:]:
+            b.add(k)
+        a.merge(b)
+        assert dict(a) == dict(whole) and a.dropped == 0
+
+
+def test_top_counter_bounded_past_cap_keeps_the_frequent_key():
+    c = TopCounter(100)
+    for i in range(100_000):
+        c.add(f"once{i}")
+        if i % 10 == 0:
+            c.add("frequent")
+    assert len(c) <= 101
+    assert c["frequent"] == 10_000
+    assert sum(c.values()) == 110_000 and c[OTHER] == c.dropped
+
+
+def _ev(kind, qid, ts, lineno, **f):
+    return Event(kind, ts, "mx", "postfix", "smtpd", "qmgr" if kind == "qmgr_queued" else "smtpd",
+                 lineno % 7, "info", qid, "", f, "maillog", lineno, "")
+
+
+def test_tracker_evicts_only_unqueued_and_merges():
+    n = track.MAX_UNQUEUED + 500
+    events = [_ev("client", "AAAA1", 0.0, 1, client_ip="192.0.2.1", client_host="a"),
+              _ev("qmgr_queued", "AAAA1", 1.0, 2, size=10, nrcpt=1)]
+    events += [_ev("client", f"B{i:08X}", 10.0 + i / 100, 3 + i, client_ip="192.0.2.2", client_host="b")
+               for i in range(n)]
+    one = track.Tracker()
+    for ev in events:
+        one.feed(ev)
+    assert one.evicted == n - track.MAX_UNQUEUED
+    assert ("mx", "AAAA1") in one.messages  # queued: never evicted
+    assert len(one.messages) == track.MAX_UNQUEUED + 1
+    head, later = track.Tracker(), track.Tracker(head=False)
+    for ev in events[:3000]:
+        head.feed(ev)
+    for ev in events[3000:]:
+        later.feed(ev)
+    head.merge(later)
+    assert head.evicted == one.evicted and head.messages.keys() == one.messages.keys()
+
+
+def test_queue_shape_built_once(monkeypatch):
+    """The four queue-shape rules (QSH001..QSH004) read one queue shape, built once per host
+    (rules.engine.Queued), instead of each rebuilding it from every message in flight."""
+    from postfix_diag import qshape
+    from postfix_diag.rules import Engine
+
+    msgs = []
+    for i in range(300):
+        m = track.Message(qid=f"Q{i:06X}", host="mx", first_ts=1000.0 + i, queue=track.DEFERRED, sender="",
+                          size=100, nrcpt=1)
+        m.arrival_ts, m.message_id = m.first_ts, f"<{i}@x>"
+        m.recipients[f"r{i}@d.example"] = track.Recipient(f"r{i}@d.example", status="deferred")
+        msgs.append(m)
+    calls = []
+    real = qshape.entries_from_messages
+    monkeypatch.setattr(qshape, "entries_from_messages", lambda ms: calls.append(1) or real(ms))
+    findings = Engine().finish(queued=msgs, end_ts=1000.0 + 86400)
+    assert "QSH001" in {f.id for f in findings}  # the shape was read: 300 bounces in the deferred queue
+    assert len(calls) == 1
