@@ -122,16 +122,17 @@ def test_the_patterns_are_found():
     assert len(PATTERNS) > 40
 
 
-SCREEN = 0.05  # seconds: a 32 KB line scanned faster than this is linear enough without a closer look
+SCREEN = 0.2  # seconds: a 32 KB line scanned faster than this is linear enough without a closer look
+# (a quadratic pattern takes seconds there: SEC003's old client pattern 42 s)
 
 
 def ratio(pattern: re.Pattern, short: str, long: str) -> float:
     """Time on the long line over time on the short one (linear: 16; quadratic: 256): the short
     one scanned 16 times (as many characters as the long one once), the two measured in turns,
-    the best of 5 each, so that a busy machine slows both alike."""
+    the best of 3 each, so that a busy machine slows both alike."""
     copies = LARGE // SMALL
     t_short = t_long = float("inf")
-    for _ in range(5):
+    for _ in range(3):
         t_short = min(t_short, best_of(lambda: [scan(pattern, short) for _ in range(copies)], 1))
         t_long = min(t_long, best_of(lambda: scan(pattern, long), 1))
     return copies * t_long / t_short
@@ -143,7 +144,7 @@ def test_linear(name, pattern):
         if best_of(lambda long=long: scan(pattern, long), 2) < SCREEN:
             continue
         r = ratio(pattern, short, long)
-        for _ in range(2):
+        for _ in range(1):
             if r > MAX_RATIO:
                 r = min(r, ratio(pattern, short, long))  # a busy machine: again
         assert r <= MAX_RATIO, f"{name} /{pattern.pattern}/ is not linear on {long[:40]!r}...: 32 KB takes {r:.0f}x 2 KB"

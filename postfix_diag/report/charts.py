@@ -46,7 +46,7 @@ _RC = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
-_TAG = re.compile(r"<[^>]+>")
+_TAG = re.compile(r"<[^<>]+>")  # a tag holds no "<": linear on a run of them
 _ID_REF = re.compile(r'(\bid="|url\(#|xlink:href="#)([^")]+)')
 
 
