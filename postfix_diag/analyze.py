@@ -52,11 +52,12 @@ def conclude(s: pipeline.Stream, sources: Iterable[str] = (), *, gaps: dict | No
     """The Analysis of an analysis stream fed to its end: findings (at or above
     ``min_severity``), their incidents (``gaps``: quiet gaps by category), still-queued messages,
     the traffic over time and the traffic counters when the stream counted them."""
-    from .traffic import Traffic as TrafficOverTime
+    import sys
 
+    over_time = sys.modules.get("postfix_diag.traffic")  # imported (with pandas) only by a stream that counts it
     coverage, engine, evidence = s.consumers[:3]
     window = next((c for c in s.consumers[3:] if isinstance(c, Window)), None)
-    traffic = next((c for c in s.consumers[3:] if isinstance(c, TrafficOverTime)), None)
+    traffic = next((c for c in s.consumers[3:] if over_time is not None and isinstance(c, over_time.Traffic)), None)
     counters = next((c for c in s.consumers[3:] if isinstance(c, Traffic)), None)
     queued = s.finish()
     coverage.note_limits(s.tracker)
