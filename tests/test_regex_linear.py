@@ -203,4 +203,6 @@ def test_linear_through_the_pipeline(unit):
 
     base = _pipeline_seconds(log(16))
     short, long = _pipeline_seconds(log(SMALL)) - base, _pipeline_seconds(log(LARGE)) - base
-    assert long <= MAX_RATIO * max(short, 1e-3), f"{unit!r}: 2 KB {short:.4f} s, 32 KB {long:.4f} s"
+    # a floor of 5 ms for the 2 KB run: after the fixed cost is taken out it is mostly noise (it
+    # came out negative), while a quadratic pattern costs seconds at 32 KB (SEC003's old one 42 s)
+    assert long <= MAX_RATIO * max(short, 5e-3), f"{unit!r}: 2 KB {short:.4f} s, 32 KB {long:.4f} s"
