@@ -38,6 +38,19 @@ BUCKET_SECONDS = 10  # the finest time bucket of Occurrences
 MAX_BUCKETS = 512  # buckets one Occurrences keeps; beyond, its buckets double in size
 
 
+def _fold(into: dict, buckets: dict, shift: int) -> None:
+    """Add time buckets ``[count, first, last]`` to ``into``, their keys shifted down ``shift`` levels."""
+    for k, (n, first, last) in buckets.items():
+        k >>= shift
+        b = into.get(k)
+        if b is None:
+            into[k] = [n, first, last]
+        else:
+            b[0] += n
+            b[1] = min(b[1], first)
+            b[2] = max(b[2], last)
+
+
 class Occurrences:
     """When something happened: per time bucket, how many times, and the first and last time in
     the bucket (so that the start and end of a stretch of activity are exact whatever the bucket).
@@ -91,15 +104,7 @@ class Occurrences:
         while True:
             shift = level - self.level
             out: dict[int, list] = {}
-            for k, (n, first, last) in self.buckets.items():
-                k >>= shift
-                b = out.get(k)
-                if b is None:
-                    out[k] = [n, first, last]
-                else:
-                    b[0] += n
-                    b[1] = min(b[1], first)
-                    b[2] = max(b[2], last)
+            _fold(out, self.buckets, shift)
             self.level, self.buckets = level, out
             if len(out) <= MAX_BUCKETS:
                 return
@@ -109,17 +114,8 @@ class Occurrences:
         """Fold in the occurrences of other lines (any order gives the same result)."""
         if later.level > self.level:
             self.coarsen(later.level)
-        shift = self.level - later.level
         buckets = self.buckets
-        for k, (n, first, last) in later.buckets.items():
-            k >>= shift
-            b = buckets.get(k)
-            if b is None:
-                buckets[k] = [n, first, last]
-            else:
-                b[0] += n
-                b[1] = min(b[1], first)
-                b[2] = max(b[2], last)
+        _fold(buckets, later.buckets, self.level - later.level)
         if len(buckets) > MAX_BUCKETS:
             self.coarsen(self.level + 1)
 
