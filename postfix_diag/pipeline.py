@@ -50,6 +50,7 @@ PARALLEL_MIN_BYTES and more.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import os
@@ -226,14 +227,34 @@ def run(sources: list[Source], make: Callable[..., Stream], parser, *, jobs: int
     pieces = plan(listed, jobs, parser.year) if jobs > 1 else None
     stream = make(head=True)
     if pieces is None:
-        for source in listed:
-            if progress is not None:
-                progress(source.display)
-            stream.feed_all(parser.parse_source(source))
-            stream.assumptions.update(parser.assumptions)
+        with fewer_collections():
+            for source in listed:
+                if progress is not None:
+                    progress(source.display)
+                stream.feed_all(parser.parse_source(source))
+                stream.assumptions.update(parser.assumptions)
     else:
         run_pieces(stream, pieces, make, parser, jobs, progress)
     return stream
+
+
+# The collector's first-generation threshold while one process reads a log: each collection
+# scans what lives on (the consumers' state, messages in flight) again, and reading makes few
+# cycles (about 800 objects in cycles per 200k lines of the bench log), so collecting every
+# 50,000 allocations instead of every 700 saves about a tenth of the run and keeps memory bounded.
+GC_THRESHOLD = 50_000
+
+
+@contextlib.contextmanager
+def fewer_collections():
+    """Collect cyclic garbage less often in the block (GC_THRESHOLD); a piece read by a worker
+    (read_piece) has no collection at all: it is short and the worker ends."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(GC_THRESHOLD, old[0]), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 # --- pieces of the input, read by a fork pool ------------------------------------------------

@@ -127,6 +127,7 @@ class Message:
     message_id: str | None = None
     recipients: dict = field(default_factory=dict)  # address -> Recipient
     deferrals: int = 0  # deferred delivery lines
+    deliveries: int = 0  # delivery lines (attempts) of any status
     held: bool = False
     expired: bool = False
     removed_ts: float | None = None
@@ -429,6 +430,7 @@ class Tracker:
         r.status, r.relay, r.dsn, r.reason, r.ts, r.program = (
             status, f.get("relay"), f.get("dsn"), f.get("reason"), ev.ts, ev.program)
         r.attempts += 1
+        m.deliveries += 1
         if not m.arrival_known:  # queued before the log began: delay= counts from its arrival
             delay = f.get("delay")
             if isinstance(delay, int | float) and ev.ts is not None:

@@ -691,7 +691,7 @@ class BounceStorm(Rule):
 
     @staticmethod
     def _attempted(msg) -> bool:
-        return any(r.attempts for r in msg.recipients.values())
+        return msg.deliveries > 0
 
     def feed_message(self, msg):
         if self._attempted(msg):
