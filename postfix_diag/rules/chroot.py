@@ -8,8 +8,8 @@ import re
 from ..config import fixes
 from ..events import place
 from .base import UNDECIDED, LineRule, plural, register
-from .settings import Facts, chrooted, queue_directory, service_guess, services_for_tags, step
 from .incident_spec import IncidentSpec, Link
+from .settings import Facts, chrooted, queue_directory, service_guess, services_for_tags, step
 
 JAIL = "/var/spool/postfix"
 CHROOT_REFS = (

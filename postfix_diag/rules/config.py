@@ -7,6 +7,7 @@ from ..config import fixes
 from ..config.shell import quote
 from ..config.syntax import split_quoted
 from .base import LineRule, plural, register
+from .incident_spec import IncidentSpec, Link
 from .settings import (
     Facts,
     is_alias_database,
@@ -17,7 +18,6 @@ from .settings import (
     step,
     tables_named,
 )
-from .incident_spec import IncidentSpec, Link
 
 CHECK = "Run `postfix check` and `postconf -n` and read the warnings they print."
 CONFIG_ERROR = "Server configuration error"

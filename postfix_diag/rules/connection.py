@@ -4,8 +4,8 @@ clients that do not speak SMTP."""
 from __future__ import annotations
 
 from .base import LineRule, plural, register
-from .settings import Facts, services_for_tags
 from .incident_spec import IncidentSpec
+from .settings import Facts, services_for_tags
 
 
 def _stage(ev) -> str:

@@ -7,8 +7,8 @@ import re
 
 from ..config import fixes
 from .base import BoundedCounter, Group, LineRule, Rule, domain_of, log_tag, plural, register, top_key
-from .settings import Facts, queue_directory, services_for_tags, step
 from .incident_spec import IncidentSpec, Link
+from .settings import Facts, queue_directory, services_for_tags, step
 
 CHROOT_DNS_STEPS = (
     "Compare the resolver files inside the chroot with the host's: "

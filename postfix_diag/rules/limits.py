@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..config import fixes
 from .base import Group, LineRule, Rule, plural, register
-from .settings import Facts, log_path, services_for_tags, step
 from .incident_spec import IncidentSpec, Link
+from .settings import Facts, log_path, services_for_tags, step
 
 
 @register

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from .base import LineRule, ProblemRule, plural, register
-from .settings import Facts, services_for_tags
 from .incident_spec import IncidentSpec
+from .settings import Facts, services_for_tags
 
 # "TLS library problem" lines that come from loading files at startup, not from a peer: the
 # crypto library's file, PEM, X.509, STORE and DECODER routines, and the SSL library's
