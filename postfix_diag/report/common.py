@@ -1,4 +1,4 @@
-"""Numbers and phrases the text and Markdown writers share."""
+"""Numbers and phrases the text, Markdown and HTML writers share."""
 
 from __future__ import annotations
 
@@ -27,6 +27,39 @@ def span_text(cov_dict: dict) -> str:
     if not span["first"]:
         return "no timestamps"
     return f"{span['first']} .. {span['last']}"
+
+
+ZONE = "the log's own local time (classic syslog stamps carry no zone)"
+
+
+def header_items(analysis, top: int = 10) -> list[tuple[str, object]]:
+    """The header of a full incident report (Markdown, HTML), as (label, value) pairs of plain,
+    unescaped text in order: logs, time span, a year assumed per source, time zone, window,
+    findings, parse coverage, configuration (a list of lines: how it was read, then indented
+    details), configuration sources, tool version. Each writer escapes and lays them out."""
+    from .. import __version__
+
+    cov = analysis.coverage
+    items: list[tuple[str, object]] = [("Logs", ", ".join(analysis.sources) or "-"),
+                                       ("Time span", span_text(cov.as_dict(top)))]
+    items += [("Year assumed", f"{source}: {year}") for source, year in (analysis.year_assumptions or {}).items()]
+    items.append(("Time zone assumed", (analysis.time or {}).get("zone") or ZONE))
+    w = analysis.window
+    if w is not None:
+        items.append(("Window", f"lines from {w.get('since') or 'the start'} until {w.get('until') or 'the end'} "
+                                f"only ({w.get('lines_left_out', 0)} lines left out)"))
+    worst = analysis.findings[0].severity if analysis.findings else "none"
+    items.append(("Findings", f"{len(analysis.findings)} (most severe: {worst})"))
+    items.append(("Parse coverage", coverage_line(cov).removeprefix("Parse coverage: ")))
+    summary = config_summary(analysis.config)
+    if summary:
+        items.append(("Configuration", [summary[0].removeprefix("Configuration: "), *summary[1:]]))
+    sources = [f"{s.get('path')} ({s.get('kind')})" if isinstance(s, dict) else str(s)
+               for s in (analysis.config or {}).get("sources") or []]
+    if sources:
+        items.append(("Configuration sources", ", ".join(sources)))
+    items.append(("Tool", f"postfix-diag {__version__}"))
+    return items
 
 
 def top_evidence(evidence: dict, limit: int = 3) -> list[str]:

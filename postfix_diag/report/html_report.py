@@ -15,11 +15,10 @@ from ..model import iso
 from .common import (
     by_host,
     config_facts,
-    config_summary,
     coverage_line,
+    header_items,
     percent,
     sharpen_hint,
-    span_text,
     step_parts,
     timeline_rows,
 )
@@ -47,31 +46,11 @@ def _when(start: float, end: float) -> str:
 
 
 def _header(analysis, top: int) -> list[str]:
-    cov = analysis.coverage
-    d = cov.as_dict(top)
-    items: list = [("Logs", ", ".join(analysis.sources) or "-"), ("Time span", span_text(d))]
-    years = analysis.year_assumptions or {}
-    if years:
-        items.append(("Year assumed", "; ".join(f"{src}: {y}" for src, y in years.items())))
-    zone = (analysis.time or {}).get("zone")
-    items.append(("Time zone assumed", zone or "the log's own local time (classic syslog stamps carry no zone)"))
-    window = analysis.window
-    if window:
-        items.append(("Window", f"{window.get('since') or 'the start'} .. {window.get('until') or 'the end'} "
-                                f"({window.get('lines_left_out', 0)} lines left out)"))
-    worst = analysis.findings[0].severity if analysis.findings else "none"
-    items.append(("Findings", f"{len(analysis.findings)} (most severe: {worst})"))
-    items.append(("Parse coverage", coverage_line(cov).removeprefix("Parse coverage: ")))
-    summary = config_summary(analysis.config)
-    if summary:
-        items.append(("Configuration", Markup("<br>".join(h(line.strip()) for line in summary))))
-    sources = [f"{s.get('path')} ({s.get('kind')})" if isinstance(s, dict) else str(s)
-               for s in (analysis.config or {}).get("sources", [])]
-    if sources:
-        items.append(("Configuration sources", ", ".join(sources)))
-    from .. import __version__
-
-    items.append(("Tool", f"postfix-diag {__version__}"))
+    items: list = []
+    for label, value in header_items(analysis, top):
+        if isinstance(value, list):  # the configuration: how it was read, then its details
+            value = Markup("<br>".join(h(line.strip()) for line in value))
+        items.append((label, value))
     return [f"<h1>{h(TITLE)}</h1>", meta(items)]
 
 

@@ -7,22 +7,17 @@ configuration came from."""
 
 from __future__ import annotations
 
-from .. import __version__
 from .common import (
     by_host,
     config_facts,
-    config_summary,
-    coverage_line,
+    header_items,
     percent,
     sharpen_hint,
-    span_text,
     step_parts,
     timeline_rows,
 )
 from .escape import markdown_code, markdown_code_span
 from .escape import markdown_prose as m
-
-ZONE = "the log's own local time (classic syslog stamps carry no zone)"
 
 
 def _table(headers, rows) -> list[str]:
@@ -34,32 +29,13 @@ def _table(headers, rows) -> list[str]:
 def render(analysis, top: int = 10) -> str:
     cov = analysis.coverage
     d = cov.as_dict(top)
-    worst = analysis.findings[0].severity if analysis.findings else "none"
-    out = [
-        "# Postfix incident report",
-        "",
-        f"- Logs: {', '.join(m(s) for s in analysis.sources)}",
-        f"- Time span: {m(span_text(d))}",
-    ]
-    for source, year in (analysis.year_assumptions or {}).items():
-        out.append(f"- Year assumed: {m(source)}: {m(year)}")
-    out += [
-        f"- Time zone assumed: {m((analysis.time or {}).get('zone') or ZONE)}",
-        *([f"- Window: lines from {m(analysis.window['since'] or 'the start')} until "
-           f"{m(analysis.window['until'] or 'the end')} only ({analysis.window['lines_left_out']} lines left out)"]
-          if analysis.window is not None else []),
-        f"- Findings: {len(analysis.findings)} (most severe: {worst})",
-        f"- {m(coverage_line(cov))}",
-    ]
-    summary = config_summary(analysis.config)
-    if summary:
-        out.append(f"- {m(summary[0])}")
-        out += [f"  - {m(line.strip(), start=True)}" for line in summary[1:]]
-    sources = (analysis.config or {}).get("sources") or []
-    if sources:
-        out.append("- Configuration sources: " + ", ".join(
-            f"{m(s.get('path'))} ({m(s.get('kind'))})" if isinstance(s, dict) else m(s) for s in sources))
-    out.append(f"- Tool: postfix-diag {m(__version__)}")
+    out = ["# Postfix incident report", ""]
+    for label, value in header_items(analysis, top):
+        if isinstance(value, list):  # the configuration: how it was read, then its details
+            out.append(f"- {m(label)}: {m(value[0])}")
+            out += [f"  - {m(line.strip(), start=True)}" for line in value[1:]]
+        else:
+            out.append(f"- {m(label)}: {m(value)}")
     out.append("")
     if analysis.incidents:
         out += ["## Timeline", ""]
