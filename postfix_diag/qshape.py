@@ -648,6 +648,16 @@ def _rcpt_domain(addr: str) -> str:
     return from_perl_bytes(_domain_of(_as_bytes_str(addr).translate(_LC_TABLE)))
 
 
+def _top_domains(entries, n: int = 10) -> list[tuple[str, int]]:
+    """The ``n`` recipient domains most often named by ``entries``: (domain, recipients), most first."""
+    doms: dict[str, int] = {}
+    for e in entries:
+        for r in e.recipients:
+            d = _rcpt_domain(r)
+            doms[d] = doms.get(d, 0) + 1
+    return sorted(doms.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
 def detect_mailer_daemon_backscatter(
     entries: Sequence[QueueEntry],
     now: float,
@@ -659,12 +669,7 @@ def detect_mailer_daemon_backscatter(
     bounces = [e for e in deferred if e.sender == ""]
     if not deferred or len(bounces) < min_messages or len(bounces) / len(deferred) < min_share:
         return []
-    doms: dict[str, int] = {}
-    for e in bounces:
-        for r in e.recipients:
-            d = _rcpt_domain(r)
-            doms[d] = doms.get(d, 0) + 1
-    top = sorted(doms.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    top = _top_domains(bounces)
     return [
         {
             "id": BACKSCATTER_ID,
@@ -751,12 +756,7 @@ def detect_active_congestion(
     stuck = [e for e in act if _age_minutes(e, now) >= min_age_minutes]
     if len(stuck) < min_messages:
         return []
-    doms: dict[str, int] = {}
-    for e in stuck:
-        for r in e.recipients:
-            d = _rcpt_domain(r)
-            doms[d] = doms.get(d, 0) + 1
-    top = sorted(doms.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    top = _top_domains(stuck)
     return [
         {
             "id": ACTIVE_CONGESTION_ID,
