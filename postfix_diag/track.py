@@ -210,8 +210,11 @@ class Tracker:
         self.completed = 0
         self.abandoned = 0  # messages that reached no queue file, dropped by log time
         self.evicted = 0  # messages that reached no queue file, dropped by count (MAX_UNQUEUED)
-        # every message created, in order, for the last MAX_UNQUEUED of them (see _limit)
+        # (number, key, message) of every message created, in order, for the last MAX_UNQUEUED
+        # of them, numbered from 1 (see _limit); entries that can no longer be dropped may go
+        # (_live_recent)
         self._recent: deque = deque()
+        self._created = 0  # messages created
         self.clock: float | None = None  # the latest time a message appeared
         self._next_sweep = float("-inf")
         self.recently_removed: dict = {}  # (host, qid) -> time of its "removed" line, oldest first
@@ -280,8 +283,9 @@ class Tracker:
         """Drop the messages that reached no queue file among those MAX_UNQUEUED newer messages
         came after (the module's docstring, Limits)."""
         recent, messages = self._recent, self.messages
-        while len(recent) > MAX_UNQUEUED:
-            key, m = recent.popleft()
+        oldest = self._created - MAX_UNQUEUED  # messages numbered up to this one have that many after them
+        while recent and recent[0][0] <= oldest:
+            _, key, m = recent.popleft()
             if messages.get(key) is m and not m.in_queue:
                 del messages[key]
                 self.evicted += 1
@@ -313,9 +317,10 @@ class Tracker:
             m = Message(qid=qid, host=ev.host, first_ts=ts, first_file=ev.file, first_line=ev.lineno,
                         arrival_ts=ts, instance=ev.instance, queue=queue)
             self.messages[key] = m
+            self._created += 1
             recent = self._recent
-            recent.append((key, m))
-            if len(recent) > MAX_UNQUEUED:
+            recent.append((self._created, key, m))
+            if recent[0][0] <= self._created - MAX_UNQUEUED:
                 self._limit()
         m.last_ts = ev.ts
         return m
@@ -677,7 +682,9 @@ class Tracker:
         for what, item in later.held:
             self._replay(what, item, on_line)
         self.messages.update(later.messages)
-        self._recent.extend(later._recent)
+        done = self._created
+        self._recent.extend((n + done, key, m) for n, key, m in later._recent)
+        self._created += later._created
         self._limit()
         self.sessions.update(later.sessions)
         for key, ts in later.recently_removed.items():
@@ -730,6 +737,19 @@ class Tracker:
                     self.on_session(old)
             elif item in self._stray_sessions:
                 self.held.append((what, item))
+
+    def _live_recent(self) -> deque:
+        """The entries of ``_recent`` that ``_limit`` may still drop: messages still here that
+        reached no queue file (a message that reached one stays so; one no longer here is gone)."""
+        messages = self.messages
+        return deque(e for e in self._recent if messages.get(e[1]) is e[2] and not e[2].in_queue)
+
+    def __getstate__(self):
+        """A piece's tracker goes to the main process without the finished messages it would
+        otherwise carry in ``_recent`` (up to MAX_UNQUEUED of them, most of its pickled size)."""
+        state = dict(self.__dict__)
+        state["_recent"] = self._live_recent()
+        return state
 
     # --- end of input -------------------------------------------------------------------------
     def finish(self) -> list[Message]:

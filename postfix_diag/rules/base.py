@@ -7,6 +7,7 @@ A rule is a class. Its class attributes are its identity and its documentation (
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections import Counter
@@ -387,8 +388,10 @@ class Rule:
 
 # --- small shared helpers ---------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)  # bounded: the addresses are the log's (an outsider's) to choose
 def ip_kind(ip: str | None) -> str:
-    """'loopback', 'private', 'public' or 'invalid' for an address as Postfix logs it."""
+    """'loopback', 'private', 'public' or 'invalid' for an address as Postfix logs it (the same
+    few addresses come back line after line: the answers are remembered for the last 4,096)."""
     if not ip:
         return "invalid"
     if ip.lower().startswith("ipv6:"):
