@@ -20,12 +20,24 @@ escalates and closes.
   the log is quiet (the time of the last line plus the seconds since it came), so that an
   incident can close when nothing more is logged.
 
-Memory is what the stream holds (bounded: messages in flight, the rules' capped counters).
+**Memory.** A stream holds more the longer it reads: its rules' counters are capped (MAX_KEYS keys
+each), but a time series (model.Occurrences, up to MAX_BUCKETS buckets) per key and per finding
+grows with the time the log covers, and the copy an evaluation makes grows with it. So the
+stream concluded is replaced: HORIZON of log time after it began a new stream starts (fed the
+same lines), and once that one has read HORIZON of log itself it takes the first one's place
+(and the next starts). The stream concluded has thus read between HORIZON and twice that (all
+of it, before); what is older is forgotten, and so is a closed incident that ended before the
+stream concluded began. An incident keeps its number across a replacement (its start, as
+the new stream sees it, moves later: the events keep the first one), an ongoing one whose
+evidence is all older than the new stream closes as gone (GONE_AFTER), and the totals the
+metrics give (lines, traffic counters) carry what the replaced stream counted. Memory is then
+at most two streams of up to 2 * HORIZON and HORIZON of log, and one copy.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import pickle
 import select
@@ -40,7 +52,7 @@ POLL_INTERVAL = 0.2  # seconds between two looks at a followed file
 EVAL_INTERVAL = 0.3  # at most this often, the incidents are worked out again when lines came
 IDLE_EVAL = 5.0  # and this often when none came (an incident may close on a quiet log)
 GONE_AFTER = 300.0  # seconds of log time an ongoing incident must be missing before it is closed as gone
-HORIZON = 86400.0  # seconds of log time: a new stream starts this long after the one concluded, replaces it this long after
+HORIZON = 6 * 3600.0  # seconds of log time: a new stream starts this long after the one concluded, replaces it this long after
 READ_LIMIT = 8 * 1024 * 1024  # bytes read from a file per poll at most (a burst is read over several)
 JOURNAL_COMMAND = ("journalctl", "-f", "-o", "json", "-n", "0", "-u", "postfix@*", "-u", "postfix")
 
@@ -254,10 +266,13 @@ class Watch:
             return
         parse = self.parser.parse_line
         years = self.years
-        events = [ev for ev in (parse(line, name, lineno, years) for name, lineno, line in lines) if ev is not None]
-        self.stream.feed_all(events)
-        if self.next is not None:
-            self.next.feed_all(events)
+        events = (ev for ev in (parse(line, name, lineno, years) for name, lineno, line in lines) if ev is not None)
+        if self.next is None:
+            self.stream.feed_all(events)
+        else:  # both streams, a thousand events at a time (a burst's events are not all held at once)
+            while chunk := list(itertools.islice(events, 1000)):
+                self.stream.feed_all(chunk)
+                self.next.feed_all(chunk)
         self.lines += len(lines)
         self._last_line_at = time.monotonic()
         self.unseen = True  # lines no evaluation has seen yet
@@ -296,6 +311,9 @@ class Watch:
         # a copy made in memory from our own objects (pickle is never read from a file here: state
         # files are JSON, state.py); twice as fast as copy.deepcopy
         self.last_analysis = None  # (the last one's copy goes before this one is made)
+        for stream in (self.stream, self.next):  # the finished messages the trackers' lists still hold go
+            if stream is not None and stream.tracker is not None:
+                stream.tracker._recent = stream.tracker._live_recent()
         s = pickle.loads(pickle.dumps(self.stream, protocol=pickle.HIGHEST_PROTOCOL))
         engine = s.consumers[1]
         engine.config = self.config  # (a copy travels without it, like a piece)
