@@ -24,10 +24,12 @@ test: install
 	$(PY) -m pytest -q -n auto
 
 ## make bench: start-up; analyze and summary at --jobs 1 and 2 beside pflogsumm (1M, 5M lines); peak memory of every command at 1M, 5M, 10M lines;
-## then watch's latency (append a line that opens an incident -> the printed line) and memory
+## then watch's latency (append a line that opens an incident -> the printed line) and its memory over
+## 10M lines streamed through it (BENCH_WATCH_MEMORY_LINES=N to change the count, 0 to skip it)
 bench: install
 	$(PY) tools/bench/run.py
 	$(PY) tools/bench/watch_latency.py
+	$(PY) tools/bench/watch_memory.py
 
 ## make fuzz [FUZZ_SECONDS=3600]: the compiled core under libFuzzer with ASan/UBSan, then the
 ## differential test on an ASan build of the extension (make test runs the fuzzer for 60 s)

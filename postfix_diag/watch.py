@@ -20,12 +20,24 @@ escalates and closes.
   the log is quiet (the time of the last line plus the seconds since it came), so that an
   incident can close when nothing more is logged.
 
-Memory is what the stream holds (bounded: messages in flight, the rules' capped counters).
+**Memory.** A stream holds more the longer it reads: its rules' counters are capped (MAX_KEYS keys
+each), but a time series (model.Occurrences, up to MAX_BUCKETS buckets) per key and per finding
+grows with the time the log covers, and the copy an evaluation makes grows with it. So the
+stream concluded is replaced: HORIZON of log time after it began a new stream starts (fed the
+same lines), and once that one has read HORIZON of log itself it takes the first one's place
+(and the next starts). The stream concluded has thus read between HORIZON and twice that (all
+of it, before); what is older is forgotten, and so is a closed incident that ended before the
+stream concluded began. An incident keeps its number across a replacement (its start, as
+the new stream sees it, moves later: the events keep the first one), an ongoing one whose
+evidence is all older than the new stream closes as gone (GONE_AFTER), and the totals the
+metrics give (lines, traffic counters) carry what the replaced stream counted. Memory is then
+at most two streams of up to 2 * HORIZON and HORIZON of log, and one copy.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import pickle
 import select
@@ -40,6 +52,7 @@ POLL_INTERVAL = 0.2  # seconds between two looks at a followed file
 EVAL_INTERVAL = 0.3  # at most this often, the incidents are worked out again when lines came
 IDLE_EVAL = 5.0  # and this often when none came (an incident may close on a quiet log)
 GONE_AFTER = 300.0  # seconds of log time an ongoing incident must be missing before it is closed as gone
+HORIZON = 6 * 3600.0  # seconds of log time: a new stream starts this long after the one concluded, replaces it this long after
 READ_LIMIT = 8 * 1024 * 1024  # bytes read from a file per poll at most (a burst is read over several)
 JOURNAL_COMMAND = ("journalctl", "-f", "-o", "json", "-n", "0", "-u", "postfix@*", "-u", "postfix")
 
@@ -221,16 +234,23 @@ class Watch:
     """The stream fed as lines arrive, and the incident events (module docstring)."""
 
     def __init__(self, year: int | None = None, config=None, gaps: dict | None = None,
-                 min_severity: str = "warning"):
+                 min_severity: str = "warning", horizon: float | None = None):
         from . import analyze
         from .parse import Parser, YearGuesser
 
         self.parser = Parser(year=year)
         self.years = YearGuesser(year, time.time())
-        self.stream = analyze.stream(metrics=True, config=config)
+        self._make = lambda: analyze.stream(metrics=True, config=config)
+        self.stream = self._make()  # the stream concluded: it has read between horizon and twice that (or all)
+        self.next = None  # the one that replaces it, started `horizon` of log time after it (module docstring)
+        self.horizon = HORIZON if horizon is None else horizon
+        self.started: float | None = None  # log time of the first line self.stream read
+        self.next_started: float | None = None
+        self.epochs = 0  # streams replaced so far
+        self._carried: dict = {}  # counts the replaced streams read that the current one did not (metrics)
         self.config = config
         self.gaps = gaps
-        self.known: dict = {}  # identity -> (watch id, severity, state)
+        self.known: dict = {}  # identity -> (watch id, severity, state, start it opened with)
         self.missing: dict = {}  # identity of an ongoing incident -> log time it was first missing
         self.min_severity = min_severity  # incidents below it make no event (notices: conditions)
         self.unseen = False
@@ -245,11 +265,37 @@ class Watch:
         if not lines:
             return
         parse = self.parser.parse_line
-        events = (parse(line, name, lineno, self.years) for name, lineno, line in lines)
-        self.stream.feed_all(ev for ev in events if ev is not None)
+        years = self.years
+        events = (ev for ev in (parse(line, name, lineno, years) for name, lineno, line in lines) if ev is not None)
+        if self.next is None:
+            self.stream.feed_all(events)
+        else:  # both streams, a thousand events at a time (a burst's events are not all held at once)
+            while chunk := list(itertools.islice(events, 1000)):
+                self.stream.feed_all(chunk)
+                self.next.feed_all(chunk)
         self.lines += len(lines)
         self._last_line_at = time.monotonic()
         self.unseen = True  # lines no evaluation has seen yet
+        self._roll()
+
+    def _roll(self) -> None:
+        """Start the next stream `horizon` of log time after the current one began; put it in the
+        current one's place once it has read `horizon` of log itself (module docstring)."""
+        now = self.stream.consumers[0].last_ts
+        if now is None:
+            return
+        if self.started is None:
+            self.started = self.stream.consumers[0].first_ts
+        if self.next is None:
+            if now - self.started >= self.horizon:
+                self.next, self.next_started = self._make(), now
+            return
+        if now - self.next_started < self.horizon:
+            return
+        _carry(self._carried, self.stream, self.next)
+        self.stream, self.started = self.next, self.next_started
+        self.next, self.next_started = self._make(), now
+        self.epochs += 1
 
     def clock(self) -> float | None:
         """The log's time now: its last line's, moved on by the wall clock since it came."""
@@ -264,12 +310,17 @@ class Watch:
 
         # a copy made in memory from our own objects (pickle is never read from a file here: state
         # files are JSON, state.py); twice as fast as copy.deepcopy
+        self.last_analysis = None  # (the last one's copy goes before this one is made)
+        for stream in (self.stream, self.next):  # the finished messages the trackers' lists still hold go
+            if stream is not None and stream.tracker is not None:
+                stream.tracker._recent = stream.tracker._live_recent()
         s = pickle.loads(pickle.dumps(self.stream, protocol=pickle.HIGHEST_PROTOCOL))
         engine = s.consumers[1]
         engine.config = self.config  # (a copy travels without it, like a piece)
         now = self.clock()
         if now is not None:
             s.consumers[0].last_ts = now
+        _carry_into(s, self._carried)
         result = analyze.conclude(s, gaps=self.gaps)
         self.last_analysis = result
         return result
@@ -285,8 +336,10 @@ class Watch:
             key = identity(inc)
             old = self.known.get(key)
             if old is None:  # its start may have moved: the same rule, key and host missing now
-                moved = next((k for k, (_, _, st) in self.known.items() if k[:3] == key[:3] and k not in seen
+                moved = next((k for k, (_, _, st, _) in self.known.items() if k[:3] == key[:3] and k not in seen
                               and st == "ongoing"), None)
+                if moved is None and inc.state != "ongoing":  # a closed one, its start cut by a new stream
+                    moved = next((k for k in self.known if k[:3] == key[:3] and k not in seen), None)
                 if moved is not None:
                     old = self.known.pop(moved)
                     self.missing.pop(moved, None)
@@ -295,29 +348,31 @@ class Watch:
                     continue  # a condition, not an incident (an open one that fell below it is still followed)
                 self.ids += 1
                 wid = f"W{self.ids}"
-                self.known[key] = (wid, inc.severity, inc.state)
+                self.known[key] = (wid, inc.severity, inc.state, inc.start)
                 self.opened += 1
                 out.append(_event("open", wid, inc))
                 if inc.state != "ongoing":
                     self.closed += 1
                     out.append(_event("close", wid, inc))
                 continue
-            wid, severity, state = old
+            wid, severity, state, start = old
+            if start is None or (inc.start is not None and inc.start < start):
+                start = inc.start  # (a later one: the stream that began after it opened sees less of it)
             if SEVERITY_RANK[inc.severity] > SEVERITY_RANK[severity] and state == "ongoing":
                 self.escalated += 1
-                out.append(_event("escalate", wid, inc, was=severity))
+                out.append(_event("escalate", wid, inc, was=severity, start=start))
             if state == "ongoing" and inc.state != "ongoing":
                 self.closed += 1
-                out.append(_event("close", wid, inc))
+                out.append(_event("close", wid, inc, start=start))
             elif state != "ongoing" and inc.state == "ongoing":  # it came back within its quiet gap
                 self.opened += 1
-                out.append(_event("open", wid, inc))
-            self.known[key] = (wid, max(severity, inc.severity, key=SEVERITY_RANK.get), inc.state)
+                out.append(_event("open", wid, inc, start=start))
+            self.known[key] = (wid, max(severity, inc.severity, key=SEVERITY_RANK.get), inc.state, start)
         now = self.clock()
         for key in seen:
             self.missing.pop(key, None)
         for key in [k for k in self.known if k not in seen]:
-            wid, severity, state = self.known[key]
+            wid, severity, state, start = self.known[key]
             if state == "ongoing":  # merged into another, or its finding below its threshold for now
                 since = self.missing.setdefault(key, now)
                 if now is None or since is None or now - since < GONE_AFTER:
@@ -328,7 +383,7 @@ class Watch:
                 self.closed += 1
                 out.append({"event": "close", "id": wid, "at": iso(now), "rule": key[0], "key": key[1],
                             "host": key[2], "severity": severity, "state": "gone", "title": "",
-                            "start": iso(key[3]), "end": None, "recovery": "no longer an incident"})
+                            "start": iso(start), "end": None, "recovery": "no longer an incident"})
         self._ongoing = sum(1 for inc in incidents if inc.state == "ongoing" and identity(inc) in self.known)
         return out
 
@@ -341,10 +396,50 @@ class Watch:
                 "closed": self.closed, "ongoing": self.ongoing()}
 
 
-def _event(kind: str, wid: str, inc, was: str | None = None) -> dict:
+# The counts the metrics give as totals since the watch began (lines by program, unrecognized
+# lines, the traffic counters): what a replaced stream read and its successor did not is carried.
+_CARRIED = ("received", "deliveries", "left", "rejects", "deferrals")
+
+
+def _carry(carried: dict, old, new) -> None:
+    """Add to ``carried`` what stream ``old`` counted and ``new`` (fed the same lines since it
+    began) did not."""
+    for name, mine, theirs in _counters(old, new):
+        c = carried.setdefault(name, {})
+        for key, n in mine.items():
+            d = n - theirs.get(key, 0)
+            if d:
+                c[key] = c.get(key, 0) + d
+    u = old.consumers[0].unrecognized - new.consumers[0].unrecognized
+    carried["unrecognized"] = carried.get("unrecognized", 0) + u
+
+
+def _counters(a, b):
+    from .metrics import Traffic
+
+    yield "lines", a.consumers[0].lines, b.consumers[0].lines
+    ta = next((c for c in a.consumers[3:] if isinstance(c, Traffic)), None)
+    tb = next((c for c in b.consumers[3:] if isinstance(c, Traffic)), None)
+    if ta is not None and tb is not None:
+        for name in _CARRIED:
+            yield name, getattr(ta, name), getattr(tb, name)
+
+
+def _carry_into(s, carried: dict) -> None:
+    """Add the carried counts to stream ``s`` (a copy about to be concluded)."""
+    if not carried:
+        return
+    for name, mine, _ in _counters(s, s):
+        for key, n in carried.get(name, {}).items():
+            mine[key] = mine.get(key, 0) + n
+    s.consumers[0].unrecognized += carried.get("unrecognized", 0)
+
+
+def _event(kind: str, wid: str, inc, was: str | None = None, start: float | None = None) -> dict:
     d = {"event": kind, "id": wid, "at": iso(inc.last_seen if kind != "close" else (inc.end or inc.last_seen)),
          "rule": inc.rule, "key": inc.key, "host": getattr(inc, "host", None), "severity": inc.severity,
-         "state": inc.state, "title": inc.title, "start": iso(inc.start), "end": iso(inc.end),
+         "state": inc.state, "title": inc.title, "start": iso(start if start is not None else inc.start),
+         "end": iso(inc.end),
          "recovery": inc.recovery, "count": inc.count, "impact": dict(inc.impact)}
     if was is not None:
         d["was"] = was
