@@ -276,7 +276,7 @@ PIECES_PER_JOB = 2
 # ... of this size at most: a worker's memory grows with its piece (the queue ids whose life
 # started in it, the lines it holds back), and so does the main process's, which holds up to
 # 2N finished pieces. POSTFIX_DIAG_PIECE_BYTES changes it.
-PIECE_BYTES = _env_bytes("POSTFIX_DIAG_PIECE_BYTES", 256 * 1024 * 1024)
+PIECE_BYTES = _env_bytes("POSTFIX_DIAG_PIECE_BYTES", 64 * 1024 * 1024)
 MIN_PIECE_BYTES = 1024 * 1024  # ... and at least this one (unless PARALLEL_MIN_BYTES is lower)
 COMPRESSED_RATIO = 8  # about what gzip makes of a mail log
 _MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
