@@ -7,6 +7,15 @@ is bounded. A report says so whenever a bound was reached: the ``limits`` object
 reports (``{name: {"limit": N, "dropped": n}}``, present only when some bound was reached) and
 the end of the parse coverage line of the text and Markdown reports. Below its bound, each table
 is exact and does not depend on where a log was cut into pieces (pipeline.py).
+
+The rules' tables: a top-offender counter (the clients, senders, domains a finding lists, and its
+key) keeps the top MAX_OFFENDERS keys (rules.base.BoundedCounter on topcount.TopCounter: past it
+the less frequent half goes to "(other)", so a flood of one-off clients cannot push out the real
+top offender that comes after it); a lookup table (was this relay ever delivered to, how many
+distinct clients had a name, which clients got mail relayed) keeps its first MAX_LOOKUP keys
+(rules.base.FirstKeysCounter). Their lines counted under "(other)" are the limits "offenders" and
+"lookups" (rules.engine.Engine.dropped). Other per-subject tables of the rules keep their first
+keys with their own caps (rules.base.group_in) and are not counted here.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ class Limit:
 MAX_UNQUEUED = 10_000  # track.py: newer messages after which one that reached no queue file is dropped
 MAX_PROGRAMS = 1_000  # coverage.py: (instance, program, recognized?, format) rows counted one by one
 MAX_UNRECOGNIZED_SHAPES = 20_000  # coverage.py: distinct unrecognized shapes kept with an example
+MAX_OFFENDERS = 5_000  # rules/base.py: keys (clients, senders, domains) of a rule's top-offender counter
+MAX_LOOKUP = 50_000  # rules/base.py: keys of a rule's lookup table (relays delivered to, distinct clients)
 
 
 def _limits() -> dict[str, Limit]:
@@ -34,6 +45,11 @@ def _limits() -> dict[str, Limit]:
               "lines counted under the program (other), beyond {limit} program/instance/format combinations"),
         Limit("unrecognized_shapes", MAX_UNRECOGNIZED_SHAPES,
               "unrecognized lines beyond {limit} distinct shapes counted without an example"),
+        Limit("offenders", MAX_OFFENDERS,
+              "lines of rule evidence counted under (other), beyond the top {limit} keys of a table"),
+        Limit("lookups", MAX_LOOKUP,
+              "lines of rule lookups (relays delivered to, distinct clients) counted under (other), "
+              "beyond the first {limit} keys"),
     )}
 
 

@@ -189,3 +189,72 @@ def test_queue_shape_built_once(monkeypatch):
     findings = Engine().finish(queued=msgs, end_ts=1000.0 + 86400)
     assert "QSH001" in {f.id for f in findings}  # the shape was read: 300 bounces in the deferred queue
     assert len(calls) == 1
+
+
+# --- rule offender tables (rules/base.py: BoundedCounter, FirstSeenCounter, FirstKeysCounter) ----
+
+RELAY_ABUSE = ROOT / "sample_logs" / "relay-abuse" / "maillog"
+
+
+def test_offender_after_a_flood_of_one_off_clients(tmp_path):
+    """20,000 one-off relay probes (a captured `Relay access denied` line, its client address
+    substituted) come first, then the client of the captured log with 60 rejects: the finding's
+    key and its top client are that client, and the lines moved to (other) are reported."""
+    from postfix_diag.analyze import analyze
+    from postfix_diag.limits import MAX_OFFENDERS
+    from postfix_diag.report import render_analysis
+
+    line = next(ln for ln in RELAY_ABUSE.read_text().splitlines() if "Relay access denied" in ln)
+    assert "[127.0.0.3]" in line
+    flood = [line.replace("[127.0.0.3]", f"[198.18.{i // 250}.{i % 250}]") for i in range(20_000)]
+    path = tmp_path / "maillog"
+    path.write_text("\n".join(flood + [line] * 60) + "\n")
+    doc = json.loads(render_analysis(analyze([str(path)], year=2025), "json"))
+    sec = next(f for f in doc["findings"] if f["id"] == "SEC002")
+    assert sec["count"] == 20_060
+    assert sec["key"] == "127.0.0.3"
+    top = [entry for entry in sec["evidence"]["top_clients"] if entry[0] != OTHER]
+    assert top[0] == ["unknown[127.0.0.3]", 60] and top[1][1] == 1
+    dropped = doc["limits"]["offenders"]
+    assert dropped["limit"] == MAX_OFFENDERS and dropped["dropped"] >= 20_000 - 2 * MAX_OFFENDERS
+
+
+def test_first_seen_counter_keeps_the_top_and_its_tie_order():
+    """Past the cap the less frequent half goes to (other), ties by first-seen place (not the
+    order they were added in); below it, counters of pieces merge to the one of one pass."""
+    from postfix_diag.rules.base import OTHER as ROTHER
+    from postfix_diag.rules.base import FirstSeenCounter
+
+    c = FirstSeenCounter(10)
+    for i in range(11):  # added in reverse place order: k10 first, at the latest place
+        c.add(f"k{10 - i}", 1, (0, 10 - i))
+    c.add("k3", 5, (0, 3))
+    assert len(c) <= 11 and c["k3"] == 6
+    kept = [k for k, _ in c.most_common() if k != ROTHER]
+    assert kept == ["k3", "k0", "k1", "k2", "k4", "k5"]  # ties: the first seen first (k6..k10 went)
+    assert c[ROTHER] == c.dropped == 5 and c.first[ROTHER] == (0, 6)
+    rng = random.Random(7)
+    items = [(f"k{rng.randrange(40)}", rng.randrange(1, 4), (0, i)) for i in range(500)]
+    whole = FirstSeenCounter(40)
+    for k, n, at in items:
+        whole.add(k, n, at)
+    a, b = FirstSeenCounter(40), FirstSeenCounter(40)
+    for k, n, at in items[250:]:  # the later piece fed first: places, not feeding order, count
+        b.add(k, n, at)
+    for k, n, at in items[:250]:
+        a.add(k, n, at)
+    a.merge(b)
+    assert a.most_common() == whole.most_common() and a.dropped == 0
+
+
+def test_lookup_table_keeps_the_first_keys():
+    from postfix_diag.rules.base import OTHER as ROTHER
+    from postfix_diag.rules.base import FirstKeysCounter
+
+    a, b = FirstKeysCounter(3), FirstKeysCounter(3)
+    for k in "abcd":
+        a.add(k)
+    for k in "aef":
+        b.add(k, 2)
+    a.merge(b)
+    assert dict(a) == {"a": 3, "b": 1, "c": 1, ROTHER: 5} and a.dropped == 5
