@@ -114,7 +114,8 @@ class Coverage:
         """Take the counts of what the run's tracker and rule engine dropped at their bounds
         (track.py, rules/base.py; limits.py)."""
         if tracker is not None:
-            limits.reached("unqueued_messages", tracker.evicted, self.tracker_limits)
+            for name, n in tracker.dropped.items():
+                limits.reached(name, n, self.tracker_limits)
         if engine is not None:
             for name, n in engine.dropped.items():
                 limits.reached(name, n, self.tracker_limits)

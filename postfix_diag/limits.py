@@ -8,6 +8,10 @@ reports (``{name: {"limit": N, "dropped": n}}``, present only when some bound wa
 the end of the parse coverage line of the text and Markdown reports. Below its bound, each table
 is exact and does not depend on where a log was cut into pieces (pipeline.py).
 
+The tracker (track.py): SMTP transactions that reach no queue file are dropped after
+MAX_UNQUEUED newer messages; messages in flight are at most MAX_IN_FLIGHT, beyond which the tenth
+with the oldest last line are dropped (forged qmgr lines, lost "removed" lines).
+
 The rules' tables: a top-offender counter (the clients, senders, domains a finding lists, and its
 key) keeps the top MAX_OFFENDERS keys (rules.base.BoundedCounter on topcount.TopCounter: past it
 the less frequent half goes to "(other)", so a flood of one-off clients cannot push out the real
@@ -31,6 +35,7 @@ class Limit:
 
 
 MAX_UNQUEUED = 10_000  # track.py: newer messages after which one that reached no queue file is dropped
+MAX_IN_FLIGHT = 200_000  # track.py: messages in flight (queued, or not yet) at most; the oldest by last line go
 MAX_PROGRAMS = 1_000  # coverage.py: (instance, program, recognized?, format) rows counted one by one
 MAX_UNRECOGNIZED_SHAPES = 20_000  # coverage.py: distinct unrecognized shapes kept with an example
 MAX_OFFENDERS = 5_000  # rules/base.py: keys (clients, senders, domains) of a rule's top-offender counter
@@ -41,6 +46,8 @@ def _limits() -> dict[str, Limit]:
     return {limit.name: limit for limit in (
         Limit("unqueued_messages", MAX_UNQUEUED,
               "SMTP transactions that reached no queue file dropped after {limit} newer messages"),
+        Limit("in_flight_messages", MAX_IN_FLIGHT,
+              "messages in flight dropped (those with the oldest last line), beyond {limit} at once"),
         Limit("programs", MAX_PROGRAMS,
               "lines counted under the program (other), beyond {limit} program/instance/format combinations"),
         Limit("unrecognized_shapes", MAX_UNRECOGNIZED_SHAPES,

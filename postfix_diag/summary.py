@@ -677,7 +677,8 @@ def collect(paths, year: int | None = None, since: float | None = None, until: f
                        scheduler=scheduler)
     fed.finish()
     part = fed.consumers[0]
-    limits.reached("unqueued_messages", fed.tracker.evicted, part.limits)
+    for name, n in fed.tracker.dropped.items():
+        limits.reached(name, n, part.limits)
     return part, [s.display for s in sources], dict(fed.assumptions)
 
 

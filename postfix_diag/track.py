@@ -36,10 +36,17 @@ end of DATA, which Postfix deletes without logging ``removed``) is dropped
   open at once are at most the smtpd processes running (``default_process_limit``, 100 by
   default), far fewer than that.
 
-A message that reached a queue file is never dropped for its age or for a count: Postfix keeps
-it (deferred mail for ``maximal_queue_lifetime``, five days by default; held mail until it is
-released), so the tracker keeps it until the log says it left the queue. Both counts are
-reported (``limits``); while under MAX_UNQUEUED, nothing depends on where a log was cut.
+A message that reached a queue file is never dropped for its age: Postfix keeps it (deferred
+mail for ``maximal_queue_lifetime``, five days by default; held mail until it is released), so
+the tracker keeps it until the log says it left the queue. But any local user can write a qmgr
+``from=..., nrcpt=1 (queue active)`` line with a new queue id (``logger -t postfix/qmgr``), and a
+lost ``removed`` line leaves a message in flight for ever, so the messages in flight are bounded
+by count: when a new message would make more than MAX_IN_FLIGHT (200,000; a queue that large is
+a server in deep trouble; `analyze` peaks at about 400 MB with that many), the tenth of
+them whose last line is the oldest are dropped (``crowded``; a deferred message has a line at
+each retry, at least every ``maximal_backoff_time``, 4000 s, so a flood drops the forged and the
+lost ones first). The counts are reported (``limits``: ``dropped``); while under both bounds,
+nothing depends on where a log was cut.
 
 Consumers keep what they know of one message on it (``Message.facts``, by consumer), so that no
 one else needs to remember queue ids.
@@ -57,6 +64,7 @@ messages and sessions in flight join these. See postfix_diag/pipeline.py.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,7 +76,9 @@ INCOMING, ACTIVE, DEFERRED, HOLD, MAILDROP = "incoming", "active", "deferred", "
 SWEEP_INTERVAL = 3600  # seconds of log time between sweeps for abandoned messages
 RECENTLY_REMOVED = 60  # seconds of log time a removed queue id is remembered (late bounce notices)
 ABANDONED_AFTER = 6 * 3600  # seconds without news before an unfinished incoming message is dropped
-from .limits import MAX_UNQUEUED  # newer messages after which one that reached no queue file is dropped  # noqa: E402
+# MAX_UNQUEUED: newer messages after which one that reached no queue file is dropped;
+# MAX_IN_FLIGHT: messages in flight at most (beyond, those with the oldest last line go)
+from .limits import MAX_IN_FLIGHT, MAX_UNQUEUED  # noqa: E402
 
 STARTS = frozenset(("client", "pickup"))  # lines that start a message's life
 
@@ -210,6 +220,7 @@ class Tracker:
         self.completed = 0
         self.abandoned = 0  # messages that reached no queue file, dropped by log time
         self.evicted = 0  # messages that reached no queue file, dropped by count (MAX_UNQUEUED)
+        self.crowded = 0  # messages in flight dropped by count (MAX_IN_FLIGHT)
         # every message created, in order, for the last MAX_UNQUEUED of them (see _limit)
         self._recent: deque = deque()
         self.clock: float | None = None  # the latest time a message appeared
@@ -256,6 +267,11 @@ class Tracker:
                 self.handlers[kind] = self._both if kind in self._message else handler
         else:
             self.handlers = dict.fromkeys([*self._message, *self._session], self._gated)
+
+    @property
+    def dropped(self) -> dict:
+        """{limit name: messages} this tracker dropped at its bounds (limits.py)."""
+        return {"unqueued_messages": self.evicted, "in_flight_messages": self.crowded}
 
     # --- plumbing -----------------------------------------------------------------------------
     def feed(self, ev: Event) -> Message | None:
@@ -311,14 +327,27 @@ class Tracker:
                 if ts >= self._next_sweep:
                     self._sweep(ts)
             m = Message(qid=qid, host=ev.host, first_ts=ts, first_file=ev.file, first_line=ev.lineno,
-                        arrival_ts=ts, instance=ev.instance, queue=queue)
-            self.messages[key] = m
+                        last_ts=ts, arrival_ts=ts, instance=ev.instance, queue=queue)
+            messages = self.messages
+            messages[key] = m
             recent = self._recent
             recent.append((key, m))
             if len(recent) > MAX_UNQUEUED:
                 self._limit()
+            if len(messages) > MAX_IN_FLIGHT:
+                self._crowd()
+            return m
         m.last_ts = ev.ts
         return m
+
+    def _crowd(self) -> None:
+        """More than MAX_IN_FLIGHT messages in flight: drop the tenth of them whose last line is
+        the oldest (the module's docstring, Limits)."""
+        messages = self.messages
+        n = len(messages) - MAX_IN_FLIGHT + MAX_IN_FLIGHT // 10
+        for key, _ in heapq.nsmallest(n, messages.items(), key=_last_activity):
+            del messages[key]
+        self.crowded += n
 
     def _start(self, ev: Event) -> Message | None:
         """A new life for the event's queue id (see the module's docstring)."""
@@ -679,6 +708,8 @@ class Tracker:
         self.messages.update(later.messages)
         self._recent.extend(later._recent)
         self._limit()
+        if len(self.messages) > MAX_IN_FLIGHT:
+            self._crowd()
         self.sessions.update(later.sessions)
         for key, ts in later.recently_removed.items():
             self._remember_removed(key, ts)
@@ -688,6 +719,7 @@ class Tracker:
         self.completed += later.completed
         self.abandoned += later.abandoned
         self.evicted += later.evicted
+        self.crowded += later.crowded
         if later.clock is not None and (self.clock is None or later.clock > self.clock):
             self.clock = later.clock
 
@@ -789,6 +821,12 @@ class KeySet:
                 self.by_host[host] = set(qids)
             else:
                 mine |= qids
+
+
+def _last_activity(item) -> tuple:
+    """Sort key of a (key, Message) in flight: the oldest last line first (no time: first)."""
+    m = item[1]
+    return (float("-inf") if m.last_ts is None else m.last_ts, _first_place(m))
 
 
 def _first_place(m: Message) -> tuple:

@@ -1,11 +1,13 @@
 """State that outsiders can grow stays bounded (postfix_diag/limits.py): SMTP transactions that
-never reach a queue file (track.py, MAX_UNQUEUED), per-program tables (coverage.py,
-MAX_PROGRAMS through topcount.TopCounter); the run says what it dropped (``limits``). The CLI
+never reach a queue file (track.py, MAX_UNQUEUED), messages in flight (MAX_IN_FLIGHT),
+per-program tables (coverage.py, MAX_PROGRAMS through topcount.TopCounter), the rules' offender
+and lookup tables (rules/base.py); the run says what it dropped (``limits``). The CLI
 runs as a subprocess under an address-space limit where memory is the claim."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -258,3 +260,70 @@ def test_lookup_table_keeps_the_first_keys():
         b.add(k, 2)
     a.merge(b)
     assert dict(a) == {"a": 3, "b": 1, "c": 1, ROTHER: 5} and a.dropped == 5
+
+
+# --- messages in flight (track.py, MAX_IN_FLIGHT) -------------------------------------------------
+
+def _queued_line() -> str:
+    """A captured qmgr `from=<...>, size=N, nrcpt=N (queue active)` line."""
+    log = ROOT / "sample_logs" / "bounce-storm" / "maillog"
+    return next(ln for ln in log.read_text().splitlines() if ln.endswith("(queue active)"))
+
+
+def forged_queued(path: Path, n: int) -> Path:
+    """``n`` forged messages that qmgr "activated" and that never leave: the captured qmgr line
+    with distinct queue ids (11 hex digits) and one second of log time per 1,000 lines."""
+    line = _queued_line()
+    qid = line.split(": ", 2)[1]
+    stamp = line[:15]
+    start = time.mktime(time.strptime(f"2025 {stamp}", "%Y %b %d %H:%M:%S"))
+    with open(path, "w") as fh:
+        for i in range(n):
+            now = time.strftime("%b %d %H:%M:%S", time.localtime(start + i // 1000))
+            fh.write(line.replace(stamp, now, 1).replace(qid, f"{0xC1E5F100000 + i:X}", 1) + "\n")
+    return path
+
+
+def _max_rss(args) -> tuple[int, str]:
+    """(peak RSS in bytes, stdout) of the CLI run with MAX_IN_FLIGHT set to 20,000."""
+    code = ("import sys; import postfix_diag.limits as L; L.MAX_IN_FLIGHT = 20_000; "
+            "from postfix_diag.cli import main; sys.argv[0] = 'postfix-diag'; main()")
+    with tempfile.TemporaryFile() as out:
+        p = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=out, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+        _, status, usage = os.wait4(p.pid, 0)
+        err = p.stderr.read().decode("utf-8", "replace")
+        p.stderr.close()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        assert p.returncode == 0, err[-2000:]
+        out.seek(0)
+        return usage.ru_maxrss * 1024, out.read().decode()
+
+
+def test_forged_queued_messages_are_bounded(tmp_path):
+    """200,000 forged queued messages take no more memory than 40,000 (the tracker keeps at most
+    MAX_IN_FLIGHT, here 20,000, of them; without the bound each costs about 1.8 KB: 290 MB more),
+    and the report says how many it dropped."""
+    small, _ = _max_rss(["analyze", "--jobs", "1", "-f", "json", forged_queued(tmp_path / "small", 40_000)])
+    big, out = _max_rss(["analyze", "--jobs", "1", "-f", "json", forged_queued(tmp_path / "big", 200_000)])
+    assert big - small < 60 * MB, (small // MB, big // MB)
+    dropped = json.loads(out)["limits"]["in_flight_messages"]
+    assert dropped["limit"] == 20_000 and 180_000 <= dropped["dropped"] <= 200_000 - 18_000
+
+
+def test_in_flight_bound_drops_the_oldest_by_last_line(monkeypatch):
+    """A deferred message that qmgr activates again now and then outlives a flood of forged
+    queued messages: past MAX_IN_FLIGHT, the tenth with the oldest last line go first."""
+    monkeypatch.setattr(track, "MAX_IN_FLIGHT", 1000)
+    t = track.Tracker()
+    t.feed(_ev("client", "AAAA1", 0.0, 1, client_ip="192.0.2.1", client_host="a"))
+    t.feed(_ev("qmgr_queued", "AAAA1", 1.0, 2, size=10, nrcpt=1))
+    for i in range(5000):
+        t.feed(_ev("qmgr_queued", f"F{i:09X}", 10.0 + i, 3 + i, size=612, nrcpt=1))
+        if i % 400 == 0:  # a retry: qmgr's from= line again
+            t.feed(_ev("qmgr_queued", "AAAA1", 10.0 + i, 3 + i, size=10, nrcpt=1))
+    assert len(t.messages) <= 1000 and ("mx", "AAAA1") in t.messages
+    assert t.crowded == 5001 - len(t.messages)
+    forged = sorted(k[1] for k in t.messages if k[1] != "AAAA1")
+    assert forged[-1] == f"F{4999:09X}" and forged[0] >= f"F{5000 - 1000:09X}"  # the newest stayed
+    assert t.dropped["in_flight_messages"] == t.crowded
