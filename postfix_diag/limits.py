@@ -39,6 +39,7 @@ MAX_IN_FLIGHT = 200_000  # track.py: messages in flight (queued, or not yet) at 
 MAX_PROGRAMS = 1_000  # coverage.py: (instance, program, recognized?, format) rows counted one by one
 MAX_UNRECOGNIZED_SHAPES = 20_000  # coverage.py: distinct unrecognized shapes kept with an example
 MAX_OFFENDERS = 5_000  # rules/base.py: keys (clients, senders, domains) of a rule's top-offender counter
+MAX_SUMMARY_KEYS = 20_000  # summary.py: rows of each per-sender/recipient/client/domain table
 MAX_LOOKUP = 50_000  # rules/base.py: keys of a rule's lookup table (relays delivered to, distinct clients)
 
 
@@ -48,6 +49,9 @@ def _limits() -> dict[str, Limit]:
               "SMTP transactions that reached no queue file dropped after {limit} newer messages"),
         Limit("in_flight_messages", MAX_IN_FLIGHT,
               "messages in flight dropped (those with the oldest last line), beyond {limit} at once"),
+        Limit("summary_keys", MAX_SUMMARY_KEYS,
+              "senders, recipients, client or recipient domains or listed clients summed under (other), "
+              "beyond the top {limit} of a table"),
         Limit("programs", MAX_PROGRAMS,
               "lines counted under the program (other), beyond {limit} program/instance/format combinations"),
         Limit("unrecognized_shapes", MAX_UNRECOGNIZED_SHAPES,

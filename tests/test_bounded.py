@@ -284,9 +284,9 @@ def forged_queued(path: Path, n: int) -> Path:
     return path
 
 
-def _max_rss(args) -> tuple[int, str]:
-    """(peak RSS in bytes, stdout) of the CLI run with MAX_IN_FLIGHT set to 20,000."""
-    code = ("import sys; import postfix_diag.limits as L; L.MAX_IN_FLIGHT = 20_000; "
+def _max_rss(args, bound: str = "MAX_IN_FLIGHT", to: int = 20_000) -> tuple[int, str]:
+    """(peak RSS in bytes, stdout) of the CLI run with the limits.py bound ``bound`` set to ``to``."""
+    code = (f"import sys; import postfix_diag.limits as L; L.{bound} = {to}; "
             "from postfix_diag.cli import main; sys.argv[0] = 'postfix-diag'; main()")
     with tempfile.TemporaryFile() as out:
         p = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=out, stderr=subprocess.PIPE,
@@ -327,3 +327,90 @@ def test_in_flight_bound_drops_the_oldest_by_last_line(monkeypatch):
     forged = sorted(k[1] for k in t.messages if k[1] != "AAAA1")
     assert forged[-1] == f"F{4999:09X}" and forged[0] >= f"F{5000 - 1000:09X}"  # the newest stayed
     assert t.dropped["in_flight_messages"] == t.crowded
+
+
+# --- the summary's per-sender/recipient/client/domain partials (summary.py, MAX_KEYS) ------------
+
+def _distinct_log(path: Path, lines: int) -> Path:
+    """The bench generator's log where every sender, recipient and client name is new."""
+    subprocess.run([sys.executable, str(ROOT / "tools/bench/generate.py"), str(lines), str(path), "--distinct"],
+                   check=True)
+    return path
+
+
+def _summary_of(path: Path, cuts: int = 0) -> dict:
+    """The summary JSON of a log read as ``cuts + 1`` pieces merged (in process)."""
+    from postfix_diag import pipeline
+    from postfix_diag import summary as S
+    from postfix_diag.inputs import resolve
+    from postfix_diag.parse import Parser
+
+    source = pipeline.ranked(resolve([str(path)]))[0]
+    events = list(Parser(year=2025, fields=S.parser_fields()).parse_source(source))
+    bounds = [len(events) * i // (cuts + 1) for i in range(cuts + 2)]
+    head = S.stream(head=True)
+    head.feed_all(events[:bounds[1]])
+    for a, b in zip(bounds[1:-1], bounds[2:], strict=True):
+        piece = S.stream(head=False)
+        piece.feed_all(events[a:b])
+        head.merge(piece)
+    head.finish()
+    return S.summarize(head.consumers[0], top=-1, detail=-1)
+
+
+def test_summary_tables_bounded_totals_exact(tmp_path, monkeypatch):
+    """With the tables bounded to 300 keys, a log of some 3,000 distinct senders, recipients and
+    clients: every total is the unbounded one (one-off keys, so even the distinct counts), the
+    tables hold at most 300 rows and never an "(other)" row, and the folded keys are reported;
+    cut in three pieces, the totals are the same."""
+    from postfix_diag import summary as S
+
+    log = _distinct_log(tmp_path / "maillog", 30_000)
+    exact = _summary_of(log)
+    assert exact["totals"]["senders"] > 2_000 and "limits" not in exact["meta"]
+    monkeypatch.setattr(S, "MAX_KEYS", 300)
+    for cuts in (0, 2):
+        bounded = _summary_of(log, cuts)
+        assert bounded["totals"] == exact["totals"]
+        for key in ("connections", "sessions_timed", "hosts_domains", "total_connect_time", "max_connect_time"):
+            assert bounded["smtpd"][key] == pytest.approx(exact["smtpd"][key]), key
+        assert bounded["postscreen"]["dnsbl"] == exact["postscreen"]["dnsbl"]
+        for table in (bounded["senders"]["by_count"], bounded["recipients"]["by_size"],
+                      bounded["domains"]["delivery"], bounded["smtpd"]["domains"]):
+            assert 0 < len(table) <= 300
+            assert not any(OTHER in json.dumps(row) for row in table)
+        folded = bounded["meta"]["limits"]["summary_keys"]["dropped"]
+        assert folded >= exact["totals"]["senders"] + exact["totals"]["recipients"] - 4 * 300
+
+
+def distinct_messages(path: Path, n: int) -> Path:
+    """``n`` messages received, delivered and removed (a captured life of four lines: client=,
+    qmgr from=, status=sent, removed), each with a new queue id, sender and recipient, sender
+    and recipient domain: four summary tables gain a key per message."""
+    lines = (ROOT / "sample_logs" / "healthy" / "maillog").read_text().splitlines()
+    qid = "BB910160302"
+    life = [next(ln for ln in lines if f" {qid}: {what}" in ln) for what in ("client=", "from=", "to=", "removed")]
+    stamp = life[0][:15]
+    start = time.mktime(time.strptime(f"2025 {stamp}", "%Y %b %d %H:%M:%S"))
+    with open(path, "w") as fh:
+        for i in range(n):
+            now = time.strftime("%b %d %H:%M:%S", time.localtime(start + i // 250))
+            for ln in life:
+                fh.write(ln.replace(stamp, now, 1).replace(qid, f"{0xB0000000000 + i:X}", 1)
+                         .replace("sender@capture.example", f"s{i}@d{i}.capture.example")
+                         .replace("alice@capture.example", f"r{i}@e{i}.capture.example") + "\n")
+    return path
+
+
+def test_summary_memory_bounded_by_its_tables(tmp_path):
+    """The tables bounded to 2,000 keys: 150,000 distinct senders, recipients and their domains
+    take the summary less than 55 MB over 25,000 (measured: +27 MB, the text caches and the sizes
+    of removed messages filling up; unbounded +103 MB), and the folded keys are reported."""
+    args = ["summary", "--jobs", "1", "-f", "json"]
+    small, _ = _max_rss([*args, distinct_messages(tmp_path / "small", 25_000)], "MAX_SUMMARY_KEYS", 2_000)
+    big, out = _max_rss([*args, distinct_messages(tmp_path / "big", 150_000)], "MAX_SUMMARY_KEYS", 2_000)
+    assert big - small < 55 * MB, (small // MB, big // MB)
+    doc = json.loads(out)
+    assert doc["totals"]["senders"] == doc["totals"]["recipients"] == doc["totals"]["received"] == 150_000
+    folded = doc["meta"]["limits"]["summary_keys"]
+    assert folded["limit"] == 2_000 and 4 * (150_000 - 2_000) <= folded["dropped"] <= 4 * (150_000 - 1_000)
