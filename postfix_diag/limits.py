@@ -10,7 +10,8 @@ is exact and does not depend on where a log was cut into pieces (pipeline.py).
 
 The tracker (track.py): SMTP transactions that reach no queue file are dropped after
 MAX_UNQUEUED newer messages; messages in flight are at most MAX_IN_FLIGHT, beyond which the tenth
-with the oldest last line are dropped (forged qmgr lines, lost "removed" lines).
+with the oldest last line are dropped (forged qmgr lines, lost "removed" lines); a queued
+message (not on hold) with no line for STALE_AFTER of log time is gone.
 
 The rules' tables: a top-offender counter (the clients, senders, domains a finding lists, and its
 key) keeps the top MAX_OFFENDERS keys (rules.base.BoundedCounter on topcount.TopCounter: past it
@@ -39,6 +40,10 @@ MAX_IN_FLIGHT = 200_000  # track.py: messages in flight (queued, or not yet) at 
 MAX_PROGRAMS = 1_000  # coverage.py: (instance, program, recognized?, format) rows counted one by one
 MAX_UNRECOGNIZED_SHAPES = 20_000  # coverage.py: distinct unrecognized shapes kept with an example
 MAX_OFFENDERS = 5_000  # rules/base.py: keys (clients, senders, domains) of a rule's top-offender counter
+# track.py: seconds of log time without a line before a queued message (not on hold) is gone:
+# Postfix retries deferred mail at least every maximal_backoff_time (4000 s) and returns it after
+# maximal_queue_lifetime (5 days); two days more for the bounce and for a Postfix stopped a while
+STALE_AFTER = 7 * 86400
 MAX_SUMMARY_KEYS = 20_000  # summary.py: rows of each per-sender/recipient/client/domain table
 MAX_LOOKUP = 50_000  # rules/base.py: keys of a rule's lookup table (relays delivered to, distinct clients)
 
@@ -52,6 +57,8 @@ def _limits() -> dict[str, Limit]:
         Limit("summary_keys", MAX_SUMMARY_KEYS,
               "senders, recipients, client or recipient domains or listed clients summed under (other), "
               "beyond the top {limit} of a table"),
+        Limit("stale_messages", STALE_AFTER,
+              "queued messages dropped after {limit} seconds of log time without a line"),
         Limit("programs", MAX_PROGRAMS,
               "lines counted under the program (other), beyond {limit} program/instance/format combinations"),
         Limit("unrecognized_shapes", MAX_UNRECOGNIZED_SHAPES,

@@ -414,3 +414,27 @@ def test_summary_memory_bounded_by_its_tables(tmp_path):
     assert doc["totals"]["senders"] == doc["totals"]["recipients"] == doc["totals"]["received"] == 150_000
     folded = doc["meta"]["limits"]["summary_keys"]
     assert folded["limit"] == 2_000 and 4 * (150_000 - 2_000) <= folded["dropped"] <= 4 * (150_000 - 1_000)
+
+
+def test_queued_message_without_news_for_a_week_is_gone():
+    """A queued message with no line for more than STALE_AFTER of log time left the queue unseen
+    (its `removed` line was lost): dropped and counted; a held one is kept; a deferred one with a
+    line every retry is kept; and the same whether the sweep or the message's next line finds it."""
+    from postfix_diag.limits import STALE_AFTER
+
+    t = track.Tracker()
+    t.feed(_ev("qmgr_queued", "LOST1", 0.0, 1, size=10, nrcpt=1))
+    t.feed(_ev("qmgr_queued", "HELD1", 0.0, 2, size=10, nrcpt=1))
+    t.messages[("mx", "HELD1")].queue = track.HOLD
+    t.feed(_ev("qmgr_queued", "LATE1", 0.0, 3, size=10, nrcpt=1))
+    step = 4000.0
+    for i in range(1, int(STALE_AFTER // step) + 5):  # a deferred message retried every 4000 s
+        t.feed(_ev("qmgr_queued", "RETRY", i * step, 3 + 2 * i, size=10, nrcpt=1))
+        t.feed(_ev("client", f"N{i:08X}", i * step, 4 + 2 * i, client_ip="192.0.2.2", client_host="b"))
+    assert ("mx", "LOST1") not in t.messages and ("mx", "LATE1") not in t.messages
+    assert ("mx", "HELD1") in t.messages and ("mx", "RETRY") in t.messages
+    assert t.stale == 2 and t.dropped["stale_messages"] == 2
+    u = track.Tracker()  # no sweep in between: the next line of the message finds it gone
+    u.feed(_ev("qmgr_queued", "LOST1", 0.0, 1, size=10, nrcpt=1))
+    m = u.feed(_ev("qmgr_queued", "LOST1", STALE_AFTER + 1.0, 2, size=20, nrcpt=1))
+    assert u.stale == 1 and m.size == 20 and m.first_ts == STALE_AFTER + 1.0
