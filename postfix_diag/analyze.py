@@ -60,7 +60,7 @@ def conclude(s: pipeline.Stream, sources: Iterable[str] = (), *, gaps: dict | No
     traffic = next((c for c in s.consumers[3:] if over_time is not None and isinstance(c, over_time.Traffic)), None)
     counters = next((c for c in s.consumers[3:] if isinstance(c, Traffic)), None)
     queued = s.finish()
-    coverage.note_limits(s.tracker)
+    coverage.note_limits(s.tracker, engine)
     findings = engine.finish(queued=queued, end_ts=coverage.last_ts)
     incidents = incidents_mod.build(findings, evidence, coverage.last_ts, gaps, min_severity)
     findings = sort_findings([f for f in findings if at_least(f.severity, min_severity)])

@@ -110,10 +110,15 @@ class Coverage:
         for name, entry in later.tracker_limits.items():
             limits.reached(name, entry["dropped"], self.tracker_limits)
 
-    def note_limits(self, tracker) -> None:
-        """Take the counts of what the run's tracker dropped at its bounds (track.py, Limits)."""
+    def note_limits(self, tracker, engine=None) -> None:
+        """Take the counts of what the run's tracker and rule engine dropped at their bounds
+        (track.py, rules/base.py; limits.py)."""
         if tracker is not None:
-            limits.reached("unqueued_messages", tracker.evicted, self.tracker_limits)
+            for name, n in tracker.dropped.items():
+                limits.reached(name, n, self.tracker_limits)
+        if engine is not None:
+            for name, n in engine.dropped.items():
+                limits.reached(name, n, self.tracker_limits)
 
     @property
     def limits(self) -> dict:

@@ -9,7 +9,10 @@ Memory does not grow with the log, so that millions of lines stay cheap:
 2. ``Part.flush``: every FLUSH_EVERY events the batch becomes DataFrames, pandas groups them into
    partial aggregates (counts, sums and maxima per sender, recipient, domain, cause...), and the
    rows are dropped. Partials of the same table combine exactly (sum of sums, max of maxima);
-   distinct counts come from the keys of the combined partials.
+   distinct counts come from the keys of the combined partials. The tables keyed by what
+   outsiders name (senders, recipients, client and recipient domains, listed clients) keep the
+   top MAX_KEYS keys (limits.MAX_SUMMARY_KEYS, 20,000), the rest summed under "(other)", which
+   totals include and no table prints (see _BOUNDED).
 3. ``summarize``: the combined partials become the summary's tables.
 
 Large plain files are read in pieces by several processes (pipeline.run); each piece's Part
@@ -115,6 +118,22 @@ _PARTIALS = {
     "tls": (["direction", "program", "protocol"], {"n": "sum"}),
     "session_error": (["stage", "kind"], {"n": "sum"}),
 }
+# Partials keyed by what outsiders name (senders, recipients, client and recipient domains,
+# DNSBL-listed clients): each keeps at most MAX_KEYS rows (limits.MAX_SUMMARY_KEYS). A frame that
+# would hold more keeps the MAX_KEYS / 2 rows of the largest counts (the ``rank`` columns, ties:
+# first appearance) and adds the others to its "(other)" sums (``Part.other``, per ``by``: one
+# row, or one per DNSBL), which no table prints; the sums and maxima that totals read include
+# them (so the totals stay exact), the distinct counts count the folded keys (a key folded twice
+# counts twice). Below MAX_KEYS distinct keys nothing is folded, whatever the cut.
+MAX_KEYS = limits.MAX_SUMMARY_KEYS
+_BOUNDED = {  # name -> (rank columns, key columns the "(other)" sums keep)
+    "senders": (["messages", "bytes"], []),
+    "sender_domains": (["messages", "bytes"], []),
+    "rcpts": (["messages", "bytes"], []),
+    "dom_dlv": (["sent", "defers"], []),
+    "closed": (["connections"], []),
+    "dnsbl": (["n"], ["dnsbl"]),
+}
 _GONE_KEEP = 32768  # sizes of removed messages kept (for status lines logged after "removed")
 _COMPACT_AT = 12  # partials of one name combined into one when this many are waiting
 FLUSH_EVERY = 100_000  # events between two groupings of the row batch
@@ -154,6 +173,7 @@ class Part:
         self.since, self.until = since, until
         self.rows = {name: [] for name in ROWS}
         self.partials = {name: [] for name in _PARTIALS}
+        self.other: dict = {name: [] for name in _BOUNDED}  # the "(other)" sums of the folded rows
         self.gone: dict = {}   # key -> size, of the latest _GONE_KEEP..2*_GONE_KEEP removed messages
         self.deferred = 0      # messages with a deferral (pflogsumm's "deferred")
         self.out_sessions = 0  # outbound SMTP/LMTP sessions: (host, queue id, pid) of a first use of a connection
@@ -300,16 +320,52 @@ class Part:
         if not len(df):
             return
         parts = self.partials[name]
-        parts.append(df)
+        parts.append(self._bound(name, df))
         if len(parts) >= _COMPACT_AT:
-            self.partials[name] = [_combine(name, parts)]
+            self.partials[name] = [self._bound(name, _combine(name, parts))]
 
     def partial(self, name: str) -> pd.DataFrame:
-        """Every partial of one name combined: one row per distinct key."""
+        """Every partial of one name combined: one row per distinct key (at most MAX_KEYS of
+        those in _BOUNDED)."""
         parts = self.partials[name]
         if len(parts) != 1:
-            self.partials[name] = parts = [_combine(name, parts)]
+            self.partials[name] = parts = [self._bound(name, _combine(name, parts))]
         return parts[0]
+
+    def _bound(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with at most MAX_KEYS rows, when ``name`` is a bounded partial: the others go
+        to its "(other)" sums (see _BOUNDED)."""
+        if len(df) <= MAX_KEYS or name not in _BOUNDED:
+            return df
+        rank, by = _BOUNDED[name]
+        order = np.lexsort([np.arange(len(df))] + [-df[c].to_numpy(dtype="float64") for c in reversed(rank)])
+        half = MAX_KEYS // 2
+        gone = df.iloc[order[half:]]
+        self.other[name].append(_folded(name, gone, by))
+        return df.iloc[np.sort(order[:half])].reset_index(drop=True)
+
+    def other_sums(self, name: str) -> pd.DataFrame:
+        """The "(other)" sums of a bounded partial (no rows when nothing was folded): its value
+        columns, "keys" (the rows folded) and, for dom_dlv, "sent_keys" (of them, with a delivery)."""
+        parts = self.other[name]
+        if len(parts) > 1:
+            self.other[name] = parts = [_folded(name, pd.concat(parts, ignore_index=True), _BOUNDED[name][1],
+                                                again=True)]
+        if parts:
+            return parts[0]
+        _, how = _PARTIALS[name]
+        return pd.DataFrame(columns=[*_BOUNDED[name][1], *how, "keys", "sent_keys"])
+
+    @property
+    def folded(self) -> int:
+        """Keys (rows) of the bounded partials folded into their "(other)" sums."""
+        return sum(int(self.other_sums(name)["keys"].sum()) for name in _BOUNDED if self.other[name])
+
+    def reached(self) -> dict:
+        """The bounds the run reached (limits.py): the tracker's (``limits``) and MAX_KEYS."""
+        out = {name: dict(entry) for name, entry in self.limits.items()}
+        limits.reached("summary_keys", self.folded, out)
+        return out
 
     def flush(self) -> None:
         """Group the row batch into partial aggregates and drop it.
@@ -474,6 +530,8 @@ class Part:
         for name, parts in later.partials.items():
             for df in parts:
                 self._add(name, df)
+        for name, parts in later.other.items():
+            self.other[name].extend(parts)
         for name, rows in later.rows.items():  # not grouped yet: they join this batch
             self.rows[name].extend(rows)
         self._batch += later._batch
@@ -646,6 +704,17 @@ def _combine(name: str, parts: list) -> pd.DataFrame:
     return df.groupby(keys, sort=False, dropna=False).agg(how).reset_index()
 
 
+def _folded(name: str, rows: pd.DataFrame, by: list, again: bool = False) -> pd.DataFrame:
+    """The "(other)" sums of rows folded out of a bounded partial (``again``: of such sums)."""
+    _, how = _PARTIALS[name]
+    how = {**how, "keys": "sum", "sent_keys": "sum"}
+    if not again:
+        rows = rows.assign(keys=1, sent_keys=(rows["sent"] > 0).astype("int64") if "sent" in rows else 0)
+    if by:
+        return rows.groupby(by, sort=False, dropna=False).agg(how).reset_index()
+    return pd.DataFrame({column: [rows[column].agg(h)] for column, h in how.items()})
+
+
 def stream(head: bool = True, since: float | None = None, until: float | None = None) -> Stream:
     """The summary's stream: one Part on the tracker (and its window, when given)."""
     part = Part(since, until)
@@ -677,7 +746,8 @@ def collect(paths, year: int | None = None, since: float | None = None, until: f
                        scheduler=scheduler)
     fed.finish()
     part = fed.consumers[0]
-    limits.reached("unqueued_messages", fed.tracker.evicted, part.limits)
+    for name, n in fed.tracker.dropped.items():
+        limits.reached(name, n, part.limits)
     return part, [s.display for s in sources], dict(fed.assumptions)
 
 
@@ -866,6 +936,11 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
     n = part.n
     P = part.partial
 
+    def folded(name: str, column: str = "keys"):
+        """A column of a bounded partial's "(other)" sums (0 when nothing was folded)."""
+        other = part.other_sums(name)
+        return other[column].sum().item() if len(other) else 0
+
     acc = P("access")
     counts = acc.groupby("action")["n"].sum() if len(acc) else pd.Series(dtype="int64")
     n_rejected = int(counts.get("reject", 0))
@@ -891,10 +966,11 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
         "discarded_pct": int(100 * n_discarded / base) if base else 0,
         "bytes_received": n["bytes_received"],
         "bytes_delivered": n["bytes_delivered"],
-        "senders": len(senders),
-        "sending_domains": len(sender_domains),
-        "recipients": len(rcpts),
-        "recipient_domains": int((dom_dlv["sent"] > 0).sum()) if len(dom_dlv) else 0,
+        "senders": len(senders) + folded("senders"),
+        "sending_domains": len(sender_domains) + folded("sender_domains"),
+        "recipients": len(rcpts) + folded("rcpts"),
+        "recipient_domains": (int((dom_dlv["sent"] > 0).sum()) if len(dom_dlv) else 0)
+        + folded("dom_dlv", "sent_keys"),
     }
 
     # -- traffic over time ---------------------------------------------------------------------
@@ -951,14 +1027,17 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
     # -- smtpd connections ---------------------------------------------------------------------
     closed = P("closed")
     n_conn = n["connections"]
-    n_closed = int(closed["connections"].sum()) if len(closed) else 0
-    total_secs = float(closed["total_time"].sum()) if len(closed) else 0.0
+    n_closed = (int(closed["connections"].sum()) if len(closed) else 0) + int(folded("closed", "connections"))
+    total_secs = (float(closed["total_time"].sum()) if len(closed) else 0.0) + float(folded("closed", "total_time"))
+    max_time = float(closed["max_time"].max()) if len(closed) else 0.0
+    if len(part.other_sums("closed")):
+        max_time = max(max_time, float(part.other_sums("closed")["max_time"].max()))
     smtpd = {
         "connections": n_conn,
         "sessions_timed": n_closed,
-        "hosts_domains": len(closed),
+        "hosts_domains": len(closed) + folded("closed"),
         "avg_connect_time": round(total_secs / n_closed, 1) if n_closed else 0.0,
-        "max_connect_time": float(closed["max_time"].max()) if len(closed) else 0.0,
+        "max_connect_time": max_time,
         "total_connect_time": total_secs,
     }
     if len(closed):
@@ -979,8 +1058,13 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
     postscreen_verdicts = _grouped(P("postscreen"), ["verdict"])
     db = P("dnsbl")
     dnsbl = (db.groupby("dnsbl", sort=False).agg(hits=("n", "sum"), clients=("client_ip", "nunique"))
-             .reset_index().sort_values(["hits", "dnsbl"], ascending=[False, True])[["hits", "clients", "dnsbl"]]
-             if len(db) else pd.DataFrame(columns=["hits", "clients", "dnsbl"]))
+             if len(db) else None)
+    other = part.other_sums("dnsbl")
+    if dnsbl is not None and len(other):  # the folded clients of each list: hits and clients too
+        other = other.set_index("dnsbl")
+        dnsbl = dnsbl.add(pd.DataFrame({"hits": other["n"], "clients": other["keys"]}), fill_value=0).astype("int64")
+    dnsbl = (dnsbl.reset_index(names="dnsbl").sort_values(["hits", "dnsbl"], ascending=[False, True])
+             [["hits", "clients", "dnsbl"]] if dnsbl is not None else pd.DataFrame(columns=["hits", "clients", "dnsbl"]))
     tl = P("tls")
     tls_protocols = _grouped(tl, ["direction", "program", "protocol"])
     if len(tl):
@@ -1032,7 +1116,7 @@ def summarize(part: Part, top: int = 10, detail: int = 10, sources=(), assumptio
             "days": days,
             "top": top,
             "detail": detail,
-            **({"limits": part.limits} if part.limits else {}),
+            **({"limits": reached} if (reached := part.reached()) else {}),
         },
         "totals": totals,
         "traffic": {

@@ -5,13 +5,14 @@ For tables keyed by what the log names (syslog tags, clients, domains), which an
 make as many as he likes: memory stays at ``cap`` keys, however many distinct keys come.
 
 While there are at most ``cap`` distinct keys, it is an exact Counter, and a counter merged from
-the counters of pieces of a log (``merge``) equals the counter of one pass. When a new key makes
-``cap + 1``, the smaller half of the keys is dropped (ties: the keys seen later go first) and their
-counts are added to the "other" key: the keys that recur stay, those seen once or twice go, so a
-flood of one-off keys cannot push out a frequent one (a key stays while fewer than ``cap / 2``
-keys have more lines than it since it was admitted). Past the cap, a kept key's count counts its lines since it was last
-admitted (a lower bound), the total of all counts stays exact, and which keys are kept depends on
-where a log was cut. ``dropped`` counts the lines moved to "other".
+the counters of pieces of a log (``merge``) equals the counter of one pass. When a new key would
+make ``cap + 1``, the smaller half of the keys already there is dropped first (ties: the keys seen
+later go first) and their counts are added to the "other" key, then the new key comes in: the
+keys that recur stay, those seen once or twice go, so a flood of one-off keys cannot push out a
+frequent one (a key stays while fewer than ``cap / 2`` keys have more lines than it since it was
+admitted). Past the cap, a kept key's count counts its lines since it was last admitted (a lower
+bound), the total of all counts stays exact, and which keys are kept depends on where a log was
+cut. ``dropped`` counts the lines moved to "other".
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ class TopCounter(Counter):
         if key in self:
             self[key] += n
             return
-        self[key] = n
-        if len(self) > self.cap:
+        if len(self) >= self.cap:  # before the new key comes in: a new key is always admitted
             self.prune()
+        self[key] = n
 
     def merge(self, later: TopCounter) -> None:
         """Add the counts of a counter of the lines that follow."""
@@ -60,10 +61,17 @@ class TopCounter(Counter):
     def prune(self) -> None:
         """Keep the larger half of the keys (the "other" keys always), the rest to "other"."""
         keys = [k for k in self if not self.is_other(k)]
-        order = {k: i for i, k in enumerate(keys)}
-        keep = set(sorted(keys, key=lambda k: (-self[k], order[k]))[:self.cap // 2])
+        keep = set(sorted(keys, key=self._rank(keys))[:self.cap // 2])
         for k in keys:
             if k not in keep:
-                n = self.pop(k)
-                self[self._other(k)] += n
-                self.dropped += n
+                self._drop(k)
+
+    def _rank(self, keys: list) -> Callable:
+        """The sort key of ``prune``: larger counts first, ties in the order the keys came."""
+        order = {k: i for i, k in enumerate(keys)}
+        return lambda k: (-self[k], order[k])
+
+    def _drop(self, key) -> None:
+        n = self.pop(key)
+        self[self._other(key)] += n
+        self.dropped += n

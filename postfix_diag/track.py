@@ -36,10 +36,18 @@ end of DATA, which Postfix deletes without logging ``removed``) is dropped
   open at once are at most the smtpd processes running (``default_process_limit``, 100 by
   default), far fewer than that.
 
-A message that reached a queue file is never dropped for its age or for a count: Postfix keeps
-it (deferred mail for ``maximal_queue_lifetime``, five days by default; held mail until it is
-released), so the tracker keeps it until the log says it left the queue. Both counts are
-reported (``limits``); while under MAX_UNQUEUED, nothing depends on where a log was cut.
+A message that reached a queue file is kept until the log says it left the queue, or until
+STALE_AFTER (seven days) of log time passed without a line of it (``stale``): Postfix retries
+deferred mail at least every ``maximal_backoff_time`` (4000 s) and returns it after
+``maximal_queue_lifetime`` (five days), so such a message left the queue unseen (a lost
+``removed`` line); held mail, which Postfix keeps until it is released, is kept. But any local
+user can write qmgr ``from=..., nrcpt=1 (queue active)`` lines with new queue ids (``logger -t
+postfix/qmgr``), as many as he likes within seven days, so the messages in flight are also
+bounded by count: when a new message would make more than MAX_IN_FLIGHT (200,000; a queue that
+large is a server in deep trouble; `analyze` peaks at about 400 MB with that many), the tenth of
+them whose last line is the oldest are dropped (``crowded``; a deferred message has a line at
+each retry, so a flood drops the forged and the lost ones first). The counts are reported
+(``limits``: ``dropped``); while under these bounds, nothing depends on where a log was cut.
 
 Consumers keep what they know of one message on it (``Message.facts``, by consumer), so that no
 one else needs to remember queue ids.
@@ -57,6 +65,7 @@ messages and sessions in flight join these. See postfix_diag/pipeline.py.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,7 +77,10 @@ INCOMING, ACTIVE, DEFERRED, HOLD, MAILDROP = "incoming", "active", "deferred", "
 SWEEP_INTERVAL = 3600  # seconds of log time between sweeps for abandoned messages
 RECENTLY_REMOVED = 60  # seconds of log time a removed queue id is remembered (late bounce notices)
 ABANDONED_AFTER = 6 * 3600  # seconds without news before an unfinished incoming message is dropped
-from .limits import MAX_UNQUEUED  # newer messages after which one that reached no queue file is dropped  # noqa: E402
+# MAX_UNQUEUED: newer messages after which one that reached no queue file is dropped;
+# MAX_IN_FLIGHT: messages in flight at most (beyond, those with the oldest last line go);
+# STALE_AFTER: seconds of log time without a line after which a queued message (not on hold) is gone
+from .limits import MAX_IN_FLIGHT, MAX_UNQUEUED, STALE_AFTER  # noqa: E402
 
 STARTS = frozenset(("client", "pickup"))  # lines that start a message's life
 
@@ -211,6 +223,8 @@ class Tracker:
         self.completed = 0
         self.abandoned = 0  # messages that reached no queue file, dropped by log time
         self.evicted = 0  # messages that reached no queue file, dropped by count (MAX_UNQUEUED)
+        self.crowded = 0  # messages in flight dropped by count (MAX_IN_FLIGHT)
+        self.stale = 0  # queued messages dropped after STALE_AFTER of log time without a line
         # (number, key, message) of every message created, in order, for the last MAX_UNQUEUED
         # of them, numbered from 1 (see _limit); entries that can no longer be dropped may go
         # (_live_recent)
@@ -261,6 +275,12 @@ class Tracker:
         else:
             self.handlers = dict.fromkeys([*self._message, *self._session], self._gated)
 
+    @property
+    def dropped(self) -> dict:
+        """{limit name: messages} this tracker dropped at its bounds (limits.py)."""
+        return {"unqueued_messages": self.evicted, "in_flight_messages": self.crowded,
+                "stale_messages": self.stale}
+
     # --- plumbing -----------------------------------------------------------------------------
     def feed(self, ev: Event) -> Message | None:
         handler = self.handlers.get(ev.kind)
@@ -275,10 +295,17 @@ class Tracker:
         """Forget messages smtpd started but never finished receiving (the client went away
         before the end of DATA: Postfix deletes such a file without logging "removed")."""
         self._next_sweep = now + SWEEP_INTERVAL
-        stale = [k for k, m in self.messages.items() if self._abandoned(m, now)]
-        for k in stale:
+        self._drop_gone(now)
+
+    def _drop_gone(self, now: float | None) -> None:
+        """Drop the messages that are gone at log time ``now`` (``_gone``), and count them."""
+        gone = [(k, why) for k, m in self.messages.items() if (why := self._gone(m, now)) is not None]
+        for k, why in gone:
             del self.messages[k]
-        self.abandoned += len(stale)
+            if why == "abandoned":
+                self.abandoned += 1
+            else:
+                self.stale += 1
 
     def _limit(self) -> None:
         """Drop the messages that reached no queue file among those MAX_UNQUEUED newer messages
@@ -292,9 +319,15 @@ class Tracker:
                 self.evicted += 1
 
     @staticmethod
-    def _abandoned(m: Message, now: float | None) -> bool:
-        return (now is not None and m.last_ts is not None and now - m.last_ts > ABANDONED_AFTER
-                and not m.in_queue)
+    def _gone(m: Message, now: float | None) -> str | None:
+        """Whether a message is gone at log time ``now`` for lack of news: "abandoned" (it reached
+        no queue file, ABANDONED_AFTER), "stale" (queued, not on hold, STALE_AFTER), or None."""
+        last = m.last_ts
+        if now is None or last is None or now - last <= ABANDONED_AFTER:
+            return None
+        if not m.in_queue:
+            return "abandoned"
+        return "stale" if now - last > STALE_AFTER and m.queue != HOLD else None
 
     def _msg(self, ev: Event, qid: str | None = None, queue: str = INCOMING) -> Message | None:
         """The message ``qid`` (default: the event's), created in ``queue`` when new."""
@@ -305,10 +338,15 @@ class Tracker:
         m = self.messages.get(key)
         if m is not None:
             ts, last = ev.ts, m.last_ts
-            if ts is not None and last is not None and ts - last > ABANDONED_AFTER and not m.in_queue:
-                del self.messages[key]  # abandoned: this line starts a new life
-                self.abandoned += 1
-                m = None
+            if ts is not None and last is not None and ts - last > ABANDONED_AFTER:
+                why = self._gone(m, ts)
+                if why is not None:
+                    del self.messages[key]  # gone: this line starts a new life
+                    if why == "abandoned":
+                        self.abandoned += 1
+                    else:
+                        self.stale += 1
+                    m = None
         if m is None:
             ts = ev.ts
             if ts is not None and (self.clock is None or ts > self.clock):
@@ -316,15 +354,28 @@ class Tracker:
                 if ts >= self._next_sweep:
                     self._sweep(ts)
             m = Message(qid=qid, host=ev.host, first_ts=ts, first_file=ev.file, first_line=ev.lineno,
-                        arrival_ts=ts, instance=ev.instance, queue=queue)
-            self.messages[key] = m
+                        last_ts=ts, arrival_ts=ts, instance=ev.instance, queue=queue)
+            messages = self.messages
+            messages[key] = m
             self._created += 1
             recent = self._recent
             recent.append((self._created, key, m))
             if recent[0][0] <= self._created - MAX_UNQUEUED:
                 self._limit()
+            if len(messages) > MAX_IN_FLIGHT:
+                self._crowd()
+            return m
         m.last_ts = ev.ts
         return m
+
+    def _crowd(self) -> None:
+        """More than MAX_IN_FLIGHT messages in flight: drop the tenth of them whose last line is
+        the oldest (the module's docstring, Limits)."""
+        messages = self.messages
+        n = len(messages) - MAX_IN_FLIGHT + MAX_IN_FLIGHT // 10
+        for key, _ in heapq.nsmallest(n, messages.items(), key=_last_activity):
+            del messages[key]
+        self.crowded += n
 
     def _start(self, ev: Event) -> Message | None:
         """A new life for the event's queue id (see the module's docstring)."""
@@ -688,6 +739,8 @@ class Tracker:
         self._recent.extend((n + done, key, m) for n, key, m in later._recent)
         self._created += later._created
         self._limit()
+        if len(self.messages) > MAX_IN_FLIGHT:
+            self._crowd()
         self.sessions.update(later.sessions)
         for key, ts in later.recently_removed.items():
             self._remember_removed(key, ts)
@@ -697,6 +750,8 @@ class Tracker:
         self.completed += later.completed
         self.abandoned += later.abandoned
         self.evicted += later.evicted
+        self.crowded += later.crowded
+        self.stale += later.stale
         if later.clock is not None and (self.clock is None or later.clock > self.clock):
             self.clock = later.clock
 
@@ -763,10 +818,7 @@ class Tracker:
             for s in self.sessions.values():
                 self.on_session(s)
         self.sessions.clear()
-        stale = [k for k, m in self.messages.items() if self._abandoned(m, self.clock)]
-        for k in stale:
-            del self.messages[k]
-        self.abandoned += len(stale)
+        self._drop_gone(self.clock)
         return sorted(self.messages.values(), key=_first_place)
 
 
@@ -811,6 +863,12 @@ class KeySet:
                 self.by_host[host] = set(qids)
             else:
                 mine |= qids
+
+
+def _last_activity(item) -> tuple:
+    """Sort key of a (key, Message) in flight: the oldest last line first (no time: first)."""
+    m = item[1]
+    return (float("-inf") if m.last_ts is None else m.last_ts, _first_place(m))
 
 
 def _first_place(m: Message) -> tuple:

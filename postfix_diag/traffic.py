@@ -22,13 +22,16 @@ from __future__ import annotations
 import re
 
 from .events import place
+from .limits import MAX_OFFENDERS
 from .rules.base import FirstSeenCounter
 from .summary import cause
 
 KINDS = ("received", "delivered", "deferred", "bounced", "rejected")
 BUCKET_LADDER = (10, 60, 600, 3600, 86400, 7 * 86400)  # seconds; each divides the next
 MAX_BUCKETS = 4096  # buckets kept; beyond, the next size of the ladder
-KEYS = 1000  # distinct causes, next hops, clients kept per counter (the rest count as "(other)")
+# distinct causes, next hops, clients kept per counter, the top ones (the rest count as "(other)":
+# rules.base.FirstSeenCounter, as the rules' offender tables)
+KEYS = MAX_OFFENDERS
 _STATUS = {"sent": 1, "deferred": 2, "bounced": 3}
 _REJECTS = frozenset(("reject", "proxy_reject"))
 _CONNECT_TO = re.compile(r"connect to ([^\s\[\]]+\[[^\]\s]*\](?::\d+)?)")

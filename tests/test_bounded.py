@@ -1,11 +1,13 @@
 """State that outsiders can grow stays bounded (postfix_diag/limits.py): SMTP transactions that
-never reach a queue file (track.py, MAX_UNQUEUED), per-program tables (coverage.py,
-MAX_PROGRAMS through topcount.TopCounter); the run says what it dropped (``limits``). The CLI
+never reach a queue file (track.py, MAX_UNQUEUED), messages in flight (MAX_IN_FLIGHT),
+per-program tables (coverage.py, MAX_PROGRAMS through topcount.TopCounter), the rules' offender
+and lookup tables (rules/base.py); the run says what it dropped (``limits``). The CLI
 runs as a subprocess under an address-space limit where memory is the claim."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -189,3 +191,250 @@ def test_queue_shape_built_once(monkeypatch):
     findings = Engine().finish(queued=msgs, end_ts=1000.0 + 86400)
     assert "QSH001" in {f.id for f in findings}  # the shape was read: 300 bounces in the deferred queue
     assert len(calls) == 1
+
+
+# --- rule offender tables (rules/base.py: BoundedCounter, FirstSeenCounter, FirstKeysCounter) ----
+
+RELAY_ABUSE = ROOT / "sample_logs" / "relay-abuse" / "maillog"
+
+
+def test_offender_after_a_flood_of_one_off_clients(tmp_path):
+    """20,000 one-off relay probes (a captured `Relay access denied` line, its client address
+    substituted) come first, then the client of the captured log with 60 rejects: the finding's
+    key and its top client are that client, and the lines moved to (other) are reported."""
+    from postfix_diag.analyze import analyze
+    from postfix_diag.limits import MAX_OFFENDERS
+    from postfix_diag.report import render_analysis
+
+    line = next(ln for ln in RELAY_ABUSE.read_text().splitlines() if "Relay access denied" in ln)
+    assert "[127.0.0.3]" in line
+    flood = [line.replace("[127.0.0.3]", f"[198.18.{i // 250}.{i % 250}]") for i in range(20_000)]
+    path = tmp_path / "maillog"
+    path.write_text("\n".join(flood + [line] * 60) + "\n")
+    doc = json.loads(render_analysis(analyze([str(path)], year=2025), "json"))
+    sec = next(f for f in doc["findings"] if f["id"] == "SEC002")
+    assert sec["count"] == 20_060
+    assert sec["key"] == "127.0.0.3"
+    top = [entry for entry in sec["evidence"]["top_clients"] if entry[0] != OTHER]
+    assert top[0] == ["unknown[127.0.0.3]", 60] and top[1][1] == 1
+    dropped = doc["limits"]["offenders"]
+    assert dropped["limit"] == MAX_OFFENDERS and dropped["dropped"] >= 20_000 - 2 * MAX_OFFENDERS
+
+
+def test_first_seen_counter_keeps_the_top_and_its_tie_order():
+    """Past the cap the less frequent half goes to (other), ties by first-seen place (not the
+    order they were added in); below it, counters of pieces merge to the one of one pass."""
+    from postfix_diag.rules.base import OTHER as ROTHER
+    from postfix_diag.rules.base import FirstSeenCounter
+
+    c = FirstSeenCounter(10)
+    for i in range(11):  # added in reverse place order: k10 first, at the latest place
+        c.add(f"k{10 - i}", 1, (0, 10 - i))
+    c.add("k3", 5, (0, 3))
+    assert len(c) <= 11 and c["k3"] == 6
+    kept = [k for k, _ in c.most_common() if k != ROTHER]
+    assert kept == ["k3", "k0", "k1", "k2", "k4", "k5"]  # ties: the first seen first (k6..k10 went)
+    assert c[ROTHER] == c.dropped == 5 and c.first[ROTHER] == (0, 6)
+    rng = random.Random(7)
+    items = [(f"k{rng.randrange(40)}", rng.randrange(1, 4), (0, i)) for i in range(500)]
+    whole = FirstSeenCounter(40)
+    for k, n, at in items:
+        whole.add(k, n, at)
+    a, b = FirstSeenCounter(40), FirstSeenCounter(40)
+    for k, n, at in items[250:]:  # the later piece fed first: places, not feeding order, count
+        b.add(k, n, at)
+    for k, n, at in items[:250]:
+        a.add(k, n, at)
+    a.merge(b)
+    assert a.most_common() == whole.most_common() and a.dropped == 0
+
+
+def test_lookup_table_keeps_the_first_keys():
+    from postfix_diag.rules.base import OTHER as ROTHER
+    from postfix_diag.rules.base import FirstKeysCounter
+
+    a, b = FirstKeysCounter(3), FirstKeysCounter(3)
+    for k in "abcd":
+        a.add(k)
+    for k in "aef":
+        b.add(k, 2)
+    a.merge(b)
+    assert dict(a) == {"a": 3, "b": 1, "c": 1, ROTHER: 5} and a.dropped == 5
+
+
+# --- messages in flight (track.py, MAX_IN_FLIGHT) -------------------------------------------------
+
+def _queued_line() -> str:
+    """A captured qmgr `from=<...>, size=N, nrcpt=N (queue active)` line."""
+    log = ROOT / "sample_logs" / "bounce-storm" / "maillog"
+    return next(ln for ln in log.read_text().splitlines() if ln.endswith("(queue active)"))
+
+
+def forged_queued(path: Path, n: int) -> Path:
+    """``n`` forged messages that qmgr "activated" and that never leave: the captured qmgr line
+    with distinct queue ids (11 hex digits) and one second of log time per 1,000 lines."""
+    line = _queued_line()
+    qid = line.split(": ", 2)[1]
+    stamp = line[:15]
+    start = time.mktime(time.strptime(f"2025 {stamp}", "%Y %b %d %H:%M:%S"))
+    with open(path, "w") as fh:
+        for i in range(n):
+            now = time.strftime("%b %d %H:%M:%S", time.localtime(start + i // 1000))
+            fh.write(line.replace(stamp, now, 1).replace(qid, f"{0xC1E5F100000 + i:X}", 1) + "\n")
+    return path
+
+
+def _max_rss(args, bound: str = "MAX_IN_FLIGHT", to: int = 20_000) -> tuple[int, str]:
+    """(peak RSS in bytes, stdout) of the CLI run with the limits.py bound ``bound`` set to ``to``."""
+    code = (f"import sys; import postfix_diag.limits as L; L.{bound} = {to}; "
+            "from postfix_diag.cli import main; sys.argv[0] = 'postfix-diag'; main()")
+    with tempfile.TemporaryFile() as out:
+        p = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=out, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+        _, status, usage = os.wait4(p.pid, 0)
+        err = p.stderr.read().decode("utf-8", "replace")
+        p.stderr.close()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        assert p.returncode == 0, err[-2000:]
+        out.seek(0)
+        return usage.ru_maxrss * 1024, out.read().decode()
+
+
+def test_forged_queued_messages_are_bounded(tmp_path):
+    """200,000 forged queued messages take no more memory than 40,000 (the tracker keeps at most
+    MAX_IN_FLIGHT, here 20,000, of them; without the bound each costs about 1.8 KB: 290 MB more),
+    and the report says how many it dropped."""
+    small, _ = _max_rss(["analyze", "--jobs", "1", "-f", "json", forged_queued(tmp_path / "small", 40_000)])
+    big, out = _max_rss(["analyze", "--jobs", "1", "-f", "json", forged_queued(tmp_path / "big", 200_000)])
+    assert big - small < 60 * MB, (small // MB, big // MB)
+    dropped = json.loads(out)["limits"]["in_flight_messages"]
+    assert dropped["limit"] == 20_000 and 180_000 <= dropped["dropped"] <= 200_000 - 18_000
+
+
+def test_in_flight_bound_drops_the_oldest_by_last_line(monkeypatch):
+    """A deferred message that qmgr activates again now and then outlives a flood of forged
+    queued messages: past MAX_IN_FLIGHT, the tenth with the oldest last line go first."""
+    monkeypatch.setattr(track, "MAX_IN_FLIGHT", 1000)
+    t = track.Tracker()
+    t.feed(_ev("client", "AAAA1", 0.0, 1, client_ip="192.0.2.1", client_host="a"))
+    t.feed(_ev("qmgr_queued", "AAAA1", 1.0, 2, size=10, nrcpt=1))
+    for i in range(5000):
+        t.feed(_ev("qmgr_queued", f"F{i:09X}", 10.0 + i, 3 + i, size=612, nrcpt=1))
+        if i % 400 == 0:  # a retry: qmgr's from= line again
+            t.feed(_ev("qmgr_queued", "AAAA1", 10.0 + i, 3 + i, size=10, nrcpt=1))
+    assert len(t.messages) <= 1000 and ("mx", "AAAA1") in t.messages
+    assert t.crowded == 5001 - len(t.messages)
+    forged = sorted(k[1] for k in t.messages if k[1] != "AAAA1")
+    assert forged[-1] == f"F{4999:09X}" and forged[0] >= f"F{5000 - 1000:09X}"  # the newest stayed
+    assert t.dropped["in_flight_messages"] == t.crowded
+
+
+# --- the summary's per-sender/recipient/client/domain partials (summary.py, MAX_KEYS) ------------
+
+def _distinct_log(path: Path, lines: int) -> Path:
+    """The bench generator's log where every sender, recipient and client name is new."""
+    subprocess.run([sys.executable, str(ROOT / "tools/bench/generate.py"), str(lines), str(path), "--distinct"],
+                   check=True)
+    return path
+
+
+def _summary_of(path: Path, cuts: int = 0) -> dict:
+    """The summary JSON of a log read as ``cuts + 1`` pieces merged (in process)."""
+    from postfix_diag import pipeline
+    from postfix_diag import summary as S
+    from postfix_diag.inputs import resolve
+    from postfix_diag.parse import Parser
+
+    source = pipeline.ranked(resolve([str(path)]))[0]
+    events = list(Parser(year=2025, fields=S.parser_fields()).parse_source(source))
+    bounds = [len(events) * i // (cuts + 1) for i in range(cuts + 2)]
+    head = S.stream(head=True)
+    head.feed_all(events[:bounds[1]])
+    for a, b in zip(bounds[1:-1], bounds[2:], strict=True):
+        piece = S.stream(head=False)
+        piece.feed_all(events[a:b])
+        head.merge(piece)
+    head.finish()
+    return S.summarize(head.consumers[0], top=-1, detail=-1)
+
+
+def test_summary_tables_bounded_totals_exact(tmp_path, monkeypatch):
+    """With the tables bounded to 300 keys, a log of some 3,000 distinct senders, recipients and
+    clients: every total is the unbounded one (one-off keys, so even the distinct counts), the
+    tables hold at most 300 rows and never an "(other)" row, and the folded keys are reported;
+    cut in three pieces, the totals are the same."""
+    from postfix_diag import summary as S
+
+    log = _distinct_log(tmp_path / "maillog", 30_000)
+    exact = _summary_of(log)
+    assert exact["totals"]["senders"] > 2_000 and "limits" not in exact["meta"]
+    monkeypatch.setattr(S, "MAX_KEYS", 300)
+    for cuts in (0, 2):
+        bounded = _summary_of(log, cuts)
+        assert bounded["totals"] == exact["totals"]
+        for key in ("connections", "sessions_timed", "hosts_domains", "total_connect_time", "max_connect_time"):
+            assert bounded["smtpd"][key] == pytest.approx(exact["smtpd"][key]), key
+        assert bounded["postscreen"]["dnsbl"] == exact["postscreen"]["dnsbl"]
+        for table in (bounded["senders"]["by_count"], bounded["recipients"]["by_size"],
+                      bounded["domains"]["delivery"], bounded["smtpd"]["domains"]):
+            assert 0 < len(table) <= 300
+            assert not any(OTHER in json.dumps(row) for row in table)
+        folded = bounded["meta"]["limits"]["summary_keys"]["dropped"]
+        assert folded >= exact["totals"]["senders"] + exact["totals"]["recipients"] - 4 * 300
+
+
+def distinct_messages(path: Path, n: int) -> Path:
+    """``n`` messages received, delivered and removed (a captured life of four lines: client=,
+    qmgr from=, status=sent, removed), each with a new queue id, sender and recipient, sender
+    and recipient domain: four summary tables gain a key per message."""
+    lines = (ROOT / "sample_logs" / "healthy" / "maillog").read_text().splitlines()
+    qid = "BB910160302"
+    life = [next(ln for ln in lines if f" {qid}: {what}" in ln) for what in ("client=", "from=", "to=", "removed")]
+    stamp = life[0][:15]
+    start = time.mktime(time.strptime(f"2025 {stamp}", "%Y %b %d %H:%M:%S"))
+    with open(path, "w") as fh:
+        for i in range(n):
+            now = time.strftime("%b %d %H:%M:%S", time.localtime(start + i // 250))
+            for ln in life:
+                fh.write(ln.replace(stamp, now, 1).replace(qid, f"{0xB0000000000 + i:X}", 1)
+                         .replace("sender@capture.example", f"s{i}@d{i}.capture.example")
+                         .replace("alice@capture.example", f"r{i}@e{i}.capture.example") + "\n")
+    return path
+
+
+def test_summary_memory_bounded_by_its_tables(tmp_path):
+    """The tables bounded to 2,000 keys: 150,000 distinct senders, recipients and their domains
+    take the summary less than 55 MB over 25,000 (measured: +27 MB, the text caches and the sizes
+    of removed messages filling up; unbounded +103 MB), and the folded keys are reported."""
+    args = ["summary", "--jobs", "1", "-f", "json"]
+    small, _ = _max_rss([*args, distinct_messages(tmp_path / "small", 25_000)], "MAX_SUMMARY_KEYS", 2_000)
+    big, out = _max_rss([*args, distinct_messages(tmp_path / "big", 150_000)], "MAX_SUMMARY_KEYS", 2_000)
+    assert big - small < 55 * MB, (small // MB, big // MB)
+    doc = json.loads(out)
+    assert doc["totals"]["senders"] == doc["totals"]["recipients"] == doc["totals"]["received"] == 150_000
+    folded = doc["meta"]["limits"]["summary_keys"]
+    assert folded["limit"] == 2_000 and 4 * (150_000 - 2_000) <= folded["dropped"] <= 4 * (150_000 - 1_000)
+
+
+def test_queued_message_without_news_for_a_week_is_gone():
+    """A queued message with no line for more than STALE_AFTER of log time left the queue unseen
+    (its `removed` line was lost): dropped and counted; a held one is kept; a deferred one with a
+    line every retry is kept; and the same whether the sweep or the message's next line finds it."""
+    from postfix_diag.limits import STALE_AFTER
+
+    t = track.Tracker()
+    t.feed(_ev("qmgr_queued", "LOST1", 0.0, 1, size=10, nrcpt=1))
+    t.feed(_ev("qmgr_queued", "HELD1", 0.0, 2, size=10, nrcpt=1))
+    t.messages[("mx", "HELD1")].queue = track.HOLD
+    t.feed(_ev("qmgr_queued", "LATE1", 0.0, 3, size=10, nrcpt=1))
+    step = 4000.0
+    for i in range(1, int(STALE_AFTER // step) + 5):  # a deferred message retried every 4000 s
+        t.feed(_ev("qmgr_queued", "RETRY", i * step, 3 + 2 * i, size=10, nrcpt=1))
+        t.feed(_ev("client", f"N{i:08X}", i * step, 4 + 2 * i, client_ip="192.0.2.2", client_host="b"))
+    assert ("mx", "LOST1") not in t.messages and ("mx", "LATE1") not in t.messages
+    assert ("mx", "HELD1") in t.messages and ("mx", "RETRY") in t.messages
+    assert t.stale == 2 and t.dropped["stale_messages"] == 2
+    u = track.Tracker()  # no sweep in between: the next line of the message finds it gone
+    u.feed(_ev("qmgr_queued", "LOST1", 0.0, 1, size=10, nrcpt=1))
+    m = u.feed(_ev("qmgr_queued", "LOST1", STALE_AFTER + 1.0, 2, size=20, nrcpt=1))
+    assert u.stale == 1 and m.size == 20 and m.first_ts == STALE_AFTER + 1.0

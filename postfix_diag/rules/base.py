@@ -15,7 +15,9 @@ from typing import ClassVar
 
 from ..dsn import codes_in
 from ..events import Event, before
+from ..limits import MAX_LOOKUP, MAX_OFFENDERS
 from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Occurrences, Sample
+from ..topcount import TopCounter
 from .incident_spec import IncidentSpec
 
 
@@ -30,8 +32,8 @@ class _Undecided:
 
 
 UNDECIDED = _Undecided()
-MAX_KEYS = 5_000  # distinct keys a top-offender counter keeps; the rest are counted as OTHER
-OTHER = "(other)"
+MAX_KEYS = MAX_OFFENDERS  # distinct keys a top-offender counter keeps; the rest are counted as OTHER
+OTHER = "(other)"  # = topcount.OTHER
 TOP = 10  # top offenders listed in evidence
 
 _RULES: list[type[Rule]] = []
@@ -65,30 +67,21 @@ SEVERITY_FLOOR = {"fatal": "error", "panic": "critical"}
 _DAEMON_RANK = {"info": 0, "warning": 1, "error": 2, "fatal": 3, "panic": 4}
 
 
-class BoundedCounter(Counter):
-    """A Counter that stops adding new keys after ``cap`` of them; later keys go to OTHER.
+class BoundedCounter(TopCounter):
+    """A top-offender counter: the counts of at most ``cap`` keys, the rest under OTHER
+    (topcount.TopCounter: past the cap, the less frequent half of the keys goes to OTHER, so a
+    flood of one-off clients does not push out the real top offender that comes later; the lines
+    moved are counted in ``dropped``, reported as the limit "offenders").
 
     Ties keep the order in which the keys were first added: fed in log order, that is the order
     they first appear in the log. ``merge`` adds the counts of a counter fed with the lines that
     follow (exact while the keys fit under the cap; beyond it, which keys went to OTHER depends
     on where the log was cut)."""
 
-    def __init__(self, cap: int = MAX_KEYS):
-        super().__init__()
-        self.cap = cap
+    limit = "offenders"  # the name of its bound (limits.py)
 
-    def __reduce__(self):  # Counter's own reduce would pass the items as ``cap``
-        return (type(self), (self.cap,), self.__dict__, None, iter(self.items()))
-
-    def add(self, key, n: int = 1) -> None:
-        if key in self or len(self) < self.cap:
-            self[key] += n
-        else:
-            self[OTHER] += n
-
-    def merge(self, later: BoundedCounter) -> None:
-        for key, n in later.items():
-            self.add(key, n)
+    def __init__(self, cap: int = MAX_KEYS, other=OTHER):
+        super().__init__(cap, other)
 
     def top(self, n: int = TOP) -> list[list]:
         return [[k, v] for k, v in self.most_common(n)]
@@ -97,28 +90,102 @@ class BoundedCounter(Counter):
 class FirstSeenCounter(BoundedCounter):
     """A BoundedCounter for counts that may be added out of log order (a rule's counts per
     message, which a piece of the log adds for its stitched messages after its own): each key
-    remembers where it was first seen (``place(ev)``), and ties are ordered by that place."""
+    remembers where it was first seen (``place(ev)``), and ties are ordered by that place (in
+    ``most_common`` and when the cap drops the less frequent half); OTHER is first seen where
+    the first of the keys it took was."""
 
-    def __init__(self, cap: int = MAX_KEYS):
-        super().__init__(cap)
+    def __init__(self, cap: int = MAX_KEYS, other=OTHER):
+        super().__init__(cap, other)
         self.first: dict = {}
 
     def add(self, key, n: int = 1, at: tuple = (0, 0)) -> None:
-        if key not in self and len(self) >= self.cap:
-            key = OTHER
-        self[key] += n
-        seen = self.first.get(key)
-        if seen is None or at < seen:
-            self.first[key] = at
+        first = self.first
+        seen = first.get(key)
+        if seen is not None:
+            if at < seen:
+                first[key] = at
+            self[key] += n
+            return
+        if len(self) >= self.cap:  # before the new key comes in (TopCounter.add)
+            self.prune()
+        first[key] = at
+        self[key] = n
 
     def merge(self, later: FirstSeenCounter) -> None:
+        first = self.first
         for key, n in later.items():
-            self.add(key, n, later.first[key])
+            at = later.first[key]
+            seen = first.get(key)
+            if seen is None or at < seen:
+                first[key] = at
+            self[key] += n
+        self.dropped += later.dropped
+        if len(self) > self.cap:
+            self.prune()
+
+    def _rank(self, keys: list):
+        first = self.first
+        return lambda k: (-self[k], first[k])
+
+    def _drop(self, key) -> None:
+        at = self.first.pop(key)
+        super()._drop(key)
+        other = self._other(key)
+        seen = self.first.get(other)
+        if seen is None or at < seen:
+            self.first[other] = at
 
     def most_common(self, n: int | None = None) -> list:
         first = self.first
         items = sorted(self.items(), key=lambda kv: (-kv[1], first[kv[0]]))
         return items if n is None else items[:n]
+
+
+class FirstKeysCounter(BoundedCounter):
+    """A bounded lookup table rather than a top-offender table (was this relay ever delivered to,
+    how many distinct clients resolved): the first ``cap`` keys (limits.MAX_LOOKUP) in the order
+    they were added, every later key under OTHER (counted in ``dropped``, reported as the limit
+    "lookups"). Which keys are kept does not depend on their counts."""
+
+    limit = "lookups"
+
+    def __init__(self, cap: int = MAX_LOOKUP, other=OTHER):
+        super().__init__(cap, other)
+
+    def add(self, key, n: int = 1) -> None:
+        if key in self or len(self) < self.cap:
+            self[key] += n
+        else:
+            self[self._other(key)] += n
+            self.dropped += n
+
+    def merge(self, later: BoundedCounter) -> None:
+        for key, n in later.items():
+            if key in self or len(self) < self.cap or self.is_other(key):
+                self[key] += n
+            else:
+                self[self._other(key)] += n
+                self.dropped += n
+        self.dropped += later.dropped
+
+
+def dropped_in(state, into: dict, depth: int = 4) -> dict:
+    """Add to ``into`` ({limit name: lines}) the lines the counters in a rule's state (its
+    attributes, Groups, and the dicts, lists and tuples that hold them) moved to OTHER at their
+    cap: "offenders" for the top-offender counters, "lookups" for FirstKeysCounter."""
+    if isinstance(state, BoundedCounter):
+        if state.dropped:
+            into[state.limit] = into.get(state.limit, 0) + state.dropped
+    elif isinstance(state, Group):
+        for c in state.counters.values():
+            dropped_in(c, into)
+    elif depth and isinstance(state, dict):
+        for v in state.values():
+            dropped_in(v, into, depth - 1)
+    elif depth and isinstance(state, (list, tuple)):
+        for v in state:
+            dropped_in(v, into, depth - 1)
+    return into
 
 
 class Group:

@@ -12,6 +12,7 @@ from ..model import Occurrences, iso
 from .base import (
     MAX_KEYS,
     BoundedCounter,
+    FirstKeysCounter,
     FirstSeenCounter,
     Group,
     Rule,
@@ -378,8 +379,8 @@ class DestinationDown(Rule):
         # reasons of [connect lines, smtp/lmtp deliveries failing to connect, other failed
         # deliveries], whose counts are the attempts (see tried())
         self.attempts: dict[str, list] = {}
-        self.ok: BoundedCounter = BoundedCounter()
-        # times, per host[ip]:port: successful deliveries (bounded like ok), and per failing
+        self.ok: BoundedCounter = FirstKeysCounter()  # a lookup: was this relay ever delivered to
+        # times, per host[ip]:port: successful deliveries (the first MAX_KEYS hosts), and per failing
         # host the first failure of each message there and the later delivery of such a message
         self.ok_when: dict[str, Occurrences] = {}
         self.deferred_when: dict[str, Occurrences] = {}

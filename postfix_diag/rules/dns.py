@@ -6,7 +6,18 @@ from __future__ import annotations
 import re
 
 from ..config import fixes
-from .base import BoundedCounter, Group, LineRule, Rule, domain_of, log_tag, plural, register, top_key
+from .base import (
+    BoundedCounter,
+    FirstKeysCounter,
+    Group,
+    LineRule,
+    Rule,
+    domain_of,
+    log_tag,
+    plural,
+    register,
+    top_key,
+)
 from .incident_spec import IncidentSpec, Link
 from .settings import Facts, queue_directory, services_for_tags, step
 
@@ -77,7 +88,7 @@ class _UnknownClients(Rule):
         self.g = self.group()
         self.connects = 0
         self.unknown_ips = BoundedCounter()
-        self.known_ips = BoundedCounter()
+        self.known_ips = FirstKeysCounter()  # distinct clients, and loopback names
         self.forward_failed: set = set()  # addresses whose name did not forward-confirm (DNS003)
         self.tags = BoundedCounter(100)  # (syslog_name, program) of the unknown connects
 

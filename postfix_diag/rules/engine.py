@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from ..events import FOREIGN, UNRECOGNIZED, Event
 from ..model import Finding, sort_findings
-from .base import UNDECIDED, Rule
+from .base import UNDECIDED, Rule, dropped_in
 
 DELIVERY = "delivery"
 _NO_HOST = object()  # no host seen yet (a syslog host may be None)
@@ -235,6 +235,16 @@ class Engine:
         self.caught += later.caught
         for ev, claimed, rule_ids in later.undecided:
             self._judge(ev, claimed, rule_ids)
+
+    @property
+    def dropped(self) -> dict:
+        """{limit name: lines} the rules' counters moved to OTHER at their cap (the limits
+        "offenders" and "lookups": rules.base.BoundedCounter, FirstKeysCounter)."""
+        into: dict = {}
+        for hr in self.hosts.values():
+            for r in hr.rules:
+                dropped_in(vars(r), into)
+        return into
 
     def config_for(self, host, hosts: list):
         """The configuration the rules of ``host`` read: all of it for the only host of a log;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..config import fixes
-from .base import OTHER, BoundedCounter, LineRule, ip_kind, plural, register
+from .base import OTHER, FirstKeysCounter, LineRule, ip_kind, plural, register
 from .incident_spec import IncidentSpec
 from .sasl import backend_failure
 from .settings import Facts, services_for_tags, step
@@ -230,7 +230,7 @@ class RelayDenied(LineRule):
         self.windows: dict = {}
         self.max_window = 0
         self.internal = 0
-        self.relayed = BoundedCounter()  # client address -> messages it got relayed by smtp/lmtp
+        self.relayed = FirstKeysCounter()  # client address -> messages it got relayed by smtp/lmtp
 
     def match(self, ev):
         r = ev.f.get("reason")

@@ -4,7 +4,11 @@
 Every line follows a real Postfix message template (see ../shared/reference): smtpd sessions
 with TLS, client=, cleanup message-id, qmgr queueing, smtp/local/lmtp deliveries (sent, deferred,
 bounced), bounce notifications, removed, policy rejects, postscreen verdicts, anvil statistics.
-The mix approximates a small ISP relay. Usage: generate.py LINES OUTPUT [--seed N]
+The mix approximates a small ISP relay. Usage: generate.py LINES OUTPUT [--seed N] [--distinct]
+
+``--distinct``: every session's client name and sender, and every recipient, is new (a sender,
+recipient, client and domain per message, as a flood of forged senders makes them): the log the
+summary's bounded tables (summary.MAX_KEYS) are measured with.
 """
 
 from __future__ import annotations
@@ -30,9 +34,15 @@ DEFER = [
 
 
 class Log:
-    def __init__(self, out, rng, start):
+    def __init__(self, out, rng, start, distinct: bool = False):
         self.out, self.rng, self.t, self.n = out, rng, start, 0
         self.qn = rng.randrange(1 << 20)
+        self.distinct = distinct
+        self.k = 0  # names made so far (--distinct)
+
+    def new(self) -> int:
+        self.k += 1
+        return self.k
 
     def stamp(self):
         self.t += self.rng.random() * 0.05
@@ -56,6 +66,8 @@ def session(log: Log, rng: random.Random):
     pid = rng.randrange(1000, 60000)
     ip = f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
     name = "unknown" if rng.random() < 0.3 else f"mail{rng.randrange(99)}.{rng.choice(DOMAINS)}"
+    if log.distinct and name != "unknown":
+        name = f"mail.c{log.new()}.example"
     client = f"{name}[{ip}]"
     if rng.random() < 0.3:
         log.line("postscreen", pid + 1, f"CONNECT from [{ip}]:{rng.randrange(1024, 65535)} to [192.0.2.10]:25")
@@ -70,6 +82,9 @@ def session(log: Log, rng: random.Random):
         log.line("smtpd", pid, f"Anonymous TLS connection established from {client}: TLSv1.3 with cipher "
                  "TLS_AES_256_GCM_SHA384 (256/256 bits)")
     sender = f"{rng.choice(LOCAL)}@{rng.choice(DOMAINS)}"
+    if log.distinct:
+        k = log.new()
+        sender = f"{sender.split('@')[0]}.{k}@s{k}.example"
     if rng.random() < 0.15:
         rcpt = f"{rng.choice(LOCAL)}@{rng.choice(DOMAINS)}"
         reason = rng.choice(REJECTS).format(rcpt=rcpt, ip=ip)
@@ -97,6 +112,8 @@ def message(log: Log, rng: random.Random, pid: int, client: str, sender: str):
     log.line("qmgr", 999, f"{q}: from=<{sender}>, size={size}, nrcpt={nrcpt} (queue active)")
     for _ in range(nrcpt):
         dom = rng.choice(DOMAINS)
+        if log.distinct:
+            dom = f"r{log.new()}.{dom}"
         rcpt = f"{rng.choice(LOCAL)}@{dom}"
         rip = f"198.51.100.{rng.randrange(1, 255)}"
         spid = rng.randrange(1000, 60000)
@@ -136,10 +153,11 @@ def main(argv=None):
     ap.add_argument("lines", type=int)
     ap.add_argument("output")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--distinct", action="store_true", help="a new sender, recipient and client name each time")
     a = ap.parse_args(argv)
     rng = random.Random(a.seed)
     with open(a.output, "w", encoding="ascii", buffering=1 << 20) as out:
-        log = Log(out, rng, start=86400 * 3)
+        log = Log(out, rng, start=86400 * 3, distinct=a.distinct)
         while log.n < a.lines:
             session(log, rng)
             if rng.random() < 0.001:
