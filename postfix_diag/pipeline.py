@@ -259,7 +259,7 @@ def fewer_collections():
 
 # --- pieces of the input, read by a fork pool ------------------------------------------------
 
-def _env_bytes(name: str, default: int) -> int:
+def _env_number(name: str, default: int) -> int:
     try:
         return max(1, int(os.environ.get(name, "")))
     except ValueError:
@@ -268,7 +268,7 @@ def _env_bytes(name: str, default: int) -> int:
 
 # Below this much input (a compressed file counts COMPRESSED_RATIO times its size), one process is
 # faster than starting others: --jobs is ignored. POSTFIX_DIAG_PARALLEL_MIN_BYTES changes it.
-PARALLEL_MIN_BYTES = _env_bytes("POSTFIX_DIAG_PARALLEL_MIN_BYTES", 24 * 1024 * 1024)
+PARALLEL_MIN_BYTES = _env_number("POSTFIX_DIAG_PARALLEL_MIN_BYTES", 24 * 1024 * 1024)
 # Plain files are cut into about PIECES_PER_JOB pieces per worker: while the last ones are read,
 # the main process merges the first ones; more pieces would cost a merge each (a quarter of a
 # second of the main process's CPU, taken from the workers on a 2-CPU machine).
@@ -276,7 +276,7 @@ PIECES_PER_JOB = 2
 # ... of this size at most: a worker's memory grows with its piece (the queue ids whose life
 # started in it, the lines it holds back), and so does the main process's, which holds up to
 # 2N finished pieces. POSTFIX_DIAG_PIECE_BYTES changes it.
-PIECE_BYTES = _env_bytes("POSTFIX_DIAG_PIECE_BYTES", 64 * 1024 * 1024)
+PIECE_BYTES = _env_number("POSTFIX_DIAG_PIECE_BYTES", 64 * 1024 * 1024)
 MIN_PIECE_BYTES = 1024 * 1024  # ... and at least this one (unless PARALLEL_MIN_BYTES is lower)
 COMPRESSED_RATIO = 8  # about what gzip makes of a mail log
 _MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
@@ -381,9 +381,13 @@ def run_pieces(stream: Stream, pieces: list[Piece], make: Callable[..., Stream],
                     read = out.pop(0).result()
                     out.extend(pool.submit(read_piece, p) for p in _take(waiting, 1))
                 read = years.checked(piece, read)
+                rest = read.__dict__.pop("rest", None)
                 stream.merge(read)  # then dropped
                 del read
                 gc.collect()  # the piece's stream and tracker refer to each other: collect them now
+                if rest is not None:
+                    _read_rest(stream, piece, parser, *rest)
+                    years.went_on(piece, rest[1])
     finally:
         _FORKED.clear()
 
@@ -423,10 +427,10 @@ def read_piece(task, start_year: int | None = None) -> Stream:
     if year is not None:
         years.year = start_year if start_year is not None else year
         first = _first_month(years)
-    if end is None:
-        lines = read_numbered(Source(path, name))
-    else:
-        lines = read_range(path, start, end, base + 1)
+    lines = _piece_lines(task, name)
+    stop: list = []
+    if stream.tracker is not None and path != STDIN:
+        lines = _until_crowded(lines, stream.tracker, stop)
     # No cyclic garbage collection while a piece is read: what lives on (the consumers' state,
     # messages in flight) would only be scanned again and again. But first a full collection:
     # the stream of the piece this worker sent back before is garbage held in cycles (the stream
@@ -441,10 +445,56 @@ def read_piece(task, start_year: int | None = None) -> Stream:
         gc.enable()
     if years.years_used:
         stream.assumptions[name] = years.describe()
+    if stop:  # the main process reads the rest of the piece (run_pieces)
+        stream.rest = (stop[0], years)
     stream.flush()
     if first is not None:  # (first classic month, year and month at the end)
         stream.year_span = (first.month, years.year, years.last_month)
     return stream
+
+
+# A piece that does not start the log holds back the lines of the messages and sessions it did
+# not see start, for the merge to replay (track.py). A log can make that every line (an outsider's
+# forged queue ids, or a queue full of deferred mail retried in the piece): beyond MAX_HELD held
+# lines, a worker stops at the next line with a timestamp and leaves the rest of its piece to the
+# main process, which reads it after the merge with everything before it known, holding nothing.
+MAX_HELD = _env_number("POSTFIX_DIAG_MAX_HELD", 50_000)
+_STAMPED_TEXT = re.compile(r"(?:<\d{1,3}>\d? ?)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:)")
+
+
+def _piece_lines(task, name: SourceName):
+    """The numbered lines of a piece (a whole compressed file, or a byte range)."""
+    path, _display, _rank, _mtime, start, end, base, _year = task
+    if end is None:
+        return read_numbered(Source(path, name))
+    return read_range(path, start, end, base + 1)
+
+
+def _until_crowded(lines, tracker: Tracker, stop: list):
+    """``lines`` until ``tracker`` holds back more than MAX_HELD lines: then up to the next
+    stamped line, whose number goes into ``stop``."""
+    crowded = False
+    n = 0
+    for item in lines:
+        n += 1
+        if crowded:
+            if _STAMPED_TEXT.match(item[1]):
+                stop.append(item[0])
+                return
+        elif not n & 63 and len(tracker.held) > MAX_HELD:
+            crowded = True
+        yield item
+
+
+def _read_rest(stream: Stream, piece: Piece, parser, lineno: int, years) -> None:
+    """Feed ``stream`` (which has merged everything before) the lines of ``piece`` from line
+    ``lineno`` on, where its worker stopped (MAX_HELD), with the worker's year guesser."""
+    name = SourceName(piece.display, piece.rank)
+    lines = itertools.dropwhile(lambda item: item[0] < lineno, _piece_lines(piece, name))
+    with fewer_collections():
+        stream.feed_all(parser.parse_stream(lines, name, years))
+    if years.years_used:
+        stream.assumptions[name] = years.describe()
 
 
 class _first_month:
@@ -488,6 +538,12 @@ class _Years:
             del stream.year_span
         self.state[piece.path] = (end_year, end_month)
         return stream
+
+    def went_on(self, piece: Piece, guesser) -> None:
+        """The main process read the rest of ``piece`` with ``guesser``: the year and month
+        reached are its."""
+        if piece.path in self.state and guesser.last_month:
+            self.state[piece.path] = (guesser.year, guesser.last_month)
 
 
 # A line that starts with a timestamp (classic syslog, ISO): a piece starts there, so that a
