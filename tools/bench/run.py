@@ -17,8 +17,10 @@ side by side with pflogsumm in one run.
    analyze, summary, check, qshape (log mode), parse (JSON lines), one run each at the default
    --jobs (the CPUs of the machine). Two figures: the largest resident set of any one process
    (the kernel's ru_maxrss of the command and its workers), and the largest sum over the
-   command's processes at once (/proc sampled every 20 ms; pages a fork shares count in each
-   process), against the target of 250 MB.
+   command's processes at once of their proportional set sizes (/proc/PID/smaps_rollup sampled
+   every 20 ms; a page that k processes share, as forked workers share the main process's,
+   counts 1/k in each, so the sum is what the command takes from the machine), against the
+   target of 250 MB.
 
 pflogsumm is installed with apt-get when it is absent and this runs as root (BENCH_INSTALL=0: never).
 BENCH_SIZES= (empty) and BENCH_RSS_SIZES= skip their sections; BENCH_STARTUP=0 skips start-up.
@@ -51,10 +53,22 @@ TARGETS = {  # issue 17: throughput as a multiple of pflogsumm's
 RSS_TARGET_MB = 250
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and its descendants now (0 when gone)."""
+def _pss(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes (a page shared by k processes counts 1/k in
+    each: a forked worker's pages it still shares with the main process count once in all)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _tree_pss(root: int) -> int:
+    """The proportional set size of ``root`` and its descendants now (0 when gone)."""
     children: dict = {}
-    rss: dict = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -63,20 +77,18 @@ def _tree_rss(root: int) -> int:
                 fields = fh.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        pid = int(entry)
-        children.setdefault(int(fields[1]), []).append(pid)  # field 4: ppid
-        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # field 24: rss in pages
+        children.setdefault(int(fields[1]), []).append(int(entry))  # field 4: ppid
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        total += _pss(pid)
         todo.extend(children.get(pid, ()))
     return total
 
 
 def measure(cmd: list[str], sample: bool = False) -> tuple[float, float, int, float]:
     """Run cmd; (seconds, peak RSS of one process in MiB, exit status, peak sum of the process
-    tree's RSS in MiB when ``sample``, else 0)."""
+    tree's proportional set size in MiB when ``sample``, else 0)."""
     start = time.perf_counter()
     peak = [0]
     with open(os.devnull, "wb") as devnull:
@@ -85,7 +97,7 @@ def measure(cmd: list[str], sample: bool = False) -> tuple[float, float, int, fl
 
         def watch():
             while not done.wait(0.02):
-                peak[0] = max(peak[0], _tree_rss(proc.pid))
+                peak[0] = max(peak[0], _tree_pss(proc.pid))
 
         watcher = threading.Thread(target=watch, daemon=True) if sample else None
         if watcher is not None:
@@ -188,10 +200,10 @@ def memory(exe: str) -> None:
     print()
     print(f"peak memory, one run each at the default --jobs ({len(os.sched_getaffinity(0))}); "
           f"target {RSS_TARGET_MB} MB; load average now: {_load()}")
-    print(f"{'lines':>10}  {'command':<14} {'seconds':>8} {'one process MiB':>16} {'all processes MiB':>18} "
+    print(f"{'lines':>10}  {'command':<14} {'seconds':>8} {'one process MiB':>16} {'all processes (PSS) MiB':>24} "
           f"{'target':>7} exit")
     for r in rows:
-        print(f"{r[0]:>10}  {r[1]:<14} {r[2]:>8} {r[3]:>16} {r[4]:>18} {r[5]:>7} {r[6]:>4}")
+        print(f"{r[0]:>10}  {r[1]:<14} {r[2]:>8} {r[3]:>16} {r[4]:>24} {r[5]:>7} {r[6]:>4}")
 
 
 def main() -> int:
