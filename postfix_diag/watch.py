@@ -322,6 +322,11 @@ class Watch:
             s.consumers[0].last_ts = now
         _carry_into(s, self._carried)
         result = analyze.conclude(s, gaps=self.gaps)
+        # The copy and its tracker refer to each other: without this it would wait, as big as
+        # the stream, for a full collection, and several could pile up.
+        if s.tracker is not None:
+            s.tracker.on_message = s.tracker.on_session = None
+        s.__dict__.clear()
         self.last_analysis = result
         return result
 
