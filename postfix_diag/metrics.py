@@ -71,6 +71,8 @@ def outcome(msg) -> str:
 class Traffic:
     """The stream consumer (see the module docstring)."""
 
+    COUNTERS = ("received", "deliveries", "left", "rejects", "deferrals")  # its Counters, all merged by adding
+
     def __init__(self):
         self.received: Counter = Counter()  # (host, origin) -> messages
         self.deliveries: Counter = Counter()  # (host, status) -> delivery lines
@@ -98,7 +100,5 @@ class Traffic:
             self.left[(msg.host, outcome(msg))] += 1
 
     def merge(self, later: Traffic) -> None:
-        for mine, theirs in ((self.received, later.received), (self.deliveries, later.deliveries),
-                             (self.left, later.left), (self.rejects, later.rejects),
-                             (self.deferrals, later.deferrals)):
-            mine.update(theirs)
+        for name in self.COUNTERS:
+            getattr(self, name).update(getattr(later, name))

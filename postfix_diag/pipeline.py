@@ -247,8 +247,8 @@ GC_THRESHOLD = 50_000
 
 @contextlib.contextmanager
 def fewer_collections():
-    """Collect cyclic garbage less often in the block (GC_THRESHOLD); a piece read by a worker
-    (read_piece) has no collection at all: it is short and the worker ends."""
+    """Collect cyclic garbage less often in the block (GC_THRESHOLD); a worker reads a piece
+    with no collection at all, after a full one (read_piece)."""
     old = gc.get_threshold()
     gc.set_threshold(max(GC_THRESHOLD, old[0]), *old[1:])
     try:
@@ -459,7 +459,6 @@ def read_piece(task, start_year: int | None = None) -> Stream:
 # lines, a worker stops at the next line with a timestamp and leaves the rest of its piece to the
 # main process, which reads it after the merge with everything before it known, holding nothing.
 MAX_HELD = _env_number("POSTFIX_DIAG_MAX_HELD", 50_000)
-_STAMPED_TEXT = re.compile(r"(?:<\d{1,3}>\d? ?)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:)")
 
 
 def _piece_lines(task, name: SourceName):
@@ -474,14 +473,12 @@ def _until_crowded(lines, tracker: Tracker, stop: list):
     """``lines`` until ``tracker`` holds back more than MAX_HELD lines: then up to the next
     stamped line, whose number goes into ``stop``."""
     crowded = False
-    n = 0
     for item in lines:
-        n += 1
         if crowded:
             if _STAMPED_TEXT.match(item[1]):
                 stop.append(item[0])
                 return
-        elif not n & 63 and len(tracker.held) > MAX_HELD:
+        elif not item[0] & 63 and len(tracker.held) > MAX_HELD:  # (every 64th line number)
             crowded = True
         yield item
 
@@ -550,6 +547,7 @@ class _Years:
 # record wrapped over lines (a pasted log, read leniently) is never cut: its continuation lines
 # carry no stamp.
 _STAMPED = re.compile(rb"(?:<\d{1,3}>\d? ?)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:)")
+_STAMPED_TEXT = re.compile(_STAMPED.pattern.decode())  # the same, for decoded lines (_until_crowded)
 _LOOK_AHEAD = 1000  # lines looked at for a stamped one, before taking any line start
 
 

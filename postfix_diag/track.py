@@ -302,10 +302,13 @@ class Tracker:
         gone = [(k, why) for k, m in self.messages.items() if (why := self._gone(m, now)) is not None]
         for k, why in gone:
             del self.messages[k]
-            if why == "abandoned":
-                self.abandoned += 1
-            else:
-                self.stale += 1
+            self._count_gone(why)
+
+    def _count_gone(self, why: str) -> None:
+        if why == "abandoned":
+            self.abandoned += 1
+        else:
+            self.stale += 1
 
     def _limit(self) -> None:
         """Drop the messages that reached no queue file among those MAX_UNQUEUED newer messages
@@ -342,10 +345,7 @@ class Tracker:
                 why = self._gone(m, ts)
                 if why is not None:
                     del self.messages[key]  # gone: this line starts a new life
-                    if why == "abandoned":
-                        self.abandoned += 1
-                    else:
-                        self.stale += 1
+                    self._count_gone(why)
                     m = None
         if m is None:
             ts = ev.ts
@@ -800,6 +800,10 @@ class Tracker:
         reached no queue file (a message that reached one stays so; one no longer here is gone)."""
         messages = self.messages
         return deque(e for e in self._recent if messages.get(e[1]) is e[2] and not e[2].in_queue)
+
+    def forget_finished(self) -> None:
+        """Let go of the finished messages ``_recent`` still holds (watch, at each evaluation)."""
+        self._recent = self._live_recent()
 
     def __getstate__(self):
         """A piece's tracker goes to the main process without the finished messages it would

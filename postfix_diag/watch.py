@@ -313,7 +313,7 @@ class Watch:
         self.last_analysis = None  # (the last one's copy goes before this one is made)
         for stream in (self.stream, self.next):  # the finished messages the trackers' lists still hold go
             if stream is not None and stream.tracker is not None:
-                stream.tracker._recent = stream.tracker._live_recent()
+                stream.tracker.forget_finished()
         s = pickle.loads(pickle.dumps(self.stream, protocol=pickle.HIGHEST_PROTOCOL))
         engine = s.consumers[1]
         engine.config = self.config  # (a copy travels without it, like a piece)
@@ -403,9 +403,6 @@ class Watch:
 
 # The counts the metrics give as totals since the watch began (lines by program, unrecognized
 # lines, the traffic counters): what a replaced stream read and its successor did not is carried.
-_CARRIED = ("received", "deliveries", "left", "rejects", "deferrals")
-
-
 def _carry(carried: dict, old, new) -> None:
     """Add to ``carried`` what stream ``old`` counted and ``new`` (fed the same lines since it
     began) did not."""
@@ -426,7 +423,7 @@ def _counters(a, b):
     ta = next((c for c in a.consumers[3:] if isinstance(c, Traffic)), None)
     tb = next((c for c in b.consumers[3:] if isinstance(c, Traffic)), None)
     if ta is not None and tb is not None:
-        for name in _CARRIED:
+        for name in Traffic.COUNTERS:
             yield name, getattr(ta, name), getattr(tb, name)
 
 

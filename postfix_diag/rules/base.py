@@ -17,7 +17,7 @@ from ..dsn import codes_in
 from ..events import Event, before
 from ..limits import MAX_LOOKUP, MAX_OFFENDERS
 from ..model import CATEGORIES, SEVERITIES, SEVERITY_RANK, Finding, Occurrences, Sample
-from ..topcount import TopCounter
+from ..topcount import OTHER, TopCounter
 from .incident_spec import IncidentSpec
 
 
@@ -33,7 +33,6 @@ class _Undecided:
 
 UNDECIDED = _Undecided()
 MAX_KEYS = MAX_OFFENDERS  # distinct keys a top-offender counter keeps; the rest are counted as OTHER
-OTHER = "(other)"  # = topcount.OTHER
 TOP = 10  # top offenders listed in evidence
 
 _RULES: list[type[Rule]] = []
